@@ -1,0 +1,403 @@
+"""Datasets by name: data-root resolution, manifest, download and loading.
+
+``load("gowalla")`` looks for the files of a known dataset under the data root
+(``root`` argument / ``--data-root``, else ``$GRAPHCL_DATA``, else
+``<repo>/datasets``) in each of the dataset's candidate sub-folders, so both
+``<root>/gowalla/`` and the shared layout ``<root>/graphcf/lightgcn/gowalla/``
+work. When the files are missing, the error names them, the folders searched,
+the download URLs and ``graphcl.data.download('<name>')``. Any other path
+given to :func:`load` is read as a RecBole atomic dataset.
+
+Users left with no training interaction after a split are never kept
+silently: their validation/test interactions are dropped and a warning gives
+the count (see :func:`_assemble`).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import tempfile
+import urllib.request
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from .atomic import load_atomic_dataset
+from .filtering import dedupe_pairs
+from .formats import read_lightgcn_txt, read_pickled_matrix, read_user_item_tsv
+from .interactions import DataFormatError, InteractionDataset
+from .splits import carve_validation
+
+ENV_VAR = "GRAPHCL_DATA"
+_RAW = "https://raw.githubusercontent.com"
+
+
+class DatasetNotFoundError(KeyError):
+    """Unknown dataset name; the message lists the known names."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingDataError(FileNotFoundError):
+    """A known dataset whose files are not under the data root."""
+
+
+class DownloadError(OSError):
+    """A download failed or its sha256 did not match the manifest."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    name: str
+    url: str
+    sha256: str
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    description: str
+    folders: tuple[str, ...]
+    files: tuple[RemoteFile, ...]
+    loader: Callable[..., InteractionDataset]
+    options: dict[str, Any] = field(default_factory=dict)
+    licence: str = "unknown"
+    source: str = ""
+    extra_locations: Callable[[], list[Path]] | None = None
+
+
+# ------------------------------------------------------------------ the root
+def resolve_data_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """The data root: ``root`` if given, else ``$GRAPHCL_DATA``, else ``<repo>/datasets``.
+
+    ``<repo>`` is the folder holding the ``graphcl`` package when it has a
+    ``datasets/`` sub-folder (a source checkout); otherwise ``./datasets``.
+    """
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "datasets").is_dir():
+        return repo / "datasets"
+    return Path.cwd() / "datasets"
+
+
+# ------------------------------------------------------------------- loaders
+def _assemble(name: str, num_users: int, num_items: int, train: np.ndarray, valid: np.ndarray,
+              test: np.ndarray, source: Path, **extra: Any) -> InteractionDataset:
+    """Build the dataset; drop (with a warning) eval pairs of users without training data."""
+    has_train = np.zeros(num_users, dtype=bool)
+    has_train[train[0]] = True
+    splits = {"valid": valid, "test": test}
+    for split, pairs in splits.items():
+        orphan = ~has_train[pairs[0]]
+        if orphan.any():
+            warnings.warn(f"{name}: dropped {int(orphan.sum())} {split} interactions of "
+                          f"{np.unique(pairs[0, orphan]).size} users that have no training "
+                          f"interaction", stacklevel=3)
+            splits[split] = pairs[:, ~orphan]
+    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))  # noqa: E731
+    return InteractionDataset(name=name, num_users=num_users, num_items=num_items,
+                              train=as_tensor(train), valid=as_tensor(splits["valid"]),
+                              test=as_tensor(splits["test"]), source=str(source), **extra)
+
+
+def _read_id_list(path: Path) -> list[str] | None:
+    """``org_id remap_id`` lines (LightGCN ``user_list.txt``) -> tokens by remap id."""
+    if not path.is_file():
+        return None
+    rows = [line.split() for line in path.read_text(encoding="utf-8").splitlines()[1:]]
+    rows = [r for r in rows if r]
+    if any(len(r) != 2 or not r[1].isdigit() for r in rows):
+        raise DataFormatError(f"{path}: expected 'org_id remap_id' lines after the header")
+    tokens: list[str | None] = [None] * len(rows)
+    for org, remap in rows:
+        if int(remap) >= len(rows) or tokens[int(remap)] is not None:
+            raise DataFormatError(f"{path}: remap ids are not a permutation of 0..{len(rows) - 1}")
+        tokens[int(remap)] = org
+    return tokens  # type: ignore[return-value]
+
+
+def _load_lightgcn(folder: Path, *, valid_ratio: float, seed: int,
+                   name: str = "gowalla") -> InteractionDataset:
+    train, _ = dedupe_pairs(read_lightgcn_txt(folder / "train.txt"))
+    test, _ = dedupe_pairs(read_lightgcn_txt(folder / "test.txt"))
+    both = np.concatenate([train, test], axis=1)
+    num_users, num_items = int(both[0].max()) + 1, int(both[1].max()) + 1
+    user_tokens = _read_id_list(folder / "user_list.txt")
+    item_tokens = _read_id_list(folder / "item_list.txt")
+    for tokens, count, what in ((user_tokens, num_users, "user"), (item_tokens, num_items, "item")):
+        if tokens is not None and len(tokens) < count:
+            raise DataFormatError(f"{folder}: {what} ids reach {count - 1} but {what}_list.txt "
+                                  f"lists only {len(tokens)} {what}s")
+    num_users = len(user_tokens) if user_tokens else num_users
+    num_items = len(item_tokens) if item_tokens else num_items
+    train, valid = carve_validation(train, valid_ratio, seed, num_users)
+    return _assemble(name, num_users, num_items, train, valid, test, folder,
+                     user_tokens=user_tokens, item_tokens=item_tokens)
+
+
+def _load_adagcl(folder: Path, *, name: str) -> InteractionDataset:
+    mats = [read_pickled_matrix(folder / f) for f in ("trnMat.pkl", "valMat.pkl", "tstMat.pkl")]
+    if len({m.shape for m in mats}) != 1:
+        raise DataFormatError(f"{folder}: train/valid/test matrices differ in shape: "
+                              f"{[m.shape for m in mats]}")
+    splits = [dedupe_pairs(np.stack([m.row[m.data != 0], m.col[m.data != 0]]))[0] for m in mats]
+    num_users, num_items = mats[0].shape
+    return _assemble(name, num_users, num_items, *splits, folder)
+
+
+def _load_lastfm_hetrec(folder: Path, *, valid_ratio: float, seed: int) -> InteractionDataset:
+    """LightGCN-PyTorch lastfm: ids in the files start at 1 (its loader subtracts 1)."""
+    train, _ = read_user_item_tsv(folder / "data1.txt")
+    test, _ = read_user_item_tsv(folder / "test1.txt")
+    for pairs, fname in ((train, "data1.txt"), (test, "test1.txt")):
+        if pairs.size and pairs.min() < 1:
+            raise DataFormatError(f"{folder / fname}: ids must start at 1 in this format")
+    train, test = dedupe_pairs(train - 1)[0], dedupe_pairs(test - 1)[0]
+    both = np.concatenate([train, test], axis=1)
+    num_users, num_items = int(both[0].max()) + 1, int(both[1].max()) + 1
+    train, valid = carve_validation(train, valid_ratio, seed, num_users)
+    return _assemble("lastfm-hetrec", num_users, num_items, train, valid, test, folder)
+
+
+def _load_ml100k(folder: Path, **options: Any) -> InteractionDataset:
+    return load_atomic_dataset(folder / "ml-100k.inter", name="ml-100k", **options)
+
+
+def _recbole_example_dir() -> list[Path]:
+    """``recbole/dataset_example/ml-100k`` of an installed recbole, found without importing it."""
+    try:
+        spec = importlib.util.find_spec("recbole")
+    except (ImportError, ValueError):
+        return []
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    return [Path(p) / "dataset_example" / "ml-100k" for p in spec.submodule_search_locations]
+
+
+# ------------------------------------------------------------------ manifest
+def _files(base: str, names_and_hashes: Sequence[tuple[str, str]],
+           optional: Sequence[str] = ()) -> tuple[RemoteFile, ...]:
+    return tuple(RemoteFile(n, f"{base}/{n}", h, n not in optional) for n, h in names_and_hashes)
+
+
+_LIGHTGCN = f"{_RAW}/kuandeng/LightGCN/b067ec05f16a24e0e1efe63cd82385f0c469af20/Data/gowalla"
+_ADAGCL = f"{_RAW}/HKUDS/AdaGCL/bfb4cdfcf15f7f01d97fdc369a7ae5f81b9f095e/Datasets"
+_LGCN_PT = f"{_RAW}/gusye1234/LightGCN-PyTorch/947ca2b3b1d2d3545b114145710cb06c4e57b3d2/data/lastfm"
+_RECBOLE = f"{_RAW}/RUCAIBox/RecBole/v1.2.1/recbole/dataset_example/ml-100k"
+_SPLIT_OPTIONS = {"split": "random", "ratios": (0.8, 0.1, 0.1), "seed": 2020,
+                  "min_user_inter": 0, "min_item_inter": 0, "rating_threshold": None}
+
+MANIFEST: dict[str, DatasetSpec] = {spec.name: spec for spec in [
+    DatasetSpec(
+        "ml-100k", "MovieLens 100K (RecBole atomic files); per-user random 0.8/0.1/0.1 split",
+        ("ml-100k",),
+        _files(_RECBOLE, [
+            ("ml-100k.inter", "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff"),
+            ("ml-100k.item", "51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532"),
+            ("ml-100k.user", "4f670007d9cfbeb9807e757209af1555b9bcc186bde25e767f67cb67c6dd5972"),
+        ], optional=("ml-100k.item", "ml-100k.user")),
+        _load_ml100k, dict(_SPLIT_OPTIONS),
+        "MovieLens terms of use (GroupLens; research use, no redistribution); RecBole: MIT",
+        "RUCAIBox/RecBole v1.2.1, recbole/dataset_example/ml-100k (also in the recbole wheel)",
+        _recbole_example_dir),
+    DatasetSpec(
+        "gowalla", "Gowalla check-ins, LightGCN/NGCF/SGL split; validation carved from train",
+        ("gowalla", "graphcf/lightgcn/gowalla"),
+        _files(_LIGHTGCN, [
+            ("train.txt", "7244696fdeb23911319cf7b689f2e15a3c4c92549c873a5677b44e3f13cc3e62"),
+            ("test.txt", "099a2a73924e4b754dc6efd730d764f492321b53c38eb93298850c83acf57be3"),
+            ("user_list.txt", "5344c4d0deef610e1f148f23ad216a0db03b36f88834cd39a06786a672c5f5a1"),
+            ("item_list.txt", "6b186f92890cc3f0c15a6dae5d6285f125a302bb8c5ea0cd9a16cf9c16347139"),
+        ], optional=("user_list.txt", "item_list.txt")),
+        _load_lightgcn, {"valid_ratio": 0.1, "seed": 2020},
+        "none stated by kuandeng/LightGCN; raw data: SNAP loc-gowalla",
+        "kuandeng/LightGCN b067ec05f16a24e0e1efe63cd82385f0c469af20, Data/gowalla"),
+    DatasetSpec(
+        "yelp", "Yelp (sparse_yelp), AdaGCL split: trnMat/valMat/tstMat pickles",
+        ("yelp", "sparse_yelp", "graphcf/adagcl/sparse_yelp"),
+        _files(f"{_ADAGCL}/sparse_yelp", [
+            ("trnMat.pkl", "299c23b93952c3e4553c17d004a69651fda9419cfcbbce70df9c3f539de4ff43"),
+            ("valMat.pkl", "c27cb28baba07184fa0331412ec7ec64e462b435b29483a94285f525fab74eb9"),
+            ("tstMat.pkl", "289b445aab82a5059dfd9585f7dec289fd5963a56891e58ea372da5b5edd8d8a"),
+        ]),
+        lambda folder: _load_adagcl(folder, name="yelp"), {},
+        "none in HKUDS/AdaGCL; the identical files in HKUDS/SSLRec are Apache-2.0; "
+        "Yelp Open Dataset terms", "HKUDS/AdaGCL bfb4cdfcf15f7f01d97fdc369a7ae5f81b9f095e"),
+    DatasetSpec(
+        "lastfm", "Last.fm, AdaGCL split: trnMat/valMat/tstMat pickles",
+        ("lastfm", "lastFM", "graphcf/adagcl/lastFM"),
+        _files(f"{_ADAGCL}/lastFM", [
+            ("trnMat.pkl", "74834e3bd07f34df9a2cab523256b0bba0990ad7cae3b3cb247397ec8b28077b"),
+            ("valMat.pkl", "dc772c1ca8fc797534351e2044bc623f261ed29dbc9ac1bb5c9cf2279ff3102c"),
+            ("tstMat.pkl", "1106ce4246a8b058e4f87bbcb5ccb7c7a7f5b3f580d84ac3f54b77c29a4023bf"),
+        ]),
+        lambda folder: _load_adagcl(folder, name="lastfm"), {},
+        "none in HKUDS/AdaGCL; data: hetrec2011 Last.fm",
+        "HKUDS/AdaGCL bfb4cdfcf15f7f01d97fdc369a7ae5f81b9f095e"),
+    DatasetSpec(
+        "lastfm-hetrec", "Last.fm hetrec2011 as in LightGCN-PyTorch; validation carved from train",
+        ("lastfm-hetrec", "graphcf/lightgcn_pytorch/lastfm"),
+        _files(_LGCN_PT, [
+            ("data1.txt", "c82af3228cbbda2f55a39244de09ed93292894f1d0d9f1908ebb57e27598fded"),
+            ("test1.txt", "de4417c0e6123284ce59a0934bcf5288ec1ec8774a18a1eef453c9952dfa48f9"),
+        ]),
+        _load_lastfm_hetrec, {"valid_ratio": 0.1, "seed": 2020},
+        "none stated by gusye1234/LightGCN-PyTorch; data: hetrec2011 Last.fm (non-commercial)",
+        "gusye1234/LightGCN-PyTorch 947ca2b3b1d2d3545b114145710cb06c4e57b3d2, data/lastfm"),
+]}
+
+
+# ---------------------------------------------------------------- resolution
+def _spec(name: str) -> DatasetSpec:
+    spec = MANIFEST.get(str(name).lower())
+    if spec is None:
+        raise DatasetNotFoundError(f"unknown dataset {name!r}; known datasets: "
+                                   f"{', '.join(sorted(MANIFEST))} (or pass the path of a RecBole "
+                                   f"atomic dataset folder or .inter file)")
+    return spec
+
+
+def _candidates(spec: DatasetSpec, root: Path) -> list[Path]:
+    folders = [root / sub for sub in spec.folders]
+    return folders + (spec.extra_locations() if spec.extra_locations else [])
+
+
+def _missing(spec: DatasetSpec, folder: Path) -> list[str]:
+    return [f.name for f in spec.files if f.required and not (folder / f.name).is_file()]
+
+
+def _locate(spec: DatasetSpec, root: Path) -> Path | None:
+    return next((c for c in _candidates(spec, root) if not _missing(spec, c)), None)
+
+
+def _missing_message(spec: DatasetSpec, root: Path) -> str:
+    required = [f for f in spec.files if f.required]
+    target = root / spec.folders[0]
+    lines = [f"dataset {spec.name!r}: missing file(s) {', '.join(f.name for f in required)}.",
+             "Searched: " + ", ".join(str(c) for c in _candidates(spec, root)),
+             f"Download with graphcl.data.download({spec.name!r}, root={str(root)!r}) "
+             f"(or load(..., download=True), or `graphcl datasets`), or fetch by hand into {target}:"]
+    lines += [f"  {f.url}  (sha256 {f.sha256})" for f in spec.files]
+    lines.append(f"Data root {root} comes from the root argument / --data-root, else ${ENV_VAR}, "
+                 f"else <repo>/datasets.")
+    return "\n".join(lines)
+
+
+def _check_options(spec_name: str, options: dict[str, Any], valid: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for dataset "
+                         f"{spec_name!r}; valid options: {', '.join(sorted(valid)) or '(none)'}")
+    return {**valid, **options}
+
+
+# ------------------------------------------------------------------ download
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fetch(url: str, dest: Path, sha256: str, timeout: float = 60.0) -> None:
+    """Download ``url`` to a temp file beside ``dest``, check sha256, then rename atomically."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            for block in iter(lambda: resp.read(1 << 20), b""):
+                digest.update(block)
+                out.write(block)
+        if digest.hexdigest() != sha256:
+            raise DownloadError(f"{url}: sha256 {digest.hexdigest()} does not match the "
+                                f"manifest's {sha256}; nothing was written to {dest}")
+        os.replace(tmp, dest)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, (DownloadError, KeyboardInterrupt)):
+            raise
+        raise DownloadError(f"could not download {url} to {dest}: {err}") from err
+
+
+def download(name: str, root: str | os.PathLike[str] | None = None, *,
+             force: bool = False) -> Path:
+    """Fetch the files of dataset ``name`` into ``<root>/<name>/`` and return the folder.
+
+    If the dataset is already found under the root (or embedded, for
+    ml-100k) and ``force`` is false, nothing is fetched. Each file goes to a
+    temp file in the same folder, is checked against the manifest sha256 and
+    only then renamed to its final name; a mismatch deletes the temp file and
+    raises :class:`DownloadError`.
+    """
+    spec = _spec(name)
+    base = resolve_data_root(root)
+    found = _locate(spec, base)
+    if found is not None and not force:
+        return found
+    target = base / spec.folders[0]
+    for remote in spec.files:
+        dest = target / remote.name
+        if dest.is_file() and _sha256(dest) == remote.sha256:
+            continue
+        _fetch(remote.url, dest, remote.sha256)
+    return target
+
+
+# ---------------------------------------------------------------------- load
+def load(name_or_path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None, *,
+         download: bool = False, **options: Any) -> InteractionDataset:
+    """Load a known dataset by name, or a RecBole atomic dataset by path.
+
+    ``options`` are the dataset's own (see ``MANIFEST[name].options``, e.g.
+    ``valid_ratio``/``seed`` for gowalla, ``split``/``ratios``/``seed``/
+    ``min_user_inter``/``min_item_inter``/``rating_threshold`` for ml-100k).
+    ``valid_ratio=0`` gives gowalla's paper protocol (no validation split).
+    """
+    key = str(name_or_path).lower()
+    if key not in MANIFEST:
+        path = Path(name_or_path).expanduser()
+        if path.exists():
+            return load_atomic_dataset(path, **options)
+        _spec(str(name_or_path))  # raises DatasetNotFoundError
+    spec = _spec(key)
+    opts = _check_options(spec.name, options, spec.options)
+    base = resolve_data_root(root)
+    folder = _locate(spec, base)
+    if folder is None:
+        if not download:
+            raise MissingDataError(_missing_message(spec, base))
+        folder = globals()["download"](spec.name, base)
+    return spec.loader(folder, **opts)
+
+
+def describe_datasets(root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """One dict per known dataset: ``name``, ``found``, ``path`` or ``reason``, and metadata."""
+    base = resolve_data_root(root)
+    out = []
+    for spec in MANIFEST.values():
+        entry: dict[str, Any] = {"name": spec.name, "description": spec.description,
+                                 "licence": spec.licence}
+        folder = _locate(spec, base)
+        entry["found"] = folder is not None
+        if folder is not None:
+            entry["path"] = str(folder)
+        else:
+            missing = _missing(spec, base / spec.folders[0])
+            entry["reason"] = (f"missing {', '.join(missing)}; searched "
+                               + ", ".join(str(c) for c in _candidates(spec, base)))
+        out.append(entry)
+    return out

@@ -1,0 +1,5 @@
+"""General recommenders (one file per method)."""
+from graphcl.models.rec.base import Recommender, bpr_loss
+from graphcl.models.rec.lightgcn import LightGCN
+
+__all__ = ["Recommender", "bpr_loss", "LightGCN"]

@@ -1,0 +1,66 @@
+"""Base class of the general (non-sequential) recommenders.
+
+A recommender is an ``nn.Module`` that
+
+* yields its training batches for one epoch (:meth:`Recommender.batches`, by
+  default BPR triples from the uniform negative sampler),
+* turns a batch into a loss (:meth:`Recommender.loss`: a scalar tensor, or a
+  dict with a ``"loss"`` entry plus named parts to log),
+* scores all items for a batch of users (:meth:`Recommender.full_scores`),
+  after :meth:`Recommender.prepare_scoring` cached whatever the scoring needs.
+
+The trainer (``graphcl.train``) drives these four calls and nothing else.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from graphcl.data.interactions import InteractionDataset
+
+
+class Recommender(nn.Module):
+    def __init__(self, dataset: InteractionDataset, config: dict[str, Any],
+                 device: torch.device | str = "cpu") -> None:
+        super().__init__()
+        self.num_users = dataset.num_users
+        self.num_items = dataset.num_items
+        self.config = dict(config)
+        self.device_ = torch.device(device)
+        self._train_pairs = dataset.train.to(self.device_)
+        self._sampler = None
+
+    # ---------------------------------------------------------------- training
+    @property
+    def sampler(self):
+        if self._sampler is None:
+            from graphcl.data.sampling import UniformNegativeSampler
+            self._sampler = UniformNegativeSampler(self._train_pairs, self.num_users, self.num_items,
+                                                   device=self.device_)
+        return self._sampler
+
+    def batches(self, generator: torch.Generator) -> Iterator[Any]:
+        """One epoch of ``(users, positive items, negative items)`` triples."""
+        from graphcl.data.sampling import bpr_triples
+        return bpr_triples(self.sampler, self._train_pairs, int(self.config["batch_size"]), generator)
+
+    def num_batches(self) -> int:
+        b = int(self.config["batch_size"])
+        return (self._train_pairs.size(1) + b - 1) // b
+
+    def loss(self, batch: Any) -> torch.Tensor | dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- scoring
+    def prepare_scoring(self) -> None:
+        """Cache what :meth:`full_scores` needs (called under ``no_grad``)."""
+
+    def full_scores(self, users: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
+    """BPR (Rendle et al. 2009): ``mean(-log sigmoid(s_pos - s_neg))``, stably as softplus."""
+    return nn.functional.softplus(neg_scores - pos_scores).mean()

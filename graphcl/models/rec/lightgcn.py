@@ -1,0 +1,95 @@
+"""LightGCN (He et al., SIGIR 2020).
+
+Propagation (eq. 7): ``E^{(k+1)} = Â E^{(k)}`` with ``Â = D^{-1/2} A D^{-1/2}`` the
+symmetric (U+I) graph; layer combination (eq. 8): ``E = Σ_{k=0..K} α_k E^{(k)}``
+with ``α_k = 1/(K+1)``; prediction (eq. 9): ``ŷ_ui = e_u · e_i``; loss (eq. 15):
+BPR plus ``λ ||E^{(0)}||²`` over the batch's ego embeddings, as in the authors'
+code: ``λ (||e_u||² + ||e_i||² + ||e_j||²) / (2 B)``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from graphcl.data.interactions import InteractionDataset
+from graphcl.registry import MethodSpec, register_method
+from graphcl.config import TRAIN_DEFAULTS
+from graphcl.sparse import bipartite_adjacency
+from graphcl.models.rec.base import Recommender, bpr_loss
+
+
+class LightGCNEncoder(nn.Module):
+    """Ego embeddings plus parameter-free propagation on a fixed graph."""
+
+    def __init__(self, num_users: int, num_items: int, dim: int, num_layers: int,
+                 init_std: float = 0.1) -> None:
+        super().__init__()
+        self.num_users, self.num_items, self.num_layers = num_users, num_items, num_layers
+        self.user_embedding = nn.Embedding(num_users, dim)
+        self.item_embedding = nn.Embedding(num_items, dim)
+        nn.init.normal_(self.user_embedding.weight, std=init_std)
+        nn.init.normal_(self.item_embedding.weight, std=init_std)
+
+    def ego(self) -> torch.Tensor:
+        return torch.cat([self.user_embedding.weight, self.item_embedding.weight], 0)
+
+    def propagate(self, graph, layer_mean: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 7-8: mean (or sum) of ``Â^k E^0`` for ``k = 0..K``; returns (users, items)."""
+        x = self.ego()
+        total = x
+        for _ in range(self.num_layers):
+            x = graph @ x
+            total = total + x
+        if layer_mean:
+            total = total / (self.num_layers + 1)
+        return torch.split(total, [self.num_users, self.num_items])
+
+
+class LightGCN(Recommender):
+    """LightGCN recommender; see the module docstring for the equations."""
+
+    def __init__(self, dataset: InteractionDataset, config: dict[str, Any],
+                 device: torch.device | str = "cpu") -> None:
+        super().__init__(dataset, config, device)
+        self.encoder = LightGCNEncoder(self.num_users, self.num_items, int(config["embedding_dim"]),
+                                       int(config["num_layers"]), float(config["init_std"]))
+        self.graph = bipartite_adjacency(dataset.train.to(self.device_), self.num_users, self.num_items)
+        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def loss(self, batch):
+        self._cache = None
+        users, pos, neg = batch
+        neg = neg[:, 0] if neg.dim() == 2 else neg
+        user_emb, item_emb = self.encoder.propagate(self.graph)
+        u, p, n = user_emb[users], item_emb[pos], item_emb[neg]
+        rec = bpr_loss((u * p).sum(-1), (u * n).sum(-1))
+        ego_u = self.encoder.user_embedding(users)
+        ego_p = self.encoder.item_embedding(pos)
+        ego_n = self.encoder.item_embedding(neg)
+        reg = (ego_u.pow(2).sum() + ego_p.pow(2).sum() + ego_n.pow(2).sum()) / (2 * users.numel())
+        reg = float(self.config["reg_weight"]) * reg
+        return {"loss": rec + reg, "bpr": rec, "reg": reg}
+
+    def prepare_scoring(self) -> None:
+        self._cache = self.encoder.propagate(self.graph)
+
+    def full_scores(self, users: torch.Tensor) -> torch.Tensor:
+        if self._cache is None:
+            self.prepare_scoring()
+        user_emb, item_emb = self._cache
+        return user_emb[users] @ item_emb.T
+
+    def train(self, mode: bool = True):
+        self._cache = None
+        return super().train(mode)
+
+
+LIGHTGCN_DEFAULTS = {**TRAIN_DEFAULTS, "embedding_dim": 64, "num_layers": 3, "reg_weight": 1e-4,
+                     "init_std": 0.1, "epochs": 300, "patience": 10, "batch_size": 2048}
+
+register_method(MethodSpec(
+    name="lightgcn", kind="rec", build=LightGCN, defaults=LIGHTGCN_DEFAULTS,
+    description="LightGCN: linear propagation on the user-item graph, BPR loss",
+    paper="He et al., LightGCN, SIGIR 2020"))

@@ -1,0 +1,65 @@
+"""Atomic checkpoint writes and safe (``weights_only=True``) reads."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def atomic_write_bytes(path: str | Path, write) -> None:
+    """Call ``write(file_object)`` on a temp file beside ``path``, fsync, then rename.
+
+    A killed process leaves either the old file or the new one, never a torn one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
+    atomic_write_bytes(path, lambda fh: torch.save(state, fh))
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # corrupt or foreign file
+        raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_bytes(path, lambda fh: fh.write(json.dumps(obj, indent=2, sort_keys=True).encode()))
+
+
+class JsonlLogger:
+    """Append one JSON object per line; each line is flushed and fsynced."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def log(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, sort_keys=True) + "\n"
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())

@@ -1,0 +1,245 @@
+"""The training loop for recommenders.
+
+One loop for every method: Adam, evaluation on the validation split every
+``eval_every`` epochs, early stopping on ``valid_metric`` with ``patience``
+(counted in evaluations), the best model written atomically to
+``best.pt``, the full training state to ``last.pt`` after each epoch (resume
+continues exactly where it stopped: model, optimizer, sampler generator and
+torch RNG state), a JSON-lines metric log, and a final test evaluation of the
+best model. A non-finite loss stops the run with :class:`TrainingDivergedError`.
+
+If the dataset has no validation split (the protocol of some papers), the run
+trains for ``epochs`` epochs and reports the test metrics of the last model.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from graphcl.data.interactions import InteractionDataset
+from graphcl.eval.ranking import RankingEvaluator
+from graphcl.train.checkpoint import JsonlLogger, load_checkpoint, save_checkpoint, write_json
+from graphcl.train.utils import make_generator, resolve_device, seed_everything
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_epoch: int
+    best_valid: dict[str, float]
+    test: dict[str, float]
+    epochs_run: int
+    seconds_per_epoch: float
+    eval_seconds: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def default_run_dir(method: str, dataset: str, root: str | Path = "runs") -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return Path(root) / f"{method}-{dataset}-{stamp}"
+
+
+class Trainer:
+    """Trains one recommender on one :class:`InteractionDataset`.
+
+    ``build_model(dataset, config, device)`` constructs the model; it is called
+    after seeding so the initialization is reproducible.
+    """
+
+    def __init__(self, method: str, build_model: Callable[..., torch.nn.Module],
+                 dataset: InteractionDataset, config: dict[str, Any],
+                 device: str | torch.device = "auto", run_dir: str | Path | None = None,
+                 progress: bool | None = None, verbose: bool = True) -> None:
+        self.method = method
+        self.dataset = dataset
+        self.config = dict(config)
+        self.device = resolve_device(device)
+        self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(method, dataset.name)
+        self.progress = progress  # None: tqdm decides (quiet when not a terminal)
+        self.verbose = verbose
+        seed = int(self.config["seed"])
+        seed_everything(seed)
+        self.model = build_model(dataset, self.config, self.device).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(self.config["lr"]),
+                                          weight_decay=float(self.config["weight_decay"]))
+        self.generator = make_generator(seed, self.device)
+        self.evaluator = RankingEvaluator(dataset.num_items, ks=tuple(self.config["topk"]),
+                                          batch_size=int(self.config["eval_batch_size"]),
+                                          device=self.device)
+        metric = str(self.config["valid_metric"])
+        self.valid_metric = metric
+        self._train_matrix = dataset.matrix("train")
+        self._valid_matrix = dataset.matrix("valid")
+        self.has_valid = dataset.num_interactions("valid") > 0
+        self.start_epoch = 0
+        self.best_score = -math.inf
+        self.best_epoch = -1
+        self.best_valid: dict[str, float] = {}
+        self.bad_evals = 0
+        self.history: list[dict[str, Any]] = []
+        self.logger = JsonlLogger(self.run_dir / "metrics.jsonl")
+
+    # ------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self, split: str) -> dict[str, float]:
+        """Full-ranking metrics on ``split``; training items (and for test, validation
+        items) are excluded from the ranking."""
+        self.model.eval()
+        self.model.prepare_scoring()
+        exclude = [self._train_matrix]
+        if split == "test":
+            exclude.append(self._valid_matrix)
+        truth = self.dataset.matrix(split)
+        result = self.evaluator.evaluate(self.model.full_scores, truth, exclude=exclude)
+        if self.valid_metric not in result:
+            raise ValueError(f"valid_metric '{self.valid_metric}' is not computed; "
+                             f"available: {', '.join(sorted(result))}")
+        return result
+
+    # --------------------------------------------------------------- resume
+    def state(self, epoch: int) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "dataset": self.dataset.name,
+            "config": self.config,
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+            "best_valid": self.best_valid,
+            "bad_evals": self.bad_evals,
+            "history": self.history,
+        }
+
+    def resume(self, checkpoint: str | Path) -> None:
+        """Continue from a ``last.pt`` written by an earlier run of the same config."""
+        ckpt = load_checkpoint(checkpoint, map_location=self.device)
+        if ckpt.get("method") != self.method or ckpt.get("dataset") != self.dataset.name:
+            raise ValueError(f"checkpoint {checkpoint} is for {ckpt.get('method')} on "
+                             f"{ckpt.get('dataset')}, not {self.method} on {self.dataset.name}")
+        differing = sorted(k for k in set(ckpt["config"]) | set(self.config)
+                           if k != "epochs" and ckpt["config"].get(k) != self.config.get(k))
+        if differing:
+            raise ValueError(f"checkpoint {checkpoint} was trained with a different config: "
+                             f"{', '.join(differing)}")
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.generator.set_state(ckpt["generator"].cpu() if self.device.type == "cpu" else ckpt["generator"])
+        torch.set_rng_state(ckpt["torch_rng"].cpu())
+        self.start_epoch = int(ckpt["epoch"]) + 1
+        self.best_score = float(ckpt["best_score"])
+        self.best_epoch = int(ckpt["best_epoch"])
+        self.best_valid = dict(ckpt["best_valid"])
+        self.bad_evals = int(ckpt["bad_evals"])
+        self.history = list(ckpt["history"])
+
+    # ----------------------------------------------------------------- train
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
+        self.model.train()
+        sums: dict[str, float] = {}
+        count = 0
+        batches = self.model.batches(self.generator)
+        total = self.model.num_batches() if hasattr(self.model, "num_batches") else None
+        bar = tqdm(batches, total=total, desc=f"epoch {epoch}", leave=False,
+                   disable=None if self.progress is None else not self.progress)
+        for step, batch in enumerate(bar):
+            out = self.model.loss(batch)
+            parts = out if isinstance(out, dict) else {"loss": out}
+            loss = parts["loss"]
+            if not torch.isfinite(loss):
+                detail = ", ".join(f"{k}={float(v):.4g}" for k, v in parts.items())
+                raise TrainingDivergedError(f"{self.method}: non-finite loss at epoch {epoch}, batch {step} "
+                                            f"({detail}); lower lr or check the input data")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            count += 1
+            if count % 10 == 0:
+                bar.set_postfix(loss=f"{sums['loss'] / count:.4f}")
+        bar.close()
+        return {k: v / max(count, 1) for k, v in sums.items()}
+
+    def _say(self, msg: str) -> None:
+        if self.verbose:
+            tqdm.write(msg)
+
+    def fit(self) -> TrainResult:
+        cfg = self.config
+        epochs, eval_every, patience = int(cfg["epochs"]), int(cfg["eval_every"]), int(cfg["patience"])
+        if self.start_epoch == 0 and (self.run_dir / "metrics.jsonl").exists():
+            raise FileExistsError(f"run folder {self.run_dir} already holds a run; resume it or pick "
+                                  f"another run folder")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.run_dir / "config.json", {"method": self.method, "dataset": self.dataset.name,
+                                                  "config": cfg, "device": str(self.device)})
+        if not self.has_valid:
+            self._say("no validation split: training for all epochs and testing the last model")
+        train_seconds: list[float] = []
+        eval_seconds: list[float] = []
+        epoch = self.start_epoch - 1
+        for epoch in range(self.start_epoch, epochs):
+            t0 = time.perf_counter()
+            losses = self._train_epoch(epoch)
+            train_seconds.append(time.perf_counter() - t0)
+            record: dict[str, Any] = {"epoch": epoch, "split": "train", "seconds": train_seconds[-1], **losses}
+            self.logger.log(record)
+            stop = False
+            if self.has_valid and ((epoch + 1) % eval_every == 0 or epoch == epochs - 1):
+                t1 = time.perf_counter()
+                valid = self.evaluate("valid")
+                eval_seconds.append(time.perf_counter() - t1)
+                self.logger.log({"epoch": epoch, "split": "valid", "seconds": eval_seconds[-1], **valid})
+                score = valid[self.valid_metric]
+                improved = score > self.best_score
+                self.history.append({"epoch": epoch, "loss": losses["loss"], self.valid_metric: score})
+                if improved:
+                    self.best_score, self.best_epoch, self.best_valid = score, epoch, valid
+                    self.bad_evals = 0
+                    save_checkpoint({"method": self.method, "config": cfg, "epoch": epoch,
+                                     "model": self.model.state_dict()}, self.run_dir / "best.pt")
+                else:
+                    self.bad_evals += 1
+                    stop = self.bad_evals >= patience
+                self._say(f"epoch {epoch:4d}  loss {losses['loss']:.4f}  {train_seconds[-1]:.1f}s  "
+                          f"valid {self.valid_metric} {score:.4f}{'  *' if improved else ''}")
+            else:
+                self._say(f"epoch {epoch:4d}  loss {losses['loss']:.4f}  {train_seconds[-1]:.1f}s")
+            save_checkpoint(self.state(epoch), self.run_dir / "last.pt")
+            if stop:
+                self._say(f"early stop: no {self.valid_metric} gain in {patience} evaluations")
+                break
+        if self.has_valid and self.best_epoch >= 0:
+            best = load_checkpoint(self.run_dir / "best.pt", map_location=self.device)
+            self.model.load_state_dict(best["model"])
+        t1 = time.perf_counter()
+        test = self.evaluate("test") if self.dataset.num_interactions("test") else {}
+        test_seconds = time.perf_counter() - t1
+        self.logger.log({"epoch": self.best_epoch if self.has_valid else epoch, "split": "test",
+                         "seconds": test_seconds, **test})
+        result = TrainResult(
+            run_dir=self.run_dir, best_epoch=self.best_epoch if self.has_valid else epoch,
+            best_valid=self.best_valid, test=test, epochs_run=epoch + 1,
+            seconds_per_epoch=sum(train_seconds) / max(len(train_seconds), 1),
+            eval_seconds=(sum(eval_seconds) / len(eval_seconds)) if eval_seconds else test_seconds,
+            history=self.history)
+        write_json(self.run_dir / "result.json", {
+            "method": self.method, "dataset": self.dataset.name, "best_epoch": result.best_epoch,
+            "valid": result.best_valid, "test": result.test, "epochs_run": result.epochs_run,
+            "seconds_per_epoch": result.seconds_per_epoch, "eval_seconds": result.eval_seconds})
+        return result
