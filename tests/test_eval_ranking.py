@@ -82,6 +82,12 @@ def test_exclude_does_not_mutate_caller_scores():
     ev = RankingEvaluator(5, ks=(1,))
     ev.evaluate(lambda u: scores, csr([[1]], 5), exclude=csr([[0]], 5))
     assert torch.isfinite(scores).all()
+    row = torch.tensor([9., 8, 1, 0, 0], requires_grad=True)
+    gt, train = csr([[1], [1]], 5), csr([[0], [0]], 5)
+    r = ev.evaluate(lambda u: row.expand(len(u), -1), gt, exclude=train)   # expanded view
+    assert r["hit@1"] == 1.0 and torch.isfinite(row).all()
+    r = ev.evaluate(lambda u: row * torch.ones(len(u), 1), gt, exclude=train)  # autograd graph
+    assert r["hit@1"] == 1.0
 
 
 def test_pair_tensor_inputs_match_sparse():

@@ -20,7 +20,7 @@ import os
 import pickle
 import re
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 import scipy.sparse as sp
@@ -285,3 +285,44 @@ def read_pickled_matrix(path: PathLike) -> sp.coo_matrix:
         raise DataFormatError(f"{path}: expected a pickled scipy.sparse matrix, "
                               f"got {type(obj).__name__}")
     return sp.coo_matrix(obj)
+
+
+# ------------------------------------------------------- atomic-table helpers
+def factorize(tokens: Sequence[str] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes ``0..k-1`` in order of first appearance, and the unique tokens in that order."""
+    arr = np.asarray(tokens, dtype=str)
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64), arr
+    uniques, first, inverse = np.unique(arr, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank[inverse.reshape(-1)].astype(np.int64), uniques[order]
+
+
+def align_table(table: dict[str, list | np.ndarray], key_field: str,
+                tokens: Sequence[str]) -> dict[str, list | np.ndarray]:
+    """Reorder an atomic side table (``.item``/``.user``) to follow ``tokens``.
+
+    Row ``k`` of each returned column belongs to ``tokens[k]``; tokens absent
+    from the table get NaN (float columns) or ``None``. The key column itself
+    is left out (the tokens already hold it). The first row wins on repeats.
+    """
+    if key_field not in table:
+        raise DataFormatError(f"side table has no {key_field!r} field (fields: {sorted(table)})")
+    position: dict[str, int] = {}
+    for row, key in enumerate(table[key_field]):
+        position.setdefault(key, row)
+    index = np.array([position.get(t, -1) for t in tokens], dtype=np.int64)
+    present = index >= 0
+    out: dict[str, list | np.ndarray] = {}
+    for name, column in table.items():
+        if name == key_field:
+            continue
+        if isinstance(column, np.ndarray):
+            values = np.full(index.size, np.nan)
+            values[present] = column[index[present]]
+            out[name] = values
+        else:
+            out[name] = [column[j] if j >= 0 else None for j in index]
+    return out

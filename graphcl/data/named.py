@@ -14,6 +14,7 @@ the count (see :func:`_assemble`).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -27,11 +28,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from .atomic import load_atomic_dataset
-from .filtering import dedupe_pairs
-from .formats import read_lightgcn_txt, read_pickled_matrix, read_user_item_tsv
+from .filtering import dedupe_pairs, k_core
+from .formats import (align_table, factorize, read_atomic, read_lightgcn_txt,
+                      read_pickled_matrix, read_user_item_tsv)
 from .interactions import DataFormatError, InteractionDataset
-from .splits import carve_validation
+from .splits import carve_validation, leave_one_out_split, random_split_per_user
 
 ENV_VAR = "GRAPHCL_DATA"
 _RAW = "https://raw.githubusercontent.com"
@@ -93,18 +94,32 @@ def resolve_data_root(root: str | os.PathLike[str] | None = None) -> Path:
 
 # ------------------------------------------------------------------- loaders
 def _assemble(name: str, num_users: int, num_items: int, train: np.ndarray, valid: np.ndarray,
-              test: np.ndarray, source: Path, **extra: Any) -> InteractionDataset:
-    """Build the dataset; drop (with a warning) eval pairs of users without training data."""
+              test: np.ndarray, source: Path, cold_users: str = "error",
+              **extra: Any) -> InteractionDataset:
+    """Build the dataset, handling users with valid/test but no training interactions.
+
+    ``cold_users``: ``"keep"`` (warn with the count; the fixed upstream splits
+    of yelp/lastfm/gowalla/lastfm-hetrec have such users and their published
+    counts include them), ``"drop"`` (drop their valid/test pairs, warn with
+    the count) or ``"error"`` (raise :class:`DataFormatError`).
+    """
+    if cold_users not in ("keep", "drop", "error"):
+        raise ValueError(f"cold_users must be 'keep', 'drop' or 'error', got {cold_users!r}")
     has_train = np.zeros(num_users, dtype=bool)
     has_train[train[0]] = True
     splits = {"valid": valid, "test": test}
     for split, pairs in splits.items():
-        orphan = ~has_train[pairs[0]]
-        if orphan.any():
-            warnings.warn(f"{name}: dropped {int(orphan.sum())} {split} interactions of "
-                          f"{np.unique(pairs[0, orphan]).size} users that have no training "
-                          f"interaction", stacklevel=3)
-            splits[split] = pairs[:, ~orphan]
+        cold = ~has_train[pairs[0]]
+        if not cold.any():
+            continue
+        what = (f"{name}: {int(cold.sum())} {split} interactions of "
+                f"{np.unique(pairs[0, cold]).size} users that have no training interaction")
+        if cold_users == "error":
+            raise DataFormatError(what)
+        if cold_users == "drop":
+            splits[split] = pairs[:, ~cold]
+        warnings.warn(f"{what}: {'dropped' if cold_users == 'drop' else 'kept'} "
+                      f"(option cold_users='keep'|'drop'|'error')", stacklevel=4)
     as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))  # noqa: E731
     return InteractionDataset(name=name, num_users=num_users, num_items=num_items,
                               train=as_tensor(train), valid=as_tensor(splits["valid"]),
@@ -127,7 +142,7 @@ def _read_id_list(path: Path) -> list[str] | None:
     return tokens  # type: ignore[return-value]
 
 
-def _load_lightgcn(folder: Path, *, valid_ratio: float, seed: int,
+def _load_lightgcn(folder: Path, *, valid_ratio: float, seed: int, cold_users: str,
                    name: str = "gowalla") -> InteractionDataset:
     train, _ = dedupe_pairs(read_lightgcn_txt(folder / "train.txt"))
     test, _ = dedupe_pairs(read_lightgcn_txt(folder / "test.txt"))
@@ -142,21 +157,22 @@ def _load_lightgcn(folder: Path, *, valid_ratio: float, seed: int,
     num_users = len(user_tokens) if user_tokens else num_users
     num_items = len(item_tokens) if item_tokens else num_items
     train, valid = carve_validation(train, valid_ratio, seed, num_users)
-    return _assemble(name, num_users, num_items, train, valid, test, folder,
+    return _assemble(name, num_users, num_items, train, valid, test, folder, cold_users,
                      user_tokens=user_tokens, item_tokens=item_tokens)
 
 
-def _load_adagcl(folder: Path, *, name: str) -> InteractionDataset:
+def _load_adagcl(folder: Path, *, name: str, cold_users: str) -> InteractionDataset:
     mats = [read_pickled_matrix(folder / f) for f in ("trnMat.pkl", "valMat.pkl", "tstMat.pkl")]
     if len({m.shape for m in mats}) != 1:
         raise DataFormatError(f"{folder}: train/valid/test matrices differ in shape: "
                               f"{[m.shape for m in mats]}")
     splits = [dedupe_pairs(np.stack([m.row[m.data != 0], m.col[m.data != 0]]))[0] for m in mats]
     num_users, num_items = mats[0].shape
-    return _assemble(name, num_users, num_items, *splits, folder)
+    return _assemble(name, num_users, num_items, *splits, folder, cold_users)
 
 
-def _load_lastfm_hetrec(folder: Path, *, valid_ratio: float, seed: int) -> InteractionDataset:
+def _load_lastfm_hetrec(folder: Path, *, valid_ratio: float, seed: int,
+                        cold_users: str) -> InteractionDataset:
     """LightGCN-PyTorch lastfm: ids in the files start at 1 (its loader subtracts 1)."""
     train, _ = read_user_item_tsv(folder / "data1.txt")
     test, _ = read_user_item_tsv(folder / "test1.txt")
@@ -167,7 +183,78 @@ def _load_lastfm_hetrec(folder: Path, *, valid_ratio: float, seed: int) -> Inter
     both = np.concatenate([train, test], axis=1)
     num_users, num_items = int(both[0].max()) + 1, int(both[1].max()) + 1
     train, valid = carve_validation(train, valid_ratio, seed, num_users)
-    return _assemble("lastfm-hetrec", num_users, num_items, train, valid, test, folder)
+    return _assemble("lastfm-hetrec", num_users, num_items, train, valid, test, folder, cold_users)
+
+
+def _atomic_files(path: Path) -> Path:
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such RecBole atomic dataset folder or .inter file")
+    named = path / f"{path.name}.inter"
+    found = [named] if named.is_file() else sorted(path.glob("*.inter"))
+    if len(found) != 1:
+        raise DataFormatError(f"{path}: expected one .inter file (preferably {named.name}), "
+                              f"found {[p.name for p in found] or 'none'}")
+    return found[0]
+
+
+def load_atomic_dataset(path: str | os.PathLike[str], *, split: str = "random",
+                        ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 2020,
+                        min_user_inter: int = 0, min_item_inter: int = 0,
+                        rating_threshold: float | None = None, name: str | None = None,
+                        user_field: str = "user_id", item_field: str = "item_id",
+                        rating_field: str = "rating", time_field: str = "timestamp"
+                        ) -> InteractionDataset:
+    """Load a RecBole atomic dataset (a folder with ``<name>.inter``, or the ``.inter`` file).
+
+    Steps: keep rows with ``rating >= rating_threshold`` (when given), drop
+    repeated (user, item) pairs (first kept), k-core filter with RecBole's
+    ``min_user_inter``/``min_item_inter``, map tokens to dense ids in order of
+    first appearance (RecBole's internal id minus its padding id 0), then split:
+    ``"random"`` per user by ``ratios`` (seeded) or ``"loo"`` chronological
+    leave-one-out on ``time_field``. Sibling ``.item``/``.user`` files become
+    ``item_table``/``user_table`` aligned to the dense ids.
+    """
+    if split not in ("random", "loo"):
+        raise ValueError(f"split must be 'random' or 'loo', got {split!r}")
+    inter_path = _atomic_files(Path(path).expanduser())
+    inter = read_atomic(inter_path)
+    for needed in (user_field, item_field):
+        if needed not in inter:
+            raise DataFormatError(f"{inter_path}: no {needed!r} field (fields: {sorted(inter)})")
+    if split == "loo" and time_field not in inter:
+        raise DataFormatError(f"{inter_path}: split='loo' needs a {time_field!r} column, but the "
+                              f"fields are {sorted(inter)}; use split='random'")
+    user_codes, user_uniques = factorize(inter[user_field])
+    item_codes, item_uniques = factorize(inter[item_field])
+    keep = np.ones(user_codes.size, dtype=bool)
+    if rating_threshold is not None:
+        if not isinstance(inter.get(rating_field), np.ndarray):
+            raise DataFormatError(f"{inter_path}: rating_threshold needs a float "
+                                  f"{rating_field!r} column (fields: {sorted(inter)})")
+        keep = np.asarray(inter[rating_field]) >= rating_threshold
+    rows = np.flatnonzero(keep)
+    pairs, user_map, item_map, kept = k_core(np.stack([user_codes[rows], item_codes[rows]]),
+                                             min_user_inter, min_item_inter, return_index=True)
+    rows = rows[kept]
+    if pairs.shape[1] == 0:
+        raise DataFormatError(f"{inter_path}: no interactions left after filtering")
+    num_users, num_items = user_map.size, item_map.size
+    if split == "loo":
+        train, valid, test = leave_one_out_split(pairs, np.asarray(inter[time_field])[rows],
+                                                 num_users)
+    else:
+        train, valid, test = random_split_per_user(pairs, num_users, ratios, seed)
+    user_tokens = [str(t) for t in user_uniques[user_map]]
+    item_tokens = [str(t) for t in item_uniques[item_map]]
+    tables = {}
+    for suffix, key, tokens in ((".item", item_field, item_tokens), (".user", user_field, user_tokens)):
+        side = inter_path.with_suffix(suffix)
+        tables[suffix] = align_table(read_atomic(side), key, tokens) if side.is_file() else {}
+    return _assemble(name or inter_path.stem, num_users, num_items, train, valid, test, inter_path,
+                     user_tokens=user_tokens, item_tokens=item_tokens,
+                     item_table=tables[".item"], user_table=tables[".user"])
 
 
 def _load_ml100k(folder: Path, **options: Any) -> InteractionDataset:
@@ -197,6 +284,8 @@ _LGCN_PT = f"{_RAW}/gusye1234/LightGCN-PyTorch/947ca2b3b1d2d3545b114145710cb06c4
 _RECBOLE = f"{_RAW}/RUCAIBox/RecBole/v1.2.1/recbole/dataset_example/ml-100k"
 _SPLIT_OPTIONS = {"split": "random", "ratios": (0.8, 0.1, 0.1), "seed": 2020,
                   "min_user_inter": 0, "min_item_inter": 0, "rating_threshold": None}
+_ATOMIC_OPTIONS = {**_SPLIT_OPTIONS, "name": None, "user_field": "user_id", "item_field": "item_id",
+                   "rating_field": "rating", "time_field": "timestamp"}
 
 MANIFEST: dict[str, DatasetSpec] = {spec.name: spec for spec in [
     DatasetSpec(
@@ -220,7 +309,7 @@ MANIFEST: dict[str, DatasetSpec] = {spec.name: spec for spec in [
             ("user_list.txt", "5344c4d0deef610e1f148f23ad216a0db03b36f88834cd39a06786a672c5f5a1"),
             ("item_list.txt", "6b186f92890cc3f0c15a6dae5d6285f125a302bb8c5ea0cd9a16cf9c16347139"),
         ], optional=("user_list.txt", "item_list.txt")),
-        _load_lightgcn, {"valid_ratio": 0.1, "seed": 2020},
+        _load_lightgcn, {"valid_ratio": 0.1, "seed": 2020, "cold_users": "keep"},
         "none stated by kuandeng/LightGCN; raw data: SNAP loc-gowalla",
         "kuandeng/LightGCN b067ec05f16a24e0e1efe63cd82385f0c469af20, Data/gowalla"),
     DatasetSpec(
@@ -231,7 +320,7 @@ MANIFEST: dict[str, DatasetSpec] = {spec.name: spec for spec in [
             ("valMat.pkl", "c27cb28baba07184fa0331412ec7ec64e462b435b29483a94285f525fab74eb9"),
             ("tstMat.pkl", "289b445aab82a5059dfd9585f7dec289fd5963a56891e58ea372da5b5edd8d8a"),
         ]),
-        lambda folder: _load_adagcl(folder, name="yelp"), {},
+        functools.partial(_load_adagcl, name="yelp"), {"cold_users": "keep"},
         "none in HKUDS/AdaGCL; the identical files in HKUDS/SSLRec are Apache-2.0; "
         "Yelp Open Dataset terms", "HKUDS/AdaGCL bfb4cdfcf15f7f01d97fdc369a7ae5f81b9f095e"),
     DatasetSpec(
@@ -242,7 +331,7 @@ MANIFEST: dict[str, DatasetSpec] = {spec.name: spec for spec in [
             ("valMat.pkl", "dc772c1ca8fc797534351e2044bc623f261ed29dbc9ac1bb5c9cf2279ff3102c"),
             ("tstMat.pkl", "1106ce4246a8b058e4f87bbcb5ccb7c7a7f5b3f580d84ac3f54b77c29a4023bf"),
         ]),
-        lambda folder: _load_adagcl(folder, name="lastfm"), {},
+        functools.partial(_load_adagcl, name="lastfm"), {"cold_users": "keep"},
         "none in HKUDS/AdaGCL; data: hetrec2011 Last.fm",
         "HKUDS/AdaGCL bfb4cdfcf15f7f01d97fdc369a7ae5f81b9f095e"),
     DatasetSpec(
@@ -252,7 +341,7 @@ MANIFEST: dict[str, DatasetSpec] = {spec.name: spec for spec in [
             ("data1.txt", "c82af3228cbbda2f55a39244de09ed93292894f1d0d9f1908ebb57e27598fded"),
             ("test1.txt", "de4417c0e6123284ce59a0934bcf5288ec1ec8774a18a1eef453c9952dfa48f9"),
         ]),
-        _load_lastfm_hetrec, {"valid_ratio": 0.1, "seed": 2020},
+        _load_lastfm_hetrec, {"valid_ratio": 0.1, "seed": 2020, "cold_users": "keep"},
         "none stated by gusye1234/LightGCN-PyTorch; data: hetrec2011 Last.fm (non-commercial)",
         "gusye1234/LightGCN-PyTorch 947ca2b3b1d2d3545b114145710cb06c4e57b3d2, data/lastfm"),
 ]}
@@ -287,7 +376,7 @@ def _missing_message(spec: DatasetSpec, root: Path) -> str:
     lines = [f"dataset {spec.name!r}: missing file(s) {', '.join(f.name for f in required)}.",
              "Searched: " + ", ".join(str(c) for c in _candidates(spec, root)),
              f"Download with graphcl.data.download({spec.name!r}, root={str(root)!r}) "
-             f"(or load(..., download=True), or `graphcl datasets`), or fetch by hand into {target}:"]
+             f"(or load({spec.name!r}, download=True)), or put these files into {target}:"]
     lines += [f"  {f.url}  (sha256 {f.sha256})" for f in spec.files]
     lines.append(f"Data root {root} comes from the root argument / --data-root, else ${ENV_VAR}, "
                  f"else <repo>/datasets.")
@@ -371,6 +460,7 @@ def load(name_or_path: str | os.PathLike[str], root: str | os.PathLike[str] | No
     if key not in MANIFEST:
         path = Path(name_or_path).expanduser()
         if path.exists():
+            _check_options(str(path), options, _ATOMIC_OPTIONS)
             return load_atomic_dataset(path, **options)
         _spec(str(name_or_path))  # raises DatasetNotFoundError
     spec = _spec(key)

@@ -154,12 +154,15 @@ def _num_rows(x: Interactions) -> int:
 
 
 class _DeviceCSR:
-    """CSR index arrays on a device, to expand a batch of rows into dense masks."""
+    """CSR index arrays on a device: row nonzeros and membership, without Python loops."""
 
     def __init__(self, m: sp.csr_matrix, device: torch.device) -> None:
         self.indptr = torch.as_tensor(m.indptr.astype(np.int64), device=device)
         self.indices = torch.as_tensor(m.indices.astype(np.int64), device=device)
         self.num_cols = m.shape[1]
+        rows = torch.repeat_interleave(torch.arange(m.shape[0], device=device),
+                                       self.indptr[1:] - self.indptr[:-1])
+        self.keys = rows * self.num_cols + self.indices                 # sorted (CSR, sorted indices)
 
     def row_lengths(self, rows: torch.Tensor) -> torch.Tensor:
         return self.indptr[rows + 1] - self.indptr[rows]
@@ -173,11 +176,13 @@ class _DeviceCSR:
         pos = starts[batch_row] + torch.arange(batch_row.numel(), device=rows.device) - offsets[batch_row]
         return batch_row, self.indices[pos]
 
-    def dense(self, rows: torch.Tensor) -> torch.Tensor:
-        out = torch.zeros(rows.numel(), self.num_cols, dtype=torch.bool, device=rows.device)
-        r, c = self.coords(rows)
-        out[r, c] = True
-        return out
+    def contains(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """Bool ``(B, K)``: is ``(rows[b], cols[b, j])`` a nonzero (one searchsorted)."""
+        if self.keys.numel() == 0:
+            return torch.zeros(cols.shape, dtype=torch.bool, device=cols.device)
+        q = rows.reshape(-1, 1) * self.num_cols + cols
+        pos = torch.searchsorted(self.keys, q).clamp_max(self.keys.numel() - 1)
+        return self.keys[pos] == q
 
 
 @dataclass
@@ -261,12 +266,19 @@ class RankingEvaluator:
         parts: dict[str, list[torch.Tensor]] = {key: [] for key in self.metric_keys}
         for start in range(0, users_d.numel(), self.batch_size):
             batch = users_d[start:start + self.batch_size]
-            scores = self._scores(score_fn, batch)
-            if ex_d is not None:
+            scores, owned = self._scores(score_fn, batch)
+            if ex_d is None:
+                top = torch.topk(scores, kmax, dim=1).indices
+            else:
                 r, c = ex_d.coords(batch)
+                saved = None if owned else scores[r, c]
                 scores[r, c] = float("-inf")
-            top = torch.topk(scores, kmax, dim=1).indices
-            hits = gt_d.dense(batch).gather(1, top)
+                try:
+                    top = torch.topk(scores, kmax, dim=1).indices
+                finally:
+                    if saved is not None:       # leave the caller's tensor as it was
+                        scores[r, c] = saved
+            hits = gt_d.contains(batch, top)
             if kmax < self.ks[-1]:  # fewer items than the largest cutoff: pad with misses
                 hits = torch.cat([hits, hits.new_zeros(hits.size(0), self.ks[-1] - kmax)], dim=1)
             values = metrics_from_hits(hits, gt_d.row_lengths(batch), self.ks, self.metrics)
@@ -281,7 +293,8 @@ class RankingEvaluator:
         detail = {key: v.cpu() for key, v in detail.items()} if per_user else {}
         return RankingResult(metrics=means, num_users=n, users=users, per_user=detail)
 
-    def _scores(self, score_fn: ScoreFn, batch: torch.Tensor) -> torch.Tensor:
+    def _scores(self, score_fn: ScoreFn, batch: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """Validated scores on the device, and whether they are a private copy."""
         scores = score_fn(batch)
         if not isinstance(scores, torch.Tensor):
             raise TypeError(f"score_fn must return a torch.Tensor, got {type(scores).__name__}")
@@ -289,13 +302,18 @@ class RankingEvaluator:
         if tuple(scores.shape) != expected:
             raise ValueError(f"score_fn returned scores of shape {tuple(scores.shape)}; expected "
                              f"(len(users), num_items) = {expected}")
-        if not scores.is_floating_point():
-            scores = scores.float()
-        if bool(torch.isnan(scores).any()):
-            bad = torch.isnan(scores).any(dim=1).nonzero().reshape(-1)[:10]
+        # a cheap sum catches NaN; only a non-finite sum needs the full check
+        if not bool(torch.isfinite(scores.sum())) and bool(torch.isnan(scores).any()):
+            bad = torch.isnan(scores).any(dim=1).nonzero().reshape(-1)[:10].to(batch.device)
             raise ValueError(f"score_fn returned NaN scores (users {batch[bad].tolist()} ...)")
-        # never write -inf into a tensor the caller may still hold
-        return scores.detach().to(self.device, copy=True)
+        out = scores.detach()
+        if not out.is_floating_point():
+            out = out.float()
+        out = out.to(self.device)
+        owned = out.data_ptr() != scores.data_ptr()
+        if not owned and (scores.requires_grad or 0 in out.stride()):
+            out, owned = out.clone(), True   # never write into autograd or expanded tensors
+        return out, owned
 
 
 # --------------------------------------------------------------- formatting

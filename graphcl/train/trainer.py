@@ -150,7 +150,7 @@ class Trainer:
     # ----------------------------------------------------------------- train
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}
         count = 0
         batches = self.model.batches(self.generator)
         total = self.model.num_batches() if hasattr(self.model, "num_batches") else None
@@ -161,19 +161,19 @@ class Trainer:
             parts = out if isinstance(out, dict) else {"loss": out}
             loss = parts["loss"]
             if not torch.isfinite(loss):
-                detail = ", ".join(f"{k}={float(v):.4g}" for k, v in parts.items())
+                detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
                 raise TrainingDivergedError(f"{self.method}: non-finite loss at epoch {epoch}, batch {step} "
                                             f"({detail}); lower lr or check the input data")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
+                sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
             count += 1
-            if count % 10 == 0:
-                bar.set_postfix(loss=f"{sums['loss'] / count:.4f}")
+            if count % 20 == 0 and not bar.disable:
+                bar.set_postfix(loss=f"{float(sums['loss']) / count:.4f}")
         bar.close()
-        return {k: v / max(count, 1) for k, v in sums.items()}
+        return {k: float(v) / max(count, 1) for k, v in sums.items()}
 
     def _say(self, msg: str) -> None:
         if self.verbose:

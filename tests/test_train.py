@@ -1,0 +1,110 @@
+"""Training loop: determinism, checkpoint/resume, early stopping, divergence, errors."""
+import json
+
+import pytest
+import torch
+
+from graphcl.config import ConfigError
+from graphcl.data.interactions import InteractionDataset
+from graphcl.train import TrainingDivergedError, build_trainer, train
+from graphcl.train.checkpoint import load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def toy():
+    g = torch.Generator().manual_seed(0)
+    nu, ni = 120, 150
+    # two taste clusters so there is signal to learn
+    users = torch.randint(0, nu, (5000,), generator=g)
+    items = torch.randint(0, ni // 2, (5000,), generator=g) + (users % 2) * (ni // 2)
+    pairs = torch.unique(torch.stack([users, items]), dim=1)
+    pairs = pairs[:, torch.randperm(pairs.size(1), generator=g)]
+    n = pairs.size(1)
+    a, b = int(0.8 * n), int(0.9 * n)
+    return InteractionDataset("toy", nu, ni, pairs[:, :a], pairs[:, a:b], pairs[:, b:])
+
+
+CFG = {"epochs": 4, "batch_size": 256, "embedding_dim": 16, "num_layers": 2, "lr": 0.01}
+
+
+def _params(trainer):
+    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+
+def test_same_seed_same_result(toy, tmp_path):
+    r1 = train("lightgcn", toy, config=CFG, run_dir=tmp_path / "a", verbose=False)
+    r2 = train("lightgcn", toy, config=CFG, run_dir=tmp_path / "b", verbose=False)
+    assert r1.test == r2.test
+    assert r1.best_valid == r2.best_valid
+    r3 = train("lightgcn", toy, config={**CFG, "seed": 7}, run_dir=tmp_path / "c", verbose=False)
+    assert r3.test != r1.test
+
+
+def test_learns_signal(toy, tmp_path):
+    res = train("lightgcn", toy, config={**CFG, "epochs": 15}, run_dir=tmp_path / "r", verbose=False)
+    # random ranking gives recall@20 = 20/150 ~ 0.13 over the unseen items; structure gives much more
+    assert res.test["recall@20"] > 0.25
+
+
+def test_resume_matches_uninterrupted_run(toy, tmp_path):
+    full = build_trainer("lightgcn", toy, config=CFG, run_dir=tmp_path / "full", verbose=False)
+    full_result = full.fit()
+    part = build_trainer("lightgcn", toy, config={**CFG, "epochs": 2}, run_dir=tmp_path / "part", verbose=False)
+    part.fit()
+    resumed = build_trainer("lightgcn", toy, config=CFG, resume=tmp_path / "part", verbose=False)
+    assert resumed.start_epoch == 2
+    resumed_result = resumed.fit()
+    assert resumed_result.test == full_result.test
+    assert resumed_result.best_epoch == full_result.best_epoch
+    last_full = load_checkpoint(tmp_path / "full" / "last.pt")["model"]
+    last_resumed = load_checkpoint(tmp_path / "part" / "last.pt")["model"]
+    for key in last_full:
+        torch.testing.assert_close(last_full[key], last_resumed[key], rtol=0, atol=0)
+
+
+def test_resume_refuses_a_different_config(toy, tmp_path):
+    build_trainer("lightgcn", toy, config={**CFG, "epochs": 1}, run_dir=tmp_path / "p", verbose=False).fit()
+    with pytest.raises(ValueError, match="different config: lr"):
+        build_trainer("lightgcn", toy, config={**CFG, "lr": 0.5}, resume=tmp_path / "p", verbose=False)
+
+
+def test_run_folder_contents_and_best_checkpoint(toy, tmp_path):
+    res = train("lightgcn", toy, config=CFG, run_dir=tmp_path / "r", verbose=False)
+    lines = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["split"] for x in lines].count("train") == 4
+    assert lines[-1]["split"] == "test" and lines[-1]["recall@20"] == res.test["recall@20"]
+    best = load_checkpoint(tmp_path / "r" / "best.pt")
+    assert best["epoch"] == res.best_epoch
+    assert not list((tmp_path / "r").glob("*.tmp"))  # atomic writes leave no temp files
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        train("lightgcn", toy, config=CFG, run_dir=tmp_path / "r", verbose=False)
+
+
+def test_early_stopping_stops(toy, tmp_path):
+    res = train("lightgcn", toy, config={**CFG, "epochs": 50, "lr": 0.0, "patience": 2},
+                run_dir=tmp_path / "r", verbose=False)
+    assert res.epochs_run == 3  # no change with lr 0: epoch 0 is best, two evaluations without gain
+
+
+def test_no_validation_split_trains_all_epochs(toy, tmp_path):
+    ds = InteractionDataset("toy", toy.num_users, toy.num_items, toy.train,
+                            torch.zeros(2, 0, dtype=torch.long), toy.test)
+    res = train("lightgcn", ds, config={**CFG, "epochs": 2}, run_dir=tmp_path / "r", verbose=False)
+    assert res.epochs_run == 2 and res.best_valid == {} and "ndcg@20" in res.test
+
+
+def test_nan_loss_stops_with_a_clear_error(toy, tmp_path):
+    with pytest.raises(TrainingDivergedError, match="non-finite loss at epoch 0, batch 0"):
+        train("lightgcn", toy, config={**CFG, "reg_weight": float("nan")}, run_dir=tmp_path / "r",
+              verbose=False)
+
+
+def test_config_errors(toy, tmp_path):
+    with pytest.raises(ConfigError, match="unknown config key 'layers'.*num_layers"):
+        train("lightgcn", toy, config={"layers": 2}, run_dir=tmp_path / "r")
+    with pytest.raises(ConfigError, match="expects an integer"):
+        train("lightgcn", toy, config={"num_layers": "two"}, run_dir=tmp_path / "r")
+    with pytest.raises(KeyError, match="unknown method 'nope'; available: .*lightgcn"):
+        train("nope", toy)
+    with pytest.raises(ValueError, match="valid_metric 'auc@20' is not computed"):
+        train("lightgcn", toy, config={**CFG, "valid_metric": "auc@20"}, run_dir=tmp_path / "r2", verbose=False)
