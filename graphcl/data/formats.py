@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from .interactions import DataFormatError
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = Union[str, os.PathLike]
 
 ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
 _ONLY_DIGITS_AND_SPACE = re.compile(r"[0-9\s]*")
@@ -70,22 +70,19 @@ def read_atomic(path: PathLike) -> dict[str, list | np.ndarray]:
         names.append(name)
         types.append(kind)
     width = len(names)
-    rows: list[list[str]] = []
-    line_numbers: list[int] = []
-    for lineno, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) != width:
+    numbered = [(n, line) for n, line in enumerate(lines[1:], start=2) if line.strip()]
+    line_numbers = [n for n, _ in numbered]
+    body = [line for _, line in numbered]
+    for lineno, line, tabs in zip(line_numbers, body, [line.count("\t") for line in body]):
+        if tabs != width - 1:
             raise DataFormatError(f"{path}:{lineno}: expected {width} tab-separated fields "
-                                  f"({', '.join(names)}), found {len(fields)}")
-        rows.append(fields)
-        line_numbers.append(lineno)
-    columns = list(zip(*rows)) if rows else [() for _ in names]
+                                  f"({', '.join(names)}), found {tabs + 1}")
+    flat = "\t".join(body).split("\t") if body else []
+    columns = [flat[k::width] for k in range(width)]
     out: dict[str, list | np.ndarray] = {}
     for name, kind, column in zip(names, types, columns):
         if kind == "token":
-            out[name] = list(column)
+            out[name] = column
         elif kind == "token_seq":
             out[name] = [value.split() for value in column]
         elif kind == "float":
@@ -96,7 +93,7 @@ def read_atomic(path: PathLike) -> dict[str, list | np.ndarray]:
     return out
 
 
-def _float_column(path: Path, name: str, values: tuple[str, ...] | list[str],
+def _float_column(path: Path, name: str, values: list[str],
                   line_numbers: list[int]) -> np.ndarray:
     cleaned = [v.strip() or "nan" for v in values]
     try:

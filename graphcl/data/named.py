@@ -8,9 +8,12 @@ work. When the files are missing, the error names them, the folders searched,
 the download URLs and ``graphcl.data.download('<name>')``. Any other path
 given to :func:`load` is read as a RecBole atomic dataset.
 
-Users left with no training interaction after a split are never kept
-silently: their validation/test interactions are dropped and a warning gives
-the count (see :func:`_assemble`).
+Users with validation/test but no training interactions are never kept
+silently. The splits made here always leave each user a training item; the
+fixed upstream splits (yelp, lastfm, ...) do contain such users: the option
+``cold_users`` keeps them (default, with a warning giving the count, so the
+published split sizes are reproduced), drops their pairs (with a warning), or
+raises (see :func:`_assemble`).
 """
 from __future__ import annotations
 
@@ -242,14 +245,18 @@ def load_atomic_dataset(path: str | os.PathLike[str], *, split: str = "random",
         raise DataFormatError(f"{inter_path}: no interactions left after filtering")
     num_users, num_items = user_map.size, item_map.size
     if split == "loo":
-        train, valid, test = leave_one_out_split(pairs, np.asarray(inter[time_field])[rows],
-                                                 num_users)
+        try:
+            times = np.asarray(inter[time_field], dtype=np.float64)[rows]
+        except ValueError:
+            raise DataFormatError(f"{inter_path}: {time_field!r} values are not numbers") from None
+        train, valid, test = leave_one_out_split(pairs, times, num_users)
     else:
         train, valid, test = random_split_per_user(pairs, num_users, ratios, seed)
     user_tokens = [str(t) for t in user_uniques[user_map]]
     item_tokens = [str(t) for t in item_uniques[item_map]]
     tables = {}
-    for suffix, key, tokens in ((".item", item_field, item_tokens), (".user", user_field, user_tokens)):
+    for suffix, key, tokens in ((".item", item_field, item_tokens),
+                                (".user", user_field, user_tokens)):
         side = inter_path.with_suffix(suffix)
         tables[suffix] = align_table(read_atomic(side), key, tokens) if side.is_file() else {}
     return _assemble(name or inter_path.stem, num_users, num_items, train, valid, test, inter_path,
@@ -383,7 +390,8 @@ def _missing_message(spec: DatasetSpec, root: Path) -> str:
     return "\n".join(lines)
 
 
-def _check_options(spec_name: str, options: dict[str, Any], valid: dict[str, Any]) -> dict[str, Any]:
+def _check_options(spec_name: str, options: dict[str, Any],
+                   valid: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for dataset "
@@ -405,6 +413,7 @@ def _fetch(url: str, dest: Path, sha256: str, timeout: float = 60.0) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     tmp = Path(tmp_name)
+    done = False
     try:
         digest = hashlib.sha256()
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -415,11 +424,14 @@ def _fetch(url: str, dest: Path, sha256: str, timeout: float = 60.0) -> None:
             raise DownloadError(f"{url}: sha256 {digest.hexdigest()} does not match the "
                                 f"manifest's {sha256}; nothing was written to {dest}")
         os.replace(tmp, dest)
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)
-        if isinstance(err, (DownloadError, KeyboardInterrupt)):
-            raise
+        done = True
+    except DownloadError:
+        raise
+    except Exception as err:
         raise DownloadError(f"could not download {url} to {dest}: {err}") from err
+    finally:
+        if not done:
+            tmp.unlink(missing_ok=True)
 
 
 def download(name: str, root: str | os.PathLike[str] | None = None, *,
@@ -487,7 +499,7 @@ def describe_datasets(root: str | os.PathLike[str] | None = None) -> list[dict[s
             entry["path"] = str(folder)
         else:
             missing = _missing(spec, base / spec.folders[0])
-            entry["reason"] = (f"missing {', '.join(missing)}; searched "
+            entry["reason"] = (f"{', '.join(missing)} not found; searched "
                                + ", ".join(str(c) for c in _candidates(spec, base)))
         out.append(entry)
     return out
