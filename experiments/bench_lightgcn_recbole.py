@@ -1,7 +1,8 @@
 """Benchmark: our LightGCN against RecBole 1.2.1's LightGCN on exactly the same ml-100k split.
 
     .venv/bin/python experiments/bench_lightgcn_recbole.py [--epochs 300] [--seed 2020]
-        [--same-reg] [--threads N] [--quick] [--out FILE]
+        [--same-reg] [--threads 1] [--recbole-decimals 4] [--recbole-eval-batch-size N]
+        [--only ours|recbole] [--quick] [--out FILE]
 
 Our split (``graphcl.data.load("ml-100k")``: 80/10/10 random per user) is written
 as RecBole benchmark files (``<name>.{train,valid,test}.inter``, see
@@ -42,7 +43,11 @@ trainer's epoch loop, both including negative sampling, excluding evaluation)
 and seconds per full validation evaluation (RecBole: ``_valid_epoch``). By
 default RecBole evaluates 1024 users per batch like ours (its default
 ``eval_batch_size`` 4096 means 4096 *scores*, i.e. 2 users per batch on
-ml-100k); ``--recbole-eval-batch-size`` sets it.
+ml-100k); ``--recbole-eval-batch-size`` sets it. Both use ``--threads`` torch
+threads (default 1: on the shared 2-core machine this was written on, two
+threads per process competing with other jobs made epochs 5-30x slower).
+RecBole keeps its ``metric_decimal_place`` 4, which also rounds the validation
+score its early stopping compares (``--recbole-decimals``).
 
 Results: a Markdown table on stdout and, for a full run, the table plus the
 raw JSON in ``experiments/results/lightgcn_vs_recbole_ml100k.md`` (written
@@ -154,6 +159,7 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
         "best_valid": {k: float(v) for k, v in result.best_valid.items()},
         "test": {k: float(v) for k, v in result.test.items()},
         "wall_seconds": wall, "peak_rss_mib": peak_rss_mib(), "torch_threads": torch.get_num_threads(),
+        "valid_history": [[h["epoch"], round(float(h[VALID_METRIC]), 6)] for h in result.history],
     }
 
 
@@ -230,6 +236,7 @@ def recbole_classes():
             super().__init__(config, model)
             self.train_seconds: list[float] = []
             self.valid_seconds: list[float] = []
+            self.valid_history: list[list[float]] = []  # [epoch, valid score]
             self.saved_epoch = -1
 
         def _train_epoch(self, *a, **kw):
@@ -242,6 +249,7 @@ def recbole_classes():
             t0 = time.perf_counter()
             out = super()._valid_epoch(*a, **kw)
             self.valid_seconds.append(time.perf_counter() - t0)
+            self.valid_history.append([len(self.train_seconds) - 1, float(out[0])])
             return out
 
         def _save_checkpoint(self, epoch, *a, **kw):
@@ -259,7 +267,7 @@ def recbole_config_dict(args: argparse.Namespace, data_path: Path, item_num: int
         "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id",
         "eval_args": {"mode": "full", "order": "RO", "group_by": "user"},
         "metrics": ["Recall", "NDCG", "Precision", "Hit", "MRR"],
-        "topk": list(TOPK), "valid_metric": "NDCG@20", "metric_decimal_place": 6,
+        "topk": list(TOPK), "valid_metric": "NDCG@20", "metric_decimal_place": args.recbole_decimals,
         "epochs": args.epochs, "stopping_step": COMMON["patience"], "eval_step": 1,
         "embedding_size": COMMON["embedding_dim"], "n_layers": COMMON["num_layers"],
         "learning_rate": COMMON["lr"], "train_batch_size": COMMON["batch_size"],
@@ -287,20 +295,20 @@ def run_recbole(args: argparse.Namespace) -> dict[str, Any]:
     init_seed = import_recbole("recbole.utils").init_seed
     LightGCNScipyCompat, TimedTrainer = recbole_classes()
 
-    ds = load_dataset(args.fingerprint)  # only for the item count and the check below
+    # our split's sizes, from the parent (loading our dataset here would count in RecBole's RSS)
+    num_users, num_items, *expected = (int(x) for x in args.expect.split(","))
     data_path = Path(args.workdir) / "recbole_data"
     with argv_hidden():  # RecBole's Config also parses sys.argv
         config = Config(model="LightGCN", dataset=RECBOLE_NAME,
-                        config_dict=recbole_config_dict(args, data_path, ds.num_items + 1))
+                        config_dict=recbole_config_dict(args, data_path, num_items + 1))
     torch.set_num_threads(args.threads)  # in case RecBole changed it
     init_seed(config["seed"], config["reproducibility"])
     dataset = rdata.create_dataset(config)
     train_data, valid_data, test_data = rdata.data_preparation(config, dataset)
     sizes = [len(d._dataset.inter_feat) for d in (train_data, valid_data, test_data)]
-    expected = [ds.num_interactions(s) for s in ("train", "valid", "test")]
-    if sizes != expected or dataset.user_num != ds.num_users + 1 or dataset.item_num != ds.num_items + 1:
+    if sizes != expected or dataset.user_num != num_users + 1 or dataset.item_num != num_items + 1:
         raise RuntimeError(f"RecBole read {sizes} interactions, {dataset.user_num - 1} users, "
-                           f"{dataset.item_num - 1} items; expected {expected}, {ds.num_users}, {ds.num_items}")
+                           f"{dataset.item_num - 1} items; expected {expected}, {num_users}, {num_items}")
     init_seed(config["seed"], config["reproducibility"])
     model = LightGCNScipyCompat(config, train_data._dataset).to(config["device"])
     trainer = TimedTrainer(config, model)
@@ -327,6 +335,7 @@ def run_recbole(args: argparse.Namespace) -> dict[str, Any]:
         "best_valid": {k: float(v) for k, v in best_valid.items()},
         "test": {k: float(v) for k, v in test.items()},
         "wall_seconds": wall, "peak_rss_mib": peak_rss_mib(), "torch_threads": torch.get_num_threads(),
+        "valid_history": trainer.valid_history,
     }
 
 
@@ -395,8 +404,9 @@ def markdown_report(results: dict[str, dict[str, Any]], meta: dict[str, Any]) ->
         "",
         "Differences that remain (library defaults, kept on purpose): initialization (ours "
         "N(0, 0.1²); RecBole Xavier uniform), regularizer form and weight (see above), early-stop "
-        "rule (ours stops at the 10th evaluation without a strict gain; RecBole after the 11th, and "
-        "an equal score counts as a gain there), RecBole's padding user/item id 0 (isolated nodes "
+        "rule (ours stops at the 10th evaluation without a strict gain; RecBole after the 11th, an "
+        f"equal score counts as a gain there, and it compares scores rounded to "
+        f"{meta['recbole_decimals']} decimals), RecBole's padding user/item id 0 (isolated nodes "
         "in its graph, never scored), propagation kernel (ours CSR SpMM with a custom backward; "
         "RecBole COO `torch.sparse.mm`).",
         "",
@@ -423,6 +433,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "than free cores made epochs 5-30x slower and far noisier)")
     p.add_argument("--recbole-eval-batch-size", type=int, default=None,
                    help="RecBole eval_batch_size in scores (default: 1024 users x its item count)")
+    p.add_argument("--recbole-decimals", type=int, default=4,
+                   help="RecBole metric_decimal_place (default 4, its own): it rounds the metrics, "
+                        "including the validation score its early stopping compares")
     p.add_argument("--quick", action="store_true", help="3-epoch smoke run; no result file unless --out")
     p.add_argument("--out", type=Path, default=None, help=f"result file (default {DEFAULT_OUT.relative_to(REPO)})")
     p.add_argument("--only", choices=("ours", "recbole"), default=None, help="run one library only")
@@ -431,6 +444,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     p.add_argument("--fingerprint", help=argparse.SUPPRESS)
     p.add_argument("--result-file", help=argparse.SUPPRESS)
+    p.add_argument("--expect", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick and args.epochs == 300:
         args.epochs = 3
@@ -450,13 +464,15 @@ def worker_main(args: argparse.Namespace) -> None:
     Path(args.result_file).write_text(json.dumps(out))
 
 
-def run_worker(which: str, args: argparse.Namespace, workdir: Path, fingerprint: str) -> dict[str, Any]:
+def run_worker(which: str, args: argparse.Namespace, workdir: Path, fingerprint: str,
+               expect: str) -> dict[str, Any]:
     result_file = workdir / f"{which}.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", which, "--workdir", str(workdir),
            "--fingerprint", fingerprint, "--result-file", str(result_file), "--epochs", str(args.epochs),
-           "--seed", str(args.seed), "--threads", str(args.threads)]
+           "--seed", str(args.seed), "--threads", str(args.threads), "--expect", expect]
     if args.same_reg:
         cmd.append("--same-reg")
+    cmd += ["--recbole-decimals", str(args.recbole_decimals)]
     if args.recbole_eval_batch_size:
         cmd += ["--recbole-eval-batch-size", str(args.recbole_eval_batch_size)]
     print(f"# running {which} ...", file=sys.stderr, flush=True)
@@ -482,13 +498,15 @@ def main(argv: list[str] | None = None) -> None:
 
     ds = load_dataset()
     fingerprint = split_fingerprint(ds)
+    expect = ",".join(str(n) for n in (ds.num_users, ds.num_items, *(ds.num_interactions(s)
+                                                                       for s in ("train", "valid", "test"))))
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench_lightgcn_recbole_") as tmp:
         workdir = Path(tmp)
         write_recbole_benchmark(ds, workdir / "recbole_data", RECBOLE_NAME)
         for which in ("ours", "recbole"):
             if args.only in (None, which):
-                results[which] = run_worker(which, args, workdir, fingerprint)
+                results[which] = run_worker(which, args, workdir, fingerprint, expect)
     if args.only:
         print(json.dumps(results, indent=2))
         return
@@ -499,6 +517,8 @@ def main(argv: list[str] | None = None) -> None:
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": command, "quick": args.quick, "dataset": str(ds), "fingerprint": fingerprint,
         "epochs": args.epochs, "seed": args.seed, "same_reg": args.same_reg, "reg": reg,
+        "recbole_decimals": args.recbole_decimals,
+        "recbole_eval_batch_size": args.recbole_eval_batch_size or "1024 users x item count",
         "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "threads": args.threads, "torch": torch.__version__, "numpy": numpy.__version__,

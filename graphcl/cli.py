@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Sequence
 
@@ -83,17 +84,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from graphcl.registry import UnknownMethodError
     from graphcl.train.trainer import TrainingDivergedError
 
-    known: tuple[type[BaseException], ...] = (ConfigError, DataFormatError, UnknownMethodError,
-                                              TrainingDivergedError, FileNotFoundError, FileExistsError)
-    try:
-        from graphcl.data.named import DatasetNotFoundError
-        known = known + (DatasetNotFoundError,)
-    except ImportError:  # pragma: no cover
-        pass
+    from graphcl.data.named import DatasetNotFoundError
+
+    # user-facing errors: print the message, no traceback (GRAPHCL_DEBUG=1 shows it)
+    known = (ConfigError, DataFormatError, UnknownMethodError, DatasetNotFoundError,
+             TrainingDivergedError, ValueError, OSError)
     handlers = {"train": _cmd_train, "datasets": _cmd_datasets, "methods": _cmd_methods}
     try:
         return handlers[args.command](args)
     except known as exc:
+        if os.environ.get("GRAPHCL_DEBUG"):
+            raise
         print(f"graphcl: error: {exc}", file=sys.stderr)
         return 2
 

@@ -225,7 +225,7 @@ def test_lastfm_hetrec(shared_data):
 
 
 def test_ml100k_embedded(tmp_path):
-    if not named._recbole_example_dir():
+    if not named.recbole_example_dirs():
         pytest.skip("recbole is not installed: no embedded ml-100k")
     ds = load("ml-100k", root=tmp_path)  # empty root: falls back to the recbole wheel
     assert (ds.num_users, ds.num_items) == (943, 1_682)

@@ -41,6 +41,7 @@ def build_trainer(method: str, dataset: str | InteractionDataset = "ml-100k", *,
         run_dir = ckpt.parent
     trainer = Trainer(spec.name, spec.build, data, cfg, device=device, run_dir=run_dir,
                       progress=progress, verbose=verbose)
+    trainer.data_options = dict(data_options)
     if resume is not None:
         trainer.resume(ckpt)
     return trainer

@@ -88,6 +88,7 @@ class Trainer:
         self.best_valid: dict[str, float] = {}
         self.bad_evals = 0
         self.history: list[dict[str, Any]] = []
+        self.data_options: dict[str, Any] = {}
         self.logger = JsonlLogger(self.run_dir / "metrics.jsonl")
 
     # ------------------------------------------------------------ evaluation
@@ -187,7 +188,9 @@ class Trainer:
                                   f"another run folder")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_json(self.run_dir / "config.json", {"method": self.method, "dataset": self.dataset.name,
-                                                  "config": cfg, "device": str(self.device)})
+                                                  "config": cfg, "data_options": self.data_options,
+                                                  "dataset_stats": self.dataset.stats(),
+                                                  "device": str(self.device)})
         if not self.has_valid:
             self._say("no validation split: training for all epochs and testing the last model")
         train_seconds: list[float] = []
