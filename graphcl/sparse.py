@@ -29,6 +29,7 @@ warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitl
 __all__ = [
     "SparseGraph",
     "spmm",
+    "linear_propagation",
     "bipartite_adjacency",
     "interaction_matrix",
     "normalize_bipartite_adjacency",
@@ -95,6 +96,13 @@ class SparseGraph:
             self._transpose = transpose if transpose is not None else self._compute_transpose(matrix)
         self._rows: torch.Tensor | None = None
         self._mirror: torch.Tensor | None = None
+        self._workspace: list[torch.Tensor] = []
+
+    def workspace(self, shape: torch.Size | tuple[int, ...]) -> list[torch.Tensor]:
+        """Two scratch buffers of ``shape`` reused by fused propagation (not thread-safe)."""
+        if not self._workspace or self._workspace[0].shape != torch.Size(shape):
+            self._workspace = [torch.empty(shape, dtype=self.dtype, device=self.device) for _ in range(2)]
+        return self._workspace
 
     # ----------------------------------------------------------- construction
     @classmethod
@@ -233,6 +241,57 @@ def spmm(graph: SparseGraph, x: torch.Tensor) -> torch.Tensor:
     if not torch.is_grad_enabled() or not x.requires_grad:
         return torch.sparse.mm(graph.matrix, x)
     return _SpMM.apply(x, graph.matrix, graph._transpose)
+
+
+class _LinearPropagation(torch.autograd.Function):
+    """``y = Σ_k w_k A^k x``; backward ``dL/dx = Σ_k w_k (A^T)^k dL/dy``.
+
+    Linear in ``x``, so nothing is saved for the backward pass, and the layer
+    products are written into two reused work buffers instead of fresh memory
+    each layer (fresh large buffers cost page faults on CPU, see DESIGN.md).
+    """
+
+    @staticmethod
+    def _run(matrix: torch.Tensor, x: torch.Tensor, weights: tuple[float, ...],
+             workspace: list[torch.Tensor]) -> torch.Tensor:
+        out = x * weights[0]
+        cur = x
+        for k, w in enumerate(weights[1:]):
+            buf = workspace[k % 2]
+            torch.mm(matrix, cur, out=buf)
+            out.add_(buf, alpha=w)
+            cur = buf
+        return out
+
+    @staticmethod
+    def forward(ctx, x, matrix, transpose, weights, workspace):
+        ctx.transpose, ctx.weights, ctx.workspace = transpose, weights, workspace
+        return _LinearPropagation._run(matrix, x, weights, workspace)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad = _LinearPropagation._run(ctx.transpose, grad_out.contiguous(), ctx.weights, ctx.workspace)
+        return grad, None, None, None, None
+
+
+def linear_propagation(graph: SparseGraph, x: torch.Tensor, weights: list[float] | tuple[float, ...]
+                       ) -> torch.Tensor:
+    """``Σ_k weights[k] · A^k x`` for ``k = 0..len(weights)-1`` (LightGCN eq. 8 with
+    ``weights = [1/(K+1)] * (K+1)``), fused: no per-layer activations are stored and
+    the work buffers are reused across calls. Needs a square graph."""
+    if graph.shape[0] != graph.shape[1]:
+        raise ValueError(f"linear_propagation needs a square graph, got {graph.shape}")
+    if len(weights) == 0:
+        raise ValueError("weights must hold at least the weight of layer 0")
+    if x.dim() != 2 or x.size(0) != graph.shape[1] or x.device != graph.device or x.dtype != graph.dtype:
+        raise ValueError(f"x of shape {tuple(x.shape)} ({x.dtype}, {x.device}) does not fit the graph "
+                         f"{graph.shape} ({graph.dtype}, {graph.device})")
+    x = x.contiguous()
+    workspace = graph.workspace(x.shape) if len(weights) > 1 else []
+    weights = tuple(float(w) for w in weights)
+    if not torch.is_grad_enabled() or not x.requires_grad:
+        return _LinearPropagation._run(graph.matrix, x, weights, workspace)
+    return _LinearPropagation.apply(x, graph.matrix, graph._transpose, weights, workspace)
 
 
 def _inv_sqrt(deg: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ from torch import nn
 from graphcl.data.interactions import InteractionDataset
 from graphcl.registry import MethodSpec, register_method
 from graphcl.config import TRAIN_DEFAULTS
-from graphcl.sparse import bipartite_adjacency
+from graphcl.sparse import bipartite_adjacency, linear_propagation
 from graphcl.models.rec.base import Recommender, bpr_loss
 
 
@@ -37,13 +37,8 @@ class LightGCNEncoder(nn.Module):
 
     def propagate(self, graph, layer_mean: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Eq. 7-8: mean (or sum) of ``Â^k E^0`` for ``k = 0..K``; returns (users, items)."""
-        x = self.ego()
-        total = x
-        for _ in range(self.num_layers):
-            x = graph @ x
-            total = total + x
-        if layer_mean:
-            total = total / (self.num_layers + 1)
+        weight = 1.0 / (self.num_layers + 1) if layer_mean else 1.0
+        total = linear_propagation(graph, self.ego(), [weight] * (self.num_layers + 1))
         return torch.split(total, [self.num_users, self.num_items])
 
 
