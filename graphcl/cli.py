@@ -40,10 +40,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     trainer = build_trainer(args.method, args.dataset, config=parse_set_options(args.overrides),
                             config_file=args.config, data_root=args.data_root, device=args.device,
                             run_dir=args.run_dir, resume=args.resume, verbose=not args.quiet)
-    print(f"{trainer.method} on {trainer.dataset!r}, device {trainer.device}", flush=True)
+    print(f"{trainer.method} on {trainer.task.name}, device {trainer.device}", flush=True)
     result = trainer.fit()
     print()
-    print(f"{trainer.method} on {trainer.dataset.name}: best epoch {result.best_epoch}, "
+    print(f"{trainer.method} on {trainer.task.name}: best epoch {result.best_epoch}, "
           f"{result.epochs_run} epochs, {result.seconds_per_epoch:.2f} s/epoch, "
           f"{result.eval_seconds:.2f} s/full evaluation")
     if result.best_valid:

@@ -23,9 +23,8 @@ from typing import Any, Callable
 import torch
 from tqdm.auto import tqdm
 
-from graphcl.data.interactions import InteractionDataset
-from graphcl.eval.ranking import RankingEvaluator
 from graphcl.train.checkpoint import JsonlLogger, load_checkpoint, save_checkpoint, write_json
+from graphcl.train.tasks import make_task
 from graphcl.train.utils import make_generator, resolve_device, seed_everything
 
 
@@ -51,21 +50,25 @@ def default_run_dir(method: str, dataset: str, root: str | Path = "runs") -> Pat
 
 
 class Trainer:
-    """Trains one recommender on one :class:`InteractionDataset`.
+    """Trains one model on one dataset and evaluates it through a task.
 
     ``build_model(dataset, config, device)`` constructs the model; it is called
-    after seeding so the initialization is reproducible.
+    after seeding so the initialization is reproducible. The task (default:
+    :func:`graphcl.train.tasks.make_task` of the dataset: full ranking for an
+    :class:`InteractionDataset`, a linear probe for a PyG ``Data``) evaluates
+    the model on ``valid`` and ``test``.
     """
 
     def __init__(self, method: str, build_model: Callable[..., torch.nn.Module],
-                 dataset: InteractionDataset, config: dict[str, Any],
+                 dataset: Any, config: dict[str, Any],
                  device: str | torch.device = "auto", run_dir: str | Path | None = None,
-                 progress: bool | None = None, verbose: bool = True) -> None:
+                 progress: bool | None = None, verbose: bool = True, task: Any = None) -> None:
         self.method = method
         self.dataset = dataset
         self.config = dict(config)
         self.device = resolve_device(device)
-        self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(method, dataset.name)
+        self.task = task if task is not None else make_task(dataset, self.config, self.device)
+        self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(method, self.task.name)
         self.progress = progress  # None: tqdm decides (quiet when not a terminal)
         self.verbose = verbose
         seed = int(self.config["seed"])
@@ -74,14 +77,8 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(self.config["lr"]),
                                           weight_decay=float(self.config["weight_decay"]))
         self.generator = make_generator(seed, self.device)
-        self.evaluator = RankingEvaluator(dataset.num_items, ks=tuple(self.config["topk"]),
-                                          batch_size=int(self.config["eval_batch_size"]),
-                                          device=self.device)
-        metric = str(self.config["valid_metric"])
-        self.valid_metric = metric
-        self._train_matrix = dataset.matrix("train")
-        self._valid_matrix = dataset.matrix("valid")
-        self.has_valid = dataset.num_interactions("valid") > 0
+        self.valid_metric = str(self.config["valid_metric"])
+        self.has_valid = self.task.has_valid
         self.start_epoch = 0
         self.best_score = -math.inf
         self.best_epoch = -1
@@ -92,17 +89,9 @@ class Trainer:
         self.logger = JsonlLogger(self.run_dir / "metrics.jsonl")
 
     # ------------------------------------------------------------ evaluation
-    @torch.no_grad()
     def evaluate(self, split: str) -> dict[str, float]:
-        """Full-ranking metrics on ``split``; training items (and for test, validation
-        items) are excluded from the ranking."""
-        self.model.eval()
-        self.model.prepare_scoring()
-        exclude = [self._train_matrix]
-        if split == "test":
-            exclude.append(self._valid_matrix)
-        truth = self.dataset.matrix(split)
-        result = self.evaluator.evaluate(self.model.full_scores, truth, exclude=exclude)
+        """The task's metrics of the current model on ``split``."""
+        result = self.task.evaluate(self.model, split)
         if self.valid_metric not in result:
             raise ValueError(f"valid_metric '{self.valid_metric}' is not computed; "
                              f"available: {', '.join(sorted(result))}")
@@ -112,7 +101,7 @@ class Trainer:
     def state(self, epoch: int) -> dict[str, Any]:
         return {
             "method": self.method,
-            "dataset": self.dataset.name,
+            "dataset": self.task.name,
             "config": self.config,
             "epoch": epoch,
             "model": self.model.state_dict(),
@@ -129,9 +118,9 @@ class Trainer:
     def resume(self, checkpoint: str | Path) -> None:
         """Continue from a ``last.pt`` written by an earlier run of the same config."""
         ckpt = load_checkpoint(checkpoint, map_location=self.device)
-        if ckpt.get("method") != self.method or ckpt.get("dataset") != self.dataset.name:
+        if ckpt.get("method") != self.method or ckpt.get("dataset") != self.task.name:
             raise ValueError(f"checkpoint {checkpoint} is for {ckpt.get('method')} on "
-                             f"{ckpt.get('dataset')}, not {self.method} on {self.dataset.name}")
+                             f"{ckpt.get('dataset')}, not {self.method} on {self.task.name}")
         differing = sorted(k for k in set(ckpt["config"]) | set(self.config)
                            if k != "epochs" and ckpt["config"].get(k) != self.config.get(k))
         if differing:
@@ -187,9 +176,9 @@ class Trainer:
             raise FileExistsError(f"run folder {self.run_dir} already holds a run; resume it or pick "
                                   f"another run folder")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(self.run_dir / "config.json", {"method": self.method, "dataset": self.dataset.name,
+        write_json(self.run_dir / "config.json", {"method": self.method, "dataset": self.task.name,
                                                   "config": cfg, "data_options": self.data_options,
-                                                  "dataset_stats": self.dataset.stats(),
+                                                  "dataset_stats": self.task.stats(),
                                                   "device": str(self.device)})
         if not self.has_valid:
             self._say("no validation split: training for all epochs and testing the last model")
@@ -231,7 +220,7 @@ class Trainer:
             best = load_checkpoint(self.run_dir / "best.pt", map_location=self.device)
             self.model.load_state_dict(best["model"])
         t1 = time.perf_counter()
-        test = self.evaluate("test") if self.dataset.num_interactions("test") else {}
+        test = self.evaluate("test") if self.task.has_test else {}
         test_seconds = time.perf_counter() - t1
         self.logger.log({"epoch": self.best_epoch if self.has_valid else epoch, "split": "test",
                          "seconds": test_seconds, **test})
@@ -242,7 +231,7 @@ class Trainer:
             eval_seconds=(sum(eval_seconds) / len(eval_seconds)) if eval_seconds else test_seconds,
             history=self.history)
         write_json(self.run_dir / "result.json", {
-            "method": self.method, "dataset": self.dataset.name, "best_epoch": result.best_epoch,
+            "method": self.method, "dataset": self.task.name, "best_epoch": result.best_epoch,
             "valid": result.best_valid, "test": result.test, "epochs_run": result.epochs_run,
             "seconds_per_epoch": result.seconds_per_epoch, "eval_seconds": result.eval_seconds})
         return result

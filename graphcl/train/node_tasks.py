@@ -1,0 +1,69 @@
+"""Node-level evaluation task: a linear probe (and optionally k-means clustering)
+on frozen embeddings.
+
+The model exposes ``embed() -> Tensor (N, d)``. For ``valid`` the task reports
+the probe's validation accuracy (used for model selection and early stopping);
+for ``test`` it reports test accuracy / macro-F1 (mean and std over the probe
+seeds, each seed's classifier chosen on validation) and, when
+``cluster = true``, k-means ACC/NMI/ARI/F1 on the embeddings.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+NODE_TASK_DEFAULTS: dict[str, Any] = {
+    "probe_split": "random",   # "random" (10/10/80 per seed) or "public" (Planetoid masks)
+    "probe_seeds": 5,
+    "probe_train_ratio": 0.1,
+    "probe_val_ratio": 0.1,
+    "cluster": False,
+}
+
+
+class NodeProbeTask:
+    def __init__(self, data: Any, config: dict[str, Any], device: torch.device) -> None:
+        if getattr(data, "y", None) is None:
+            raise ValueError("node evaluation needs labels: the graph has no `y`")
+        self.data = data
+        self.name = str(getattr(data, "name", None) or "graph")
+        self.config = config
+        self.device = device
+        self.has_valid = True
+        self.has_test = True
+        self._cache: tuple[int, dict[str, Any]] | None = None
+
+    def stats(self) -> dict[str, Any]:
+        d = self.data
+        return {"dataset": self.name, "nodes": int(d.num_nodes), "edges": int(d.edge_index.size(1)),
+                "features": int(d.x.size(1)) if d.x is not None else 0,
+                "classes": int(d.y.max()) + 1}
+
+    def _probe(self, emb: torch.Tensor) -> dict[str, Any]:
+        from graphcl.eval.node import linear_probe
+        split = str(self.config.get("probe_split", "random"))
+        return linear_probe(emb, self.data.y.to(emb.device), split=split, data=self.data,
+                            train_ratio=float(self.config.get("probe_train_ratio", 0.1)),
+                            val_ratio=float(self.config.get("probe_val_ratio", 0.1)),
+                            seeds=tuple(range(int(self.config.get("probe_seeds", 5)))),
+                            device=emb.device)
+
+    @torch.no_grad()
+    def evaluate(self, model: torch.nn.Module, split: str) -> dict[str, float]:
+        model.eval()
+        emb = model.embed().detach()
+        if not torch.isfinite(emb).all():
+            raise FloatingPointError("the model produced non-finite embeddings")
+        probe = self._probe(emb)
+        if split == "valid":
+            return {"acc": float(probe["val_mean"])}
+        out = {"acc": float(probe["mean"]), "acc_std": float(probe["std"])}
+        for key in ("f1_mean", "f1_std", "val_mean"):
+            if key in probe:
+                out[key] = float(probe[key])
+        if self.config.get("cluster"):
+            from graphcl.eval.node import evaluate_clustering
+            clu = evaluate_clustering(emb, self.data.y.to(emb.device))
+            out.update({f"cluster_{k}": float(v) for k, v in clu.items() if isinstance(v, (int, float))})
+        return out
