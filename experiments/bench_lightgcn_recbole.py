@@ -81,7 +81,7 @@ RECBOLE_NAME = "ml100k_graphcl"  # not "ml-100k": RecBole would read its bundled
 METRICS = ("recall", "ndcg", "precision", "hit", "mrr")
 TOPK = (10, 20)
 VALID_METRIC = "ndcg@20"
-COMMON = {"embedding_dim": 64, "num_layers": 3, "lr": 1e-3, "batch_size": 2048, "patience": 10,
+COMMON = {"embedding_dim": 64, "num_layers": 3, "lr": 1e-3, "batch_size": 2048,
           "eval_batch_users": 1024}
 OUR_REG = 1e-4
 
@@ -145,7 +145,7 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     config = {
         "epochs": args.epochs, "seed": args.seed, "lr": COMMON["lr"],
         "batch_size": COMMON["batch_size"], "embedding_dim": COMMON["embedding_dim"],
-        "num_layers": COMMON["num_layers"], "patience": COMMON["patience"],
+        "num_layers": COMMON["num_layers"], "patience": args.patience,
         "valid_metric": VALID_METRIC, "topk": list(TOPK), "eval_every": 1,
         "eval_batch_size": COMMON["eval_batch_users"], "reg_weight": OUR_REG,
     }
@@ -198,6 +198,7 @@ def recbole_classes():
     import numpy as np
     import scipy.sparse as sp
     import torch
+
     from graphcl.interop.recbole_compat import import_recbole
     LightGCN = import_recbole("recbole.model.general_recommender.lightgcn").LightGCN
     Trainer = import_recbole("recbole.trainer").Trainer
@@ -268,7 +269,7 @@ def recbole_config_dict(args: argparse.Namespace, data_path: Path, item_num: int
         "eval_args": {"mode": "full", "order": "RO", "group_by": "user"},
         "metrics": ["Recall", "NDCG", "Precision", "Hit", "MRR"],
         "topk": list(TOPK), "valid_metric": "NDCG@20", "metric_decimal_place": args.recbole_decimals,
-        "epochs": args.epochs, "stopping_step": COMMON["patience"], "eval_step": 1,
+        "epochs": args.epochs, "stopping_step": args.patience, "eval_step": 1,
         "embedding_size": COMMON["embedding_dim"], "n_layers": COMMON["num_layers"],
         "learning_rate": COMMON["lr"], "train_batch_size": COMMON["batch_size"],
         "learner": "adam", "weight_decay": 0.0,
@@ -312,8 +313,8 @@ def run_recbole(args: argparse.Namespace) -> dict[str, Any]:
     init_seed(config["seed"], config["reproducibility"])
     model = LightGCNScipyCompat(config, train_data._dataset).to(config["device"])
     trainer = TimedTrainer(config, model)
-    best_valid_score, best_valid = trainer.fit(train_data, valid_data, verbose=False, saved=True,
-                                               show_progress=False)
+    _, best_valid = trainer.fit(train_data, valid_data, verbose=False, saved=True,
+                                show_progress=False)
     with torch_load_full_pickle():
         test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
     # the reloaded model must be the best-validation one: its validation metrics must match
@@ -371,6 +372,24 @@ def summary_table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def curve_table(results: dict[str, dict[str, Any]], every: int = 10) -> str:
+    """Validation NDCG@20 of both libraries every ``every`` epochs, at each best epoch and
+    at each last epoch."""
+    ours, rb = results["ours"], results["recbole"]
+    curves = [{int(e): float(v) for e, v in r.get("valid_history", [])} for r in (ours, rb)]
+    last = max((max(c) for c in curves if c), default=-1)
+    epochs = set(range(0, last + 1, every)) | {ours["best_epoch"], rb["best_epoch"]}
+    epochs |= {max(c) for c in curves if c}
+    rows = [f"| epoch | {ours['library']} | {rb['library']} |", "|---|---|---|"]
+    for e in sorted(x for x in epochs if x >= 0):
+        cells = []
+        for c, r in zip(curves, (ours, rb)):
+            mark = " (best)" if e == r["best_epoch"] else ""
+            cells.append(f"{c[e]:.4f}{mark}" if e in c else "stopped" if c and e > max(c) else "")
+        rows.append(f"| {e} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def markdown_report(results: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
     ours, rb = results["ours"], results["recbole"]
     metric_keys = [f"{m}@{k}" for m in METRICS for k in TOPK]
@@ -384,12 +403,13 @@ def markdown_report(results: dict[str, dict[str, Any]], meta: dict[str, Any]) ->
         "",
         f"- date: {meta['date']}",
         f"- command: `{meta['command']}`",
-        f"- hardware: {meta['cpu_model']}, {meta['cpu_count']} CPUs visible "
+        (f"- hardware: {meta['cpu_model']}, {meta['cpu_count']} CPUs visible "
         f"({meta['cpus_usable']} usable), torch {meta['torch']} with {meta['threads']} threads, "
         f"numpy {meta['numpy']}, scipy {meta['scipy']}, Python {meta['python']}; machine shared with "
-        f"other jobs, so timings are noisy (both libraries ran back to back in one invocation)",
+         f"other jobs, so timings are noisy (both libraries ran back to back in one invocation)"),
         f"- data: {meta['dataset']}, split sha256 {meta['fingerprint'][:16]}...",
-        f"- max epochs {meta['epochs']}, seed {meta['seed']}, regularization: {meta['reg']}",
+        (f"- max epochs {meta['epochs']}, early-stopping patience {meta['patience']} evaluations, "
+         f"seed {meta['seed']}, regularization: {meta['reg']}"),
         "",
         summary_table(results),
         "",
@@ -397,18 +417,23 @@ def markdown_report(results: dict[str, dict[str, Any]], meta: dict[str, Any]) ->
         "",
         *full,
         "",
-        "Settings shared by both: embedding 64, 3 layers, Adam lr 1e-3, batch 2048, one uniform "
-        "negative per positive, full-sort evaluation (1024 users per batch unless set otherwise), "
-        "model selection on valid NDCG@20, early stopping after 10 evaluations without gain, test "
-        "metrics of each library's best-validation model.",
+        "Validation NDCG@20 by epoch (0-based; every 10th epoch, the best and the last):",
         "",
-        "Differences that remain (library defaults, kept on purpose): initialization (ours "
+        curve_table(results),
+        "",
+        ("Settings shared by both: embedding 64, 3 layers, Adam lr 1e-3, batch 2048, one uniform "
+        "negative per positive, full-sort evaluation (1024 users per batch unless set otherwise), "
+        f"model selection on valid NDCG@20, early stopping after {meta['patience']} evaluations "
+        "without gain (one evaluation per epoch), test "
+        "metrics of each library's best-validation model."),
+        "",
+        ("Differences that remain (library defaults, kept on purpose): initialization (ours "
         "N(0, 0.1²); RecBole Xavier uniform), regularizer form and weight (see above), early-stop "
         "rule (ours stops at the 10th evaluation without a strict gain; RecBole after the 11th, an "
         f"equal score counts as a gain there, and it compares scores rounded to "
         f"{meta['recbole_decimals']} decimals), RecBole's padding user/item id 0 (isolated nodes "
         "in its graph, never scored), propagation kernel (ours CSR SpMM with a custom backward; "
-        "RecBole COO `torch.sparse.mm`).",
+        "RecBole COO `torch.sparse.mm`). Wall s: the whole worker, data loading included."),
         "",
         "Raw results:",
         "",
@@ -426,6 +451,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=300, help="maximum epochs for both (default 300)")
     p.add_argument("--seed", type=int, default=2020, help="training seed for both (default 2020)")
+    p.add_argument("--patience", type=int, default=10,
+                   help="early stopping for both: ours `patience`, RecBole `stopping_step` (default 10)")
     p.add_argument("--same-reg", action="store_true",
                    help="give RecBole our regularizer (reg_weight 1e-4, squared norms / 2B)")
     p.add_argument("--threads", type=int, default=1,
@@ -439,6 +466,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="3-epoch smoke run; no result file unless --out")
     p.add_argument("--out", type=Path, default=None, help=f"result file (default {DEFAULT_OUT.relative_to(REPO)})")
     p.add_argument("--only", choices=("ours", "recbole"), default=None, help="run one library only")
+    p.add_argument("--rerender", type=Path, default=None,
+                   help="rewrite an existing result file from its raw JSON (no training)")
     # internal: worker mode
     p.add_argument("--worker", choices=("ours", "recbole"), help=argparse.SUPPRESS)
     p.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -469,7 +498,8 @@ def run_worker(which: str, args: argparse.Namespace, workdir: Path, fingerprint:
     result_file = workdir / f"{which}.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", which, "--workdir", str(workdir),
            "--fingerprint", fingerprint, "--result-file", str(result_file), "--epochs", str(args.epochs),
-           "--seed", str(args.seed), "--threads", str(args.threads), "--expect", expect]
+           "--seed", str(args.seed), "--threads", str(args.threads), "--expect", expect,
+           "--patience", str(args.patience)]
     if args.same_reg:
         cmd.append("--same-reg")
     cmd += ["--recbole-decimals", str(args.recbole_decimals)]
@@ -477,7 +507,7 @@ def run_worker(which: str, args: argparse.Namespace, workdir: Path, fingerprint:
         cmd += ["--recbole-eval-batch-size", str(args.recbole_eval_batch_size)]
     print(f"# running {which} ...", file=sys.stderr, flush=True)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run(cmd, cwd=REPO, env=env)
+    proc = subprocess.run(cmd, cwd=REPO, env=env, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"the {which} worker failed with exit status {proc.returncode}")
     result = json.loads(result_file.read_text())
@@ -491,9 +521,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         worker_main(args)
         return
+    if args.rerender is not None:
+        text = args.rerender.read_text(encoding="utf-8")
+        raw = json.loads(text.split("```json", 1)[1].split("```", 1)[0])
+        write_atomic(args.rerender, markdown_report(raw["results"], raw["meta"]))
+        print(f"# rewrote {args.rerender}", file=sys.stderr)
+        return
     import numpy
     import scipy
     import torch
+
     from graphcl.interop.recbole_files import write_recbole_benchmark
 
     ds = load_dataset()
@@ -517,6 +554,7 @@ def main(argv: list[str] | None = None) -> None:
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": command, "quick": args.quick, "dataset": str(ds), "fingerprint": fingerprint,
         "epochs": args.epochs, "seed": args.seed, "same_reg": args.same_reg, "reg": reg,
+        "patience": args.patience,
         "recbole_decimals": args.recbole_decimals,
         "recbole_eval_batch_size": args.recbole_eval_batch_size or "1024 users x item count",
         "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),

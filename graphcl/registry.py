@@ -15,6 +15,9 @@ class MethodSpec:
     kind: str  # "rec" (general recommendation), "seq", "node"
     build: Callable[..., Any]
     defaults: dict[str, Any] = field(default_factory=dict)
+    # per-dataset overrides of the defaults (the paper's settings), applied
+    # before any user config; keys must be valid config keys
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
     paper: str = ""
 

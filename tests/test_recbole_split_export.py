@@ -5,7 +5,11 @@ import pytest
 import torch
 
 from graphcl.data.interactions import InteractionDataset
-from graphcl.interop.recbole_files import HEADER, read_recbole_benchmark, write_recbole_benchmark
+from graphcl.interop.recbole_files import (
+    HEADER,
+    read_recbole_benchmark,
+    write_recbole_benchmark,
+)
 
 
 def small_dataset(**overrides) -> InteractionDataset:
@@ -15,10 +19,10 @@ def small_dataset(**overrides) -> InteractionDataset:
     pairs = torch.unique(pairs, dim=1)
     pairs = pairs[:, torch.randperm(pairs.size(1), generator=g)]  # not sorted: file order must follow
     n = pairs.size(1)
-    kwargs = dict(name="toy", num_users=nu, num_items=ni, train=pairs[:, : n - 20],
-                  valid=pairs[:, n - 20: n - 10], test=pairs[:, n - 10:],
-                  user_tokens=[f"u{k * 7}" for k in range(nu)],
-                  item_tokens=[str(1000 - k) for k in range(ni)])
+    kwargs = {"name": "toy", "num_users": nu, "num_items": ni, "train": pairs[:, : n - 20],
+              "valid": pairs[:, n - 20: n - 10], "test": pairs[:, n - 10:],
+              "user_tokens": [f"u{k * 7}" for k in range(nu)],
+              "item_tokens": [str(1000 - k) for k in range(ni)]}
     kwargs.update(overrides)
     return InteractionDataset(**kwargs)
 

@@ -5,6 +5,12 @@ from graphcl.data.named import (DatasetNotFoundError, describe_datasets, downloa
                                 load_atomic_dataset, resolve_data_root)
 from graphcl.data.sampling import UniformNegativeSampler, bpr_triples
 
+
+def load_node_dataset(name, root=None, download=False):
+    """A node-classification graph (PyG ``Data``) by name; see :mod:`graphcl.data.nodes`."""
+    from graphcl.data.nodes import load_node_dataset as _load
+    return _load(name, root=root, download=download)
+
 __all__ = ["InteractionDataset", "DataFormatError", "DatasetNotFoundError", "load", "download",
            "describe_datasets", "resolve_data_root", "load_atomic_dataset",
-           "UniformNegativeSampler", "bpr_triples"]
+           "UniformNegativeSampler", "bpr_triples", "load_node_dataset"]

@@ -8,6 +8,10 @@ work. When the files are missing, the error names them, the folders searched,
 the download URLs and ``graphcl.data.download('<name>')``. Any other path
 given to :func:`load` is read as a RecBole atomic dataset.
 
+Node-classification datasets (cora, citeseer, pubmed, amazon-photo,
+amazon-computers, coauthor-cs, coauthor-physics, wikics) are dispatched to
+:func:`graphcl.data.nodes.load_node_dataset` and come back as PyG ``Data``.
+
 Users with validation/test but no training interactions are never kept
 silently. The splits made here always leave each user a training item; the
 fixed upstream splits (yelp, lastfm, ...) do contain such users: the option
@@ -165,11 +169,17 @@ MANIFEST: dict[str, DatasetSpec] = {spec.name: spec for spec in [
 
 
 # ---------------------------------------------------------------- resolution
+def _node_names() -> list[str]:
+    from .nodes import NODE_DATASETS  # lazy: nodes imports this module
+    return sorted(NODE_DATASETS)
+
+
 def _spec(name: str) -> DatasetSpec:
     spec = MANIFEST.get(str(name).lower())
     if spec is None:
         raise DatasetNotFoundError(f"unknown dataset {name!r}; known datasets: "
-                                   f"{', '.join(sorted(MANIFEST))} (or pass the path of a RecBole "
+                                   f"{', '.join(sorted(MANIFEST))}; node datasets: "
+                                   f"{', '.join(_node_names())} (or pass the path of a RecBole "
                                    f"atomic dataset folder or .inter file)")
     return spec
 
@@ -254,6 +264,9 @@ def download(name: str, root: str | os.PathLike[str] | None = None, *,
     only then renamed to its final name; a mismatch deletes the temp file and
     raises :class:`DownloadError`.
     """
+    if str(name).lower() in _node_names() and str(name).lower() not in MANIFEST:
+        from .nodes import prepare_node_dataset
+        return prepare_node_dataset(name, root, download=True)
     spec = _spec(name)
     base = resolve_data_root(root)
     found = _locate(spec, base)
@@ -270,8 +283,12 @@ def download(name: str, root: str | os.PathLike[str] | None = None, *,
 
 # ---------------------------------------------------------------------- load
 def load(name_or_path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None, *,
-         download: bool = False, **options: Any) -> InteractionDataset:
+         download: bool = False, **options: Any) -> Any:
     """Load a known dataset by name, or a RecBole atomic dataset by path.
+
+    Recommendation datasets return an :class:`InteractionDataset`; node
+    datasets (``cora``, ``citeseer``, ...; see :mod:`graphcl.data.nodes`) a PyG
+    ``Data`` and take no options.
 
     ``options`` are the dataset's own (see ``MANIFEST[name].options``, e.g.
     ``valid_ratio``/``seed`` for gowalla, ``split``/``ratios``/``seed``/
@@ -279,6 +296,10 @@ def load(name_or_path: str | os.PathLike[str], root: str | os.PathLike[str] | No
     ``valid_ratio=0`` gives gowalla's paper protocol (no validation split).
     """
     key = str(name_or_path).lower()
+    if key not in MANIFEST and key in _node_names():
+        from .nodes import load_node_dataset
+        _check_options(key, options, {})
+        return load_node_dataset(key, root, download=download)
     if key not in MANIFEST:
         path = Path(name_or_path).expanduser()
         if path.exists():
@@ -302,7 +323,7 @@ def describe_datasets(root: str | os.PathLike[str] | None = None) -> list[dict[s
     out = []
     for spec in MANIFEST.values():
         entry: dict[str, Any] = {"name": spec.name, "description": spec.description,
-                                 "licence": spec.licence}
+                                 "licence": spec.licence, "kind": "recommendation"}
         folder = _locate(spec, base)
         entry["found"] = folder is not None
         if folder is not None:
@@ -312,4 +333,5 @@ def describe_datasets(root: str | os.PathLike[str] | None = None) -> list[dict[s
             entry["reason"] = (f"{', '.join(missing)} not found; searched "
                                + ", ".join(str(c) for c in _candidates(spec, base)))
         out.append(entry)
-    return out
+    from .nodes import describe_node_datasets
+    return out + describe_node_datasets(base)

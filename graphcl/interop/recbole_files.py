@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from graphcl.data.interactions import SPLITS, InteractionDataset
 
-__all__ = ["write_recbole_benchmark", "read_recbole_benchmark", "HEADER", "BENCHMARK_SUFFIXES"]
+__all__ = ["BENCHMARK_SUFFIXES", "HEADER", "read_recbole_benchmark", "write_recbole_benchmark"]
 
 HEADER = "user_id:token\titem_id:token"
 #: the ``benchmark_filename`` list that matches the files written here

@@ -1,11 +1,11 @@
 """Training: one loop for every recommender, plus the high-level :func:`train`."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
 from graphcl.config import load_config_file, merge_config
-from graphcl.data.interactions import InteractionDataset
 from graphcl.registry import get_method
 from graphcl.train.trainer import Trainer, TrainingDivergedError, TrainResult
 from graphcl.train.utils import resolve_device, seed_everything
@@ -14,39 +14,46 @@ __all__ = ["train", "build_trainer", "Trainer", "TrainResult", "TrainingDiverged
            "resolve_device", "seed_everything"]
 
 
-def build_trainer(method: str, dataset: str | InteractionDataset = "ml-100k", *,
+def build_trainer(method: str, dataset: Any = "ml-100k", *,
                   config: Mapping[str, Any] | None = None, config_file: str | Path | None = None,
                   data_root: str | Path | None = None, device: str = "auto",
                   run_dir: str | Path | None = None, resume: str | Path | None = None,
                   progress: bool | None = None, verbose: bool = True) -> Trainer:
     """Resolve the method, merge its config, load the dataset and build a :class:`Trainer`.
 
-    Config precedence: method defaults < ``config_file`` < ``config``. Keys
+    Config precedence: method defaults < the method's preset for the dataset
+    (the paper's settings, when it has one) < ``config_file`` < ``config``. Keys
     ``data.<option>`` are passed to :func:`graphcl.data.load`.
     """
     spec = get_method(method)
-    overrides = [load_config_file(config_file)] if config_file else []
+    overrides = []
+    if isinstance(dataset, str) and dataset.lower() in spec.presets:
+        overrides.append(spec.presets[dataset.lower()])
+    if config_file:
+        overrides.append(load_config_file(config_file))
     overrides.append(dict(config or {}))
     cfg, data_options = merge_config(spec.defaults, *overrides, method=spec.name)
-    if isinstance(dataset, InteractionDataset):
+    by_name = isinstance(dataset, (str, os.PathLike))
+    if by_name:
+        from graphcl.data import load
+        data = load(dataset, root=data_root, **data_options)
+    else:
         if data_options:
             raise ValueError("data.* options apply only when the dataset is given by name")
         data = dataset
-    else:
-        from graphcl.data import load
-        data = load(dataset, root=data_root, **data_options)
     if resume is not None:
         resume = Path(resume)
         ckpt = resume / "last.pt" if resume.is_dir() else resume
         run_dir = ckpt.parent
     trainer = Trainer(spec.name, spec.build, data, cfg, device=device, run_dir=run_dir,
-                      progress=progress, verbose=verbose)
+                      progress=progress, verbose=verbose,
+                      dataset_name=str(dataset) if by_name else None)
     trainer.data_options = dict(data_options)
     if resume is not None:
         trainer.resume(ckpt)
     return trainer
 
 
-def train(method: str, dataset: str | InteractionDataset = "ml-100k", **kwargs: Any) -> TrainResult:
+def train(method: str, dataset: Any = "ml-100k", **kwargs: Any) -> TrainResult:
     """Train ``method`` on ``dataset`` and return the result (see :func:`build_trainer`)."""
     return build_trainer(method, dataset, **kwargs).fit()

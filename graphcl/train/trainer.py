@@ -1,7 +1,7 @@
 """The training loop for recommenders.
 
 One loop for every method: Adam, evaluation on the validation split every
-``eval_every`` epochs, early stopping on ``valid_metric`` with ``patience``
+``eval_every`` epochs (0: after the last epoch only), early stopping on ``valid_metric`` with ``patience``
 (counted in evaluations), the best model written atomically to
 ``best.pt``, the full training state to ``last.pt`` after each epoch (resume
 continues exactly where it stopped: model, optimizer, sampler generator and
@@ -62,12 +62,15 @@ class Trainer:
     def __init__(self, method: str, build_model: Callable[..., torch.nn.Module],
                  dataset: Any, config: dict[str, Any],
                  device: str | torch.device = "auto", run_dir: str | Path | None = None,
-                 progress: bool | None = None, verbose: bool = True, task: Any = None) -> None:
+                 progress: bool | None = None, verbose: bool = True, task: Any = None,
+                 dataset_name: str | None = None) -> None:
         self.method = method
         self.dataset = dataset
         self.config = dict(config)
         self.device = resolve_device(device)
         self.task = task if task is not None else make_task(dataset, self.config, self.device)
+        if dataset_name:
+            self.task.name = dataset_name
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(method, self.task.name)
         self.progress = progress  # None: tqdm decides (quiet when not a terminal)
         self.verbose = verbose
@@ -192,7 +195,8 @@ class Trainer:
             record: dict[str, Any] = {"epoch": epoch, "split": "train", "seconds": train_seconds[-1], **losses}
             self.logger.log(record)
             stop = False
-            if self.has_valid and ((epoch + 1) % eval_every == 0 or epoch == epochs - 1):
+            due = (epoch + 1) % eval_every == 0 if eval_every > 0 else False
+            if self.has_valid and (due or epoch == epochs - 1):
                 t1 = time.perf_counter()
                 valid = self.evaluate("valid")
                 eval_seconds.append(time.perf_counter() - t1)

@@ -1,0 +1,27 @@
+"""Graph augmenters: PyG ``BaseTransform`` subclasses with functional forms.
+
+Every transform returns a new object (the input is never mutated), runs on the
+input's device and takes ``seed=`` or ``generator=`` (see ``_base``).
+"""
+from .communal import (CommunalAttributeVoting, CommunalEdgeDrop, cav_drop_probs, ced_keep_probs,
+                       communal_attribute_voting, communal_edge_drop)
+from .compose import RandomChoice
+from .community import CommunityStrength, community_strength, detect_communities
+from .edges import EdgeDrop, degree_drop_weights, drop_edges, weighted_drop_probs
+from .features import FeatureMask, mask_feature_columns
+from .nodes import NodeDrop, drop_nodes
+from .svd_view import (SVDFactors, SVDView, clear_svd_cache, normalized_adjacency, svd_cache_info,
+                       svd_view_factors)
+from ._base import Augmenter
+
+__all__ = [
+    "Augmenter", "RandomChoice",
+    "EdgeDrop", "drop_edges", "degree_drop_weights", "weighted_drop_probs",
+    "FeatureMask", "mask_feature_columns",
+    "NodeDrop", "drop_nodes",
+    "SVDView", "SVDFactors", "svd_view_factors", "svd_cache_info", "clear_svd_cache",
+    "normalized_adjacency",
+    "CommunityStrength", "detect_communities", "community_strength",
+    "CommunalEdgeDrop", "communal_edge_drop", "ced_keep_probs",
+    "CommunalAttributeVoting", "communal_attribute_voting", "cav_drop_probs",
+]

@@ -1,0 +1,283 @@
+"""Node-classification datasets by name, through PyTorch Geometric's classes.
+
+``load_node_dataset("cora")`` returns the PyG ``Data`` (x, edge_index, y and,
+where the dataset has one, its public split masks).
+
+Where the files are looked for: under the data root (``root`` argument, else
+``$GRAPHCL_DATA``, else ``<repo>/datasets``; see
+:func:`graphcl.data.named.resolve_data_root`), in PyG's raw layout
+``<root>/pyg/<Class>/<Name>/raw`` or ``<root>/<Class>/<Name>/raw`` (WikiCS has no
+``<Name>`` level: ``<root>/pyg/WikiCS/raw``). So ``GRAPHCL_DATA=../shared/data``
+finds Cora and CiteSeer.
+
+Processing: PyG writes ``processed/`` beside ``raw/``. When that folder exists
+it is used as is; otherwise it is built in a temporary folder and renamed into
+place (an atomic rename, so a killed run never leaves a half-written
+``processed/``). When the dataset folder is read-only (a shared data root), the
+raw files are copied into a writable cache, ``$GRAPHCL_CACHE`` or
+``~/.cache/graphcl``, under ``pyg/<name>-<fingerprint>/``, where the
+fingerprint identifies the source folder and its raw files' sizes and mtimes,
+and processed there the same atomic way.
+
+Splits: Planetoid (cora, citeseer, pubmed) keeps its public split masks
+(Cora 140/500/1000, CiteSeer 120/500/1000, PubMed 60/500/1000). WikiCS has 20
+train/val masks as (N, 20) columns and one test mask. Amazon (photo,
+computers) and Coauthor (cs, physics) have no public split: the returned Data
+carries no masks; use random splits (:func:`graphcl.eval.node.random_split_masks`).
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from .named import DatasetNotFoundError, resolve_data_root
+
+CACHE_ENV_VAR = "GRAPHCL_CACHE"
+
+
+@dataclass(frozen=True)
+class NodeDatasetSpec:
+    """A PyG node dataset: its class, the class's ``name`` argument and raw files."""
+    name: str
+    pyg_class: str
+    pyg_name: Optional[str]
+    raw_files: tuple[str, ...]
+    url: str
+    description: str
+    licence: str
+    public_split: bool
+
+    @property
+    def relative(self) -> Path:
+        """``<Class>/<Name>`` (``WikiCS`` alone), the folder holding ``raw/``."""
+        return Path(self.pyg_class, self.pyg_name) if self.pyg_name else Path(self.pyg_class)
+
+
+def _planetoid(name: str, pyg_name: str, desc: str) -> NodeDatasetSpec:
+    files = tuple(f"ind.{pyg_name.lower()}.{s}"
+                  for s in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"))
+    return NodeDatasetSpec(name, "Planetoid", pyg_name, files,
+                           "https://github.com/kimiyoung/planetoid/raw/master/data", desc,
+                           "MIT (kimiyoung/planetoid)", True)
+
+
+_SHCHUR = "https://github.com/shchur/gnn-benchmark/raw/master/data/npz"
+NODE_DATASETS: dict[str, NodeDatasetSpec] = {s.name: s for s in [
+    _planetoid("cora", "Cora", "Planetoid Cora citation graph, public split 140/500/1000"),
+    _planetoid("citeseer", "CiteSeer", "Planetoid CiteSeer citation graph, public split 120/500/1000"),
+    _planetoid("pubmed", "PubMed", "Planetoid PubMed citation graph, public split 60/500/1000"),
+    NodeDatasetSpec("amazon-photo", "Amazon", "Photo", ("amazon_electronics_photo.npz",), _SHCHUR,
+                    "Amazon Photo co-purchase graph (no public split)", "MIT (shchur/gnn-benchmark)",
+                    False),
+    NodeDatasetSpec("amazon-computers", "Amazon", "Computers",
+                    ("amazon_electronics_computers.npz",), _SHCHUR,
+                    "Amazon Computers co-purchase graph (no public split)",
+                    "MIT (shchur/gnn-benchmark)", False),
+    NodeDatasetSpec("coauthor-cs", "Coauthor", "CS", ("ms_academic_cs.npz",), _SHCHUR,
+                    "Coauthor CS graph (no public split)", "MIT (shchur/gnn-benchmark)", False),
+    NodeDatasetSpec("coauthor-physics", "Coauthor", "Physics", ("ms_academic_phy.npz",), _SHCHUR,
+                    "Coauthor Physics graph (no public split)", "MIT (shchur/gnn-benchmark)", False),
+    NodeDatasetSpec("wikics", "WikiCS", None, ("data.json",),
+                    "https://github.com/pmernyei/wiki-cs-dataset/raw/master/dataset",
+                    "Wiki-CS hyperlink graph, undirected; 20 train/val masks, one test mask",
+                    "MIT (pmernyei/wiki-cs-dataset)", True),
+]}
+
+
+# --------------------------------------------------------------- locations
+def node_spec(name: str) -> NodeDatasetSpec:
+    """The spec of node dataset ``name``; :class:`DatasetNotFoundError` listing names if unknown."""
+    spec = NODE_DATASETS.get(str(name).lower())
+    if spec is None:
+        raise DatasetNotFoundError(f"unknown node dataset {name!r}; known node datasets: "
+                                   f"{', '.join(sorted(NODE_DATASETS))}")
+    return spec
+
+
+def candidate_folders(spec: NodeDatasetSpec, root: Path) -> list[Path]:
+    """Dataset folders (each holding ``raw/``) searched under the data root, in order."""
+    return [root / "pyg" / spec.relative, root / spec.relative]
+
+
+def missing_raw_files(spec: NodeDatasetSpec, folder: Path) -> list[str]:
+    return [f for f in spec.raw_files if not (folder / "raw" / f).is_file()]
+
+
+def locate_node_dataset(name: str, root: Optional[str | os.PathLike[str]] = None) -> Optional[Path]:
+    """The first candidate folder whose ``raw/`` holds all raw files, else None."""
+    spec, base = node_spec(name), resolve_data_root(root)
+    return next((f for f in candidate_folders(spec, base) if not missing_raw_files(spec, f)), None)
+
+
+def missing_message(spec: NodeDatasetSpec, root: Path) -> str:
+    searched = ", ".join(str(f / "raw") for f in candidate_folders(spec, root))
+    return (f"node dataset {spec.name!r}: raw file(s) {', '.join(spec.raw_files)} not found. "
+            f"Searched: {searched}. Put the files into {candidate_folders(spec, root)[0] / 'raw'} "
+            f"or call load_node_dataset({spec.name!r}, download=True) to fetch them from PyG's "
+            f"source {spec.url}. Data root {root} comes from the root argument / --data-root, "
+            f"else $GRAPHCL_DATA, else <repo>/datasets.")
+
+
+def cache_root() -> Path:
+    """Writable cache for processed PyG data: ``$GRAPHCL_CACHE`` or ``~/.cache/graphcl``."""
+    env = os.environ.get(CACHE_ENV_VAR)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "graphcl"
+
+
+def _fingerprint(spec: NodeDatasetSpec, source: Optional[Path]) -> str:
+    if source is None:
+        return "download"
+    h = hashlib.sha256(str(source.resolve()).encode())
+    for f in spec.raw_files:
+        st = (source / "raw" / f).stat()
+        h.update(f"{f}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+# -------------------------------------------------------------- processing
+def _make_pyg(spec: NodeDatasetSpec, folder: Path):
+    """Instantiate the PyG dataset whose ``raw/`` and ``processed/`` live in ``folder``."""
+    import torch_geometric.datasets as pygd
+
+    root = str(folder.parent if spec.pyg_name else folder)
+    if spec.pyg_class == "WikiCS":
+        return pygd.WikiCS(root, is_undirected=True)
+    return getattr(pygd, spec.pyg_class)(root, spec.pyg_name)
+
+
+def _processed_ok(spec: NodeDatasetSpec, folder: Path) -> bool:
+    processed = folder / "processed"
+    if not processed.is_dir():
+        return False
+    names = ["data_undirected.pt"] if spec.pyg_class == "WikiCS" else ["data.pt"]
+    return all((processed / n).is_file() for n in names)
+
+
+def _build(spec: NodeDatasetSpec, target: Path, source: Optional[Path]) -> None:
+    """Process (downloading first when ``source`` is None) in a temp folder inside
+    ``target``, then rename ``raw/`` (if new) and ``processed/`` into ``target``.
+    Raises OSError when ``target`` is not writable."""
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target, prefix=".build-"))
+    try:
+        work = tmp / spec.relative
+        if source is not None:
+            (work / "raw").mkdir(parents=True)
+            for f in spec.raw_files:
+                shutil.copy2(source / "raw" / f, work / "raw" / f)
+        _make_pyg(spec, work)
+        for sub in ("raw", "processed"):
+            if not (target / sub).exists():
+                try:
+                    os.rename(work / sub, target / sub)
+                except OSError:  # a concurrent build won the race
+                    if not (target / sub).exists():
+                        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _writable(folder: Path) -> bool:
+    """Whether ``folder`` (or its nearest existing ancestor) may be written. Permission
+    bits are honoured even for root, so a data root marked read-only stays untouched."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return os.access(probe, os.W_OK) and bool(probe.stat().st_mode & 0o222)
+
+
+def _materialize(spec: NodeDatasetSpec, folder: Optional[Path], download_to: Path) -> Path:
+    """A folder with complete ``raw/`` and ``processed/`` for the dataset: ``folder``
+    itself (or ``download_to`` when downloading) if writable, else a cache folder."""
+    if folder is not None and _processed_ok(spec, folder):
+        return folder
+    target = folder if folder is not None else download_to
+    if _writable(target):
+        try:
+            _build(spec, target, folder)
+            return target
+        except OSError as err:
+            if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+    cached = cache_root() / "pyg" / f"{spec.name}-{_fingerprint(spec, folder)}" / spec.relative
+    if not _processed_ok(spec, cached):
+        source = folder if folder is not None else (
+            cached if not missing_raw_files(spec, cached) else None)
+        _build(spec, cached, source)
+    return cached
+
+
+def _validate(spec: NodeDatasetSpec, data: Any) -> Any:
+    if getattr(data, "x", None) is None or getattr(data, "y", None) is None:
+        raise ValueError(f"node dataset {spec.name!r}: processed data has no x or y")
+    if torch.is_floating_point(data.x) and torch.isnan(data.x).any():
+        rows = torch.isnan(data.x).any(1).nonzero().reshape(-1)
+        raise ValueError(f"node dataset {spec.name!r}: node features contain NaN in "
+                         f"{rows.numel()} rows (first: {rows[:5].tolist()}); the raw files "
+                         f"may be corrupt")
+    if data.edge_index.numel() and int(data.edge_index.max()) >= data.num_nodes:
+        raise ValueError(f"node dataset {spec.name!r}: edge_index refers to a missing node")
+    return data
+
+
+def load_node_dataset(name: str, root: Optional[str | os.PathLike[str]] = None,
+                      download: bool = False):
+    """Load a node dataset by name as a ``torch_geometric.data.Data``.
+
+    Names: cora, citeseer, pubmed (Planetoid; public masks kept), amazon-photo,
+    amazon-computers (Amazon), coauthor-cs, coauthor-physics (Coauthor; these
+    four have no split masks), wikics (WikiCS, undirected; masks (N, 20) for
+    train/val). ``download=True`` lets PyG fetch missing raw files from its
+    source URL into ``<root>/pyg/<Class>/<Name>/raw`` (or the cache when the
+    root is read-only). Raises :class:`FileNotFoundError` naming the raw files
+    and the folders searched when offline and missing, and ``ValueError`` on
+    NaN features.
+    """
+    spec = node_spec(name)
+    data = _make_pyg(spec, prepare_node_dataset(spec.name, root, download=download))[0]
+    data.num_classes = int(data.y.max()) + 1
+    return _validate(spec, data)
+
+
+def prepare_node_dataset(name: str, root: Optional[str | os.PathLike[str]] = None,
+                         download: bool = False) -> Path:
+    """The folder holding the dataset's complete ``raw/`` and ``processed/`` (the
+    found folder, or its cache copy when read-only), processing (and, with
+    ``download``, fetching) as needed. Raises FileNotFoundError when missing offline."""
+    spec = node_spec(name)
+    base = resolve_data_root(root)
+    folder = locate_node_dataset(spec.name, base)
+    if folder is None:
+        cached = cache_root() / "pyg" / f"{spec.name}-download" / spec.relative
+        if _processed_ok(spec, cached) and not missing_raw_files(spec, cached):
+            return cached
+        if not download:
+            raise FileNotFoundError(missing_message(spec, base))
+    return _materialize(spec, folder, candidate_folders(spec, base)[0])
+
+
+def describe_node_datasets(root: Optional[str | os.PathLike[str]] = None) -> list[dict[str, Any]]:
+    """One dict per node dataset: ``name``, ``found``, ``path`` or ``reason``, and metadata."""
+    base = resolve_data_root(root)
+    out = []
+    for spec in NODE_DATASETS.values():
+        entry: dict[str, Any] = {"name": spec.name, "description": spec.description,
+                                 "licence": spec.licence, "kind": "node"}
+        folder = locate_node_dataset(spec.name, base)
+        entry["found"] = folder is not None
+        if folder is not None:
+            entry["path"] = str(folder)
+        else:
+            missing = missing_raw_files(spec, candidate_folders(spec, base)[0])
+            entry["reason"] = (f"{', '.join(missing)} not found; searched "
+                               + ", ".join(str(f / "raw") for f in candidate_folders(spec, base)))
+        out.append(entry)
+    return out

@@ -1,0 +1,5 @@
+"""Contrastive losses: the InfoNCE family (GRACE / CSGCL two-view loss, dense and
+exact blockwise; in-batch InfoNCE)."""
+from graphcl.losses.infonce import DENSE_MAX_NODES, grace_loss, info_nce
+
+__all__ = ["DENSE_MAX_NODES", "grace_loss", "info_nce"]

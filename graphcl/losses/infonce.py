@@ -1,0 +1,195 @@
+"""InfoNCE family: GRACE's two-view node loss (dense and exact blockwise) and a
+general in-batch InfoNCE.
+
+GRACE (Zhu et al., 2020), for node i with views u = f(G1), v = f(G2)::
+
+    ℓ(u_i, v_i) = −log  e^{s(u_i,v_i)/τ}
+                        ─────────────────────────────────────────────────
+                        Σ_k e^{s(u_i,v_k)/τ} + Σ_{k≠i} e^{s(u_i,u_k)/τ}
+
+    L = 1/(2N) Σ_i [ ℓ(u_i, v_i) + ℓ(v_i, u_i) ]
+
+with s = θ = cosine similarity. CSGCL's team-up objective (Chen et al., 2023)
+replaces every similarity, inter- and intra-view, positive and negative, by
+s'_ij = θ_ij + (b_i + b_j) where the caller passes ``node_bias`` b = γ_t · CS
+(community strength per node).
+
+The dense form materializes four N x N score matrices. The blockwise form
+(:class:`_BlockwiseGrace`) walks over row blocks, keeps only the per-row
+log-sum-exp of each anchor's denominator in the forward pass, and recomputes
+each block's scores in the backward pass, so its extra memory is
+O(block_size x N) instead of O(N²) while loss and gradients are exact.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+DENSE_MAX_NODES = 4096
+
+
+# ---------------------------------------------------------------------- dense
+def _grace_dense(u: Tensor, v: Tensor, tau: float, bias: Optional[Tensor]) -> Tensor:
+    """Reference GRACE / CSGCL loss on normalized u, v (materializes N x N), stable via logsumexp."""
+    n = u.shape[0]
+    eye = torch.eye(n, dtype=torch.bool, device=u.device)
+
+    def scores(a: Tensor, b: Tensor) -> Tensor:
+        s = a @ b.T
+        if bias is not None:
+            s = s + bias[:, None] + bias[None, :]
+        return s / tau
+
+    between = scores(u, v)                       # s(u_i, v_k)/τ ; its transpose is s(v_i, u_k)/τ
+    refl_u = scores(u, u).masked_fill(eye, float("-inf"))
+    refl_v = scores(v, v).masked_fill(eye, float("-inf"))
+    pos = between.diagonal()
+    lse_u = torch.logaddexp(between.logsumexp(1), refl_u.logsumexp(1))
+    lse_v = torch.logaddexp(between.logsumexp(0), refl_v.logsumexp(1))
+    return ((lse_u - pos) + (lse_v - pos)).mean() / 2
+
+
+# ------------------------------------------------------------------ blockwise
+def _block_scores(a: Tensor, b: Tensor, rows: slice, tau: float,
+                  bias: Optional[Tensor]) -> Tensor:
+    """Scores (a[rows] · b_k + bias_i + bias_k) / τ for one row block: shape (rows, N)."""
+    s = a[rows] @ b.T
+    if bias is not None:
+        s.add_(bias[rows, None]).add_(bias[None, :])
+    return s.div_(tau)  # in place: one (rows, N) buffer per call
+
+
+def _mask_self(s: Tensor, start: int) -> Tensor:
+    """Set the entries (i, start + i) of a row block to -inf (excludes k = i)."""
+    rows = torch.arange(s.shape[0], device=s.device)
+    s[rows, rows + start] = float("-inf")
+    return s
+
+
+class _BlockwiseGrace(torch.autograd.Function):
+    """Exact GRACE loss over row blocks; inputs are L2-normalized u, v (N, d).
+
+    Forward keeps lse_u, lse_v (N,) only. Backward, with P the softmax rows of
+    each anchor's denominator (between and intra-view parts), uses
+    ∂L/∂u = 1/(2Nτ) [P_uv v + P_uu u + P_uuᵀ u + P_vuᵀ v] − v/(Nτ)
+    and the symmetric expression for v, block by block.
+    """
+
+    @staticmethod
+    def forward(ctx, u: Tensor, v: Tensor, bias: Optional[Tensor], tau: float,
+                block_size: int) -> Tensor:
+        n = u.shape[0]
+        lse_u = u.new_empty(n)
+        lse_v = u.new_empty(n)
+        pos = u.new_empty(n)
+        for start in range(0, n, block_size):
+            rows = slice(start, min(start + block_size, n))
+            between = _block_scores(u, v, rows, tau, bias)
+            refl = _mask_self(_block_scores(u, u, rows, tau, bias), start)
+            lse_u[rows] = torch.logaddexp(between.logsumexp(1), refl.logsumexp(1))
+            idx = torch.arange(between.shape[0], device=u.device)
+            pos[rows] = between[idx, idx + start]
+            del between, refl
+            between = _block_scores(v, u, rows, tau, bias)
+            refl = _mask_self(_block_scores(v, v, rows, tau, bias), start)
+            lse_v[rows] = torch.logaddexp(between.logsumexp(1), refl.logsumexp(1))
+            del between, refl
+        ctx.save_for_backward(u, v, bias, lse_u, lse_v)
+        ctx.tau, ctx.block_size = tau, block_size
+        return ((lse_u - pos) + (lse_v - pos)).mean() / 2
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        u, v, bias, lse_u, lse_v = ctx.saved_tensors
+        tau, block_size = ctx.tau, ctx.block_size
+        n = u.shape[0]
+        scale = grad_out / (2 * n * tau)
+        grad_u = torch.zeros_like(u)
+        grad_v = torch.zeros_like(v)
+        for start in range(0, n, block_size):
+            rows = slice(start, min(start + block_size, n))
+            # anchor u_i: between (u_i, v_k), intra (u_i, u_k)
+            p = _block_scores(u, v, rows, tau, bias).sub_(lse_u[rows, None]).exp_()
+            grad_u[rows] += p @ v
+            grad_v += p.T @ u[rows]
+            p = _mask_self(_block_scores(u, u, rows, tau, bias), start).sub_(
+                lse_u[rows, None]).exp_()
+            grad_u[rows] += p @ u
+            grad_u += p.T @ u[rows]
+            # anchor v_i: between (v_i, u_k), intra (v_i, v_k)
+            p = _block_scores(v, u, rows, tau, bias).sub_(lse_v[rows, None]).exp_()
+            grad_v[rows] += p @ u
+            grad_u += p.T @ v[rows]
+            p = _mask_self(_block_scores(v, v, rows, tau, bias), start).sub_(
+                lse_v[rows, None]).exp_()
+            grad_v[rows] += p @ v
+            grad_v += p.T @ v[rows]
+            del p
+        # positive term: −(2/(2N)) s(u_i, v_i)/τ per i
+        grad_u.sub_(v, alpha=2.0).mul_(scale)
+        grad_v.sub_(u, alpha=2.0).mul_(scale)
+        return grad_u, grad_v, None, None, None
+
+
+# ------------------------------------------------------------------ public API
+def grace_loss(z1: Tensor, z2: Tensor, tau: float = 0.5, *, node_bias: Optional[Tensor] = None,
+               method: str = "auto", block_size: int = 1024) -> Tensor:
+    """GRACE's symmetric two-view InfoNCE loss (CSGCL team-up with ``node_bias``).
+
+    L = 1/(2N) Σ_i [ℓ(u_i, v_i) + ℓ(v_i, u_i)] with
+    ℓ(u_i, v_i) = −log e^{s_ii/τ} / (Σ_k e^{s(u_i,v_k)/τ} + Σ_{k≠i} e^{s(u_i,u_k)/τ}),
+    s = cosine (+ b_i + b_j in every term when ``node_bias`` b is given; CSGCL's
+    s'_ij = θ_ij + γ_t (CS_i + CS_j), pass b = γ_t · CS).
+
+    Args:
+        z1, z2: (N, d) projections of the two views (normalized here, with autograd).
+        tau: temperature τ.
+        node_bias: optional (N,) additive bias b. Treated as a constant: no
+            gradient flows into it with the blockwise method.
+        method: ``"dense"`` (N x N matrices), ``"blockwise"`` (exact, O(block_size·N)
+            extra memory) or ``"auto"`` (dense below ``DENSE_MAX_NODES`` = 4096 nodes).
+        block_size: rows per block of the blockwise method.
+    """
+    if z1.shape != z2.shape or z1.dim() != 2:
+        raise ValueError(f"z1 and z2 must be (N, d) of equal shape, got {tuple(z1.shape)} and "
+                         f"{tuple(z2.shape)}")
+    if tau <= 0:
+        raise ValueError(f"tau must be positive, got {tau}")
+    n = z1.shape[0]
+    if node_bias is not None:
+        node_bias = node_bias.to(device=z1.device, dtype=z1.dtype).reshape(-1)
+        if node_bias.numel() != n:
+            raise ValueError(f"node_bias must have {n} entries, got {node_bias.numel()}")
+    if method == "auto":
+        method = "dense" if n < DENSE_MAX_NODES else "blockwise"
+    u, v = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+    if method == "dense":
+        return _grace_dense(u, v, tau, node_bias)
+    if method == "blockwise":
+        if block_size < 1:
+            raise ValueError(f"block_size must be >= 1, got {block_size}")
+        bias = None if node_bias is None else node_bias.detach()
+        return _BlockwiseGrace.apply(u, v, bias, float(tau), int(block_size))
+    raise ValueError(f"method must be 'auto', 'dense' or 'blockwise', got {method!r}")
+
+
+def info_nce(query: Tensor, keys: Tensor, tau: float = 0.2, *,
+             positive_index: Optional[Tensor] = None, normalize: bool = True,
+             reduction: str = "mean") -> Tensor:
+    """In-batch InfoNCE: ℓ_i = −log e^{q_i·k_{p(i)}/τ} / Σ_j e^{q_i·k_j/τ}.
+
+    ``positive_index`` p (B,) gives each query's positive key; by default the
+    keys are aligned with the queries (p(i) = i, the other keys are negatives).
+    ``normalize`` L2-normalizes both sides first (cosine scores).
+    """
+    if normalize:
+        query, keys = F.normalize(query, dim=-1), F.normalize(keys, dim=-1)
+    logits = query @ keys.T / tau
+    if positive_index is None:
+        if keys.shape[0] < query.shape[0]:
+            raise ValueError("aligned InfoNCE needs at least as many keys as queries")
+        positive_index = torch.arange(query.shape[0], device=query.device)
+    return F.cross_entropy(logits, positive_index.to(query.device), reduction=reduction)

@@ -1,0 +1,134 @@
+"""Blockwise ``logsumexp`` of a scaled matrix product, exact and memory-light.
+
+``blockwise_logsumexp_matmul(q, k, tau)`` returns, for every row ``i`` of ``q``,
+
+    lse_i = log Σ_j exp(q_i · k_j / τ),
+
+the denominator of an InfoNCE loss whose negatives are *all* rows of ``k``
+(LightGCL's all-user / all-item contrastive term, eq. 7 of Cai et al. 2023 as
+implemented by the authors). The naive form ``torch.logsumexp(q @ k.T / tau, 1)``
+materializes the ``|q| x |k|`` score matrix (and autograd keeps copies of it for
+the backward pass): 4096 x 29,858 floats is 489 MB per copy on Gowalla.
+
+Here the columns of ``k`` are processed in blocks of ``block_size`` with a
+running maximum ``m_i`` and a running sum ``s_i`` per row (the online softmax of
+Milakov & Gimelshein 2018, as in FlashAttention):
+
+    m'_i = max(m_i, max_{j in block} x_ij),
+    s'_i = s_i · exp(m_i - m'_i) + Σ_{j in block} exp(x_ij - m'_i),
+    lse_i = m_i + log s_i   (after the last block),   x_ij = q_i · k_j / τ.
+
+Only ``q``, ``k`` and ``lse`` are saved. The backward pass recomputes each block
+of scores and uses ``p_ij = exp(x_ij - lse_i)`` (the softmax over ``j``):
+
+    ∂L/∂q_i = (1/τ) Σ_j g_i p_ij k_j,        ∂L/∂k_j = (1/τ) Σ_i g_i p_ij q_i,
+
+with ``g = ∂L/∂lse``. Peak extra memory is one ``|q| x block_size`` buffer.
+Double backward is not supported.
+"""
+from __future__ import annotations
+
+import torch
+
+__all__ = ["DEFAULT_BLOCK_SIZE", "blockwise_logsumexp_matmul", "default_block_size"]
+
+#: keys per block on CPU: a 4096 x 256 float32 block (4 MiB) stays in cache between the
+#: matmul and the exp; measured 15-20% faster than 2048 for 4096 x 29,858 x 64 (1 thread)
+DEFAULT_BLOCK_SIZE = 256
+#: keys per block on accelerators, where fewer, larger kernels pay off
+DEFAULT_BLOCK_SIZE_ACCELERATOR = 4096
+
+
+def default_block_size(device: torch.device) -> int:
+    """The block size used when none is given: 256 on CPU, 4096 elsewhere."""
+    return DEFAULT_BLOCK_SIZE if device.type == "cpu" else DEFAULT_BLOCK_SIZE_ACCELERATOR
+
+
+def _blocks(n: int, block_size: int) -> range:
+    return range(0, n, block_size)
+
+
+class _BlockwiseLSE(torch.autograd.Function):
+    """Autograd function behind :func:`blockwise_logsumexp_matmul`."""
+
+    @staticmethod
+    def forward(ctx, q: torch.Tensor, k: torch.Tensor, tau: float, block_size: int) -> torch.Tensor:
+        qs = q / tau  # x_ij = qs_i · k_j
+        n = q.size(0)
+        run_max = torch.full((n,), -torch.inf, dtype=q.dtype, device=q.device)
+        run_sum = torch.zeros(n, dtype=q.dtype, device=q.device)
+        buf = torch.empty((n, min(block_size, k.size(0))), dtype=q.dtype, device=q.device)
+        for start in _blocks(k.size(0), block_size):
+            kb = k[start:start + block_size]
+            x = buf[:, :kb.size(0)]
+            torch.mm(qs, kb.T, out=x)
+            new_max = torch.maximum(run_max, x.amax(1))
+            # rows whose max is still -inf (only possible with -inf scores) keep a zero sum
+            safe_max = torch.where(torch.isfinite(new_max), new_max, torch.zeros_like(new_max))
+            run_sum.mul_(torch.exp(run_max - safe_max))
+            x.sub_(safe_max[:, None]).exp_()
+            run_sum.add_(x.sum(1))
+            run_max = new_max
+        lse = run_max + torch.log(run_sum)
+        lse = torch.where(torch.isfinite(run_max), lse, run_max)
+        ctx.save_for_backward(q, k, lse)
+        ctx.tau, ctx.block_size = float(tau), int(block_size)
+        return lse
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_lse: torch.Tensor):
+        q, k, lse = ctx.saved_tensors
+        tau, block_size = ctx.tau, ctx.block_size
+        need_q, need_k = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        qs = q / tau
+        g = grad_lse.contiguous()
+        # rows with lse = -inf have p = 0 everywhere; shift them so exp gives 0, not NaN
+        shift = torch.where(torch.isfinite(lse), lse, torch.full_like(lse, torch.inf))
+        grad_q = torch.zeros_like(q) if need_q else None
+        grad_k = torch.empty_like(k) if need_k else None
+        buf = torch.empty((q.size(0), min(block_size, k.size(0))), dtype=q.dtype, device=q.device)
+        for start in _blocks(k.size(0), block_size):
+            kb = k[start:start + block_size]
+            p = buf[:, :kb.size(0)]
+            torch.mm(qs, kb.T, out=p)
+            p.sub_(shift[:, None]).exp_().mul_(g[:, None])  # g_i p_ij
+            if need_q:
+                grad_q.addmm_(p, kb)
+            if need_k:
+                torch.mm(p.T, qs, out=grad_k[start:start + kb.size(0)])
+        if need_q:
+            grad_q.div_(tau)
+        return grad_q, grad_k, None, None
+
+
+def blockwise_logsumexp_matmul(q: torch.Tensor, k: torch.Tensor, tau: float = 1.0,
+                               block_size: int | None = None) -> torch.Tensor:
+    """``log Σ_j exp(q_i · k_j / τ)`` for each row ``i`` of ``q``, shape ``(len(q),)``.
+
+    Equal to ``torch.logsumexp(q @ k.T / tau, dim=1)`` (values and gradients with
+    respect to ``q`` and ``k``) but never holds more than ``len(q) x block_size``
+    scores at once; see the module docstring for the recurrences.
+
+    Args:
+        q: ``(n, d)`` anchors.
+        k: ``(m, d)`` keys, ``m >= 1``.
+        tau: temperature ``τ > 0``.
+        block_size: keys per block (memory ``n x block_size`` of ``q.dtype``);
+            ``None``: :func:`default_block_size` of ``q``'s device.
+    """
+    if block_size is None:
+        block_size = default_block_size(q.device)
+    if q.dim() != 2 or k.dim() != 2 or q.size(1) != k.size(1):
+        raise ValueError(f"q and k must be (n, d) and (m, d) with the same d, got {tuple(q.shape)} "
+                         f"and {tuple(k.shape)}")
+    if k.size(0) == 0:
+        raise ValueError("k has no rows: the logsumexp over an empty set is undefined")
+    if not tau > 0:
+        raise ValueError(f"tau must be positive, got {tau}")
+    if int(block_size) <= 0:
+        raise ValueError(f"block_size must be positive, got {block_size}")
+    if q.dtype != k.dtype or q.device != k.device:
+        raise ValueError(f"q ({q.dtype}, {q.device}) and k ({k.dtype}, {k.device}) must share dtype "
+                         f"and device")
+    return _BlockwiseLSE.apply(q.contiguous(), k.contiguous(), float(tau), int(block_size))
