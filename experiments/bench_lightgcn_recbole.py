@@ -71,6 +71,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from graphcl.io import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a plain script from anywhere
     sys.path.insert(0, str(REPO))
@@ -112,19 +114,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def load_dataset(expected_fingerprint: str | None = None):
@@ -524,7 +513,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.rerender is not None:
         text = args.rerender.read_text(encoding="utf-8")
         raw = json.loads(text.split("```json", 1)[1].split("```", 1)[0])
-        write_atomic(args.rerender, markdown_report(raw["results"], raw["meta"]))
+        atomic_write_text(args.rerender, markdown_report(raw["results"], raw["meta"]))
         print(f"# rewrote {args.rerender}", file=sys.stderr)
         return
     import numpy
@@ -566,7 +555,7 @@ def main(argv: list[str] | None = None) -> None:
     print(summary_table(results))
     out = args.out if args.out is not None else (None if args.quick else DEFAULT_OUT)
     if out is not None:
-        write_atomic(out, report)
+        atomic_write_text(out, report)
         print(f"# wrote {out}", file=sys.stderr)
 
 

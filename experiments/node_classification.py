@@ -17,7 +17,9 @@ ACC/NMI/ARI (5 k-means seeds).
 Reported per (method, dataset): mean ± std over training seeds of the probe test
 accuracy, macro-F1, clustering metrics, seconds per training epoch and epochs.
 The Markdown table is printed and written atomically to ``--out``. Results of
-finished runs are also kept in ``<out>.runs.json`` (rewritten after each run).
+finished runs are also kept in ``<out>.runs.json`` (rewritten after each run);
+``--resume`` reuses them (when ``--epochs``/``--cluster`` match) and runs the rest.
+Runs go seed by seed, so an interrupted sweep still covers every (method, dataset).
 Timings on a shared machine are noisy.
 """
 from __future__ import annotations
@@ -185,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--resume", action="store_true",
+                   help="reuse the finished runs recorded in <out>.runs.json (same --epochs/--cluster)")
     args = p.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         p.error("--epochs must be >= 1")
@@ -195,10 +199,25 @@ def main(argv: list[str] | None = None) -> int:
                        + [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)])
     runs: list[dict[str, Any]] = []
     runs_path = args.out.with_suffix(args.out.suffix + ".runs.json")
+    settings = {"epochs": args.epochs, "cluster": bool(args.cluster)}
+    done: dict[tuple[str, str, int], dict[str, Any]] = {}
+    if args.resume and runs_path.exists():
+        saved = json.loads(runs_path.read_text())
+        if saved.get("settings") == settings:
+            done = {(r["method"], r["dataset"], int(r["seed"])): r for r in saved.get("runs", [])}
+            print(f"[resume] {len(done)} finished runs in {runs_path}", flush=True)
+        else:
+            print(f"[resume] {runs_path} was written with other settings "
+                  f"({saved.get('settings')}): starting afresh", flush=True)
+    # seeds outermost: an interrupted sweep still covers every (method, dataset)
     with tempfile.TemporaryDirectory(prefix="graphcl-nodecls-") as tmp:
-        for dataset in args.datasets:
-            for method in args.methods:
-                for seed in args.seeds:
+        for seed in args.seeds:
+            for dataset in args.datasets:
+                for method in args.methods:
+                    if (method, dataset, seed) in done:
+                        runs.append(done[(method, dataset, seed)])
+                        print(f"[reuse] {method} {dataset} seed {seed}", flush=True)
+                        continue
                     print(f"[run] {method} {dataset} seed {seed} ...", flush=True)
                     row = run_one(method, dataset, seed, args, Path(tmp))
                     runs.append(row)
@@ -209,8 +228,10 @@ def main(argv: list[str] | None = None) -> int:
                              f"{100 * t['cluster_nmi_mean']:.2f}" if "cluster_acc_mean" in t else "")
                           + f"  {row['seconds_per_epoch']:.3f} s/epoch, {row['wall_seconds']:.0f} s",
                           flush=True)
-                    atomic_write(runs_path, json.dumps({"command": command, "runs": runs}, indent=1))
+                    atomic_write(runs_path, json.dumps({"command": command, "settings": settings, "runs": runs}, indent=1))
                     atomic_write(args.out, report(runs, args, command, device, complete=False))
+    runs.sort(key=lambda r: (args.methods.index(r["method"]), args.datasets.index(r["dataset"]),
+                             r["seed"]))
     text = report(runs, args, command, device, complete=True)
     atomic_write(args.out, text)
     print(text)

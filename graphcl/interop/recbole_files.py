@@ -21,11 +21,11 @@ newline or a double quote, pandas NA spellings such as ``NA`` or ``null``, or
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from graphcl.data.interactions import SPLITS, InteractionDataset
+from graphcl.io import atomic_write_text
 
 __all__ = ["BENCHMARK_SUFFIXES", "HEADER", "read_recbole_benchmark", "write_recbole_benchmark"]
 
@@ -60,18 +60,6 @@ def _tokens(tokens: Sequence[str] | None, count: int, what: str, dataset: str) -
     return tokens
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_recbole_benchmark(dataset: InteractionDataset, folder: str | os.PathLike[str],
                             name: str) -> Path:
     """Write ``dataset``'s train/valid/test splits as RecBole benchmark files.
@@ -93,7 +81,7 @@ def write_recbole_benchmark(dataset: InteractionDataset, folder: str | os.PathLi
         pairs = getattr(dataset, split)
         lines = [HEADER]
         lines.extend(f"{users[u]}\t{items[i]}" for u, i in zip(pairs[0].tolist(), pairs[1].tolist()))
-        _write_atomic(out / f"{name}.{split}.inter", "\n".join(lines) + "\n")
+        atomic_write_text(out / f"{name}.{split}.inter", "\n".join(lines) + "\n")
     return out
 
 

@@ -3,33 +3,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-
-def atomic_write_bytes(path: str | Path, write) -> None:
-    """Call ``write(file_object)`` on a temp file beside ``path``, fsync, then rename.
-
-    A killed process leaves either the old file or the new one, never a torn one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+from graphcl.io import atomic_write_bytes, atomic_write_text, write_json  # noqa: F401 (re-exported)
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
@@ -44,10 +23,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # corrupt or foreign file
         raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
-
-
-def write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_bytes(path, lambda fh: fh.write(json.dumps(obj, indent=2, sort_keys=True).encode()))
 
 
 class JsonlLogger:

@@ -8,6 +8,9 @@ A recommender is an ``nn.Module`` that
   dict with a ``"loss"`` entry plus named parts to log),
 * scores all items for a batch of users (:meth:`Recommender.full_scores`),
   after :meth:`Recommender.prepare_scoring` cached whatever the scoring needs.
+  By default the cache is ``embeddings()`` (final user and item embeddings)
+  and the score is their dot product; the cache is dropped whenever the model
+  goes back to training.
 
 The trainer (``graphcl.train``) drives these four calls and nothing else.
 """
@@ -31,6 +34,7 @@ class Recommender(nn.Module):
         self.device_ = torch.device(device)
         self._train_pairs = dataset.train.to(self.device_)
         self._sampler = None
+        self._cache: Any = None
 
     # ---------------------------------------------------------------- training
     @property
@@ -54,11 +58,24 @@ class Recommender(nn.Module):
         raise NotImplementedError
 
     # ----------------------------------------------------------------- scoring
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final (user, item) embeddings used for scoring."""
+        raise NotImplementedError
+
     def prepare_scoring(self) -> None:
         """Cache what :meth:`full_scores` needs (called under ``no_grad``)."""
+        self._cache = self.embeddings()
 
     def full_scores(self, users: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """``e_u · e_i`` for every item (LightGCN eq. 9 and most graph recommenders)."""
+        if self._cache is None:
+            self.prepare_scoring()
+        user_emb, item_emb = self._cache
+        return user_emb[users] @ item_emb.T
+
+    def train(self, mode: bool = True):
+        self._cache = None
+        return super().train(mode)
 
 
 def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:

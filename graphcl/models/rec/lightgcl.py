@@ -127,7 +127,6 @@ class LightGCL(Recommender):
         self.svd: SVDFactors = svd_view_factors(self.graph, int(cfg["svd_rank"]), int(cfg["svd_niter"]),
                                                 int(cfg["seed"]), cache=False)
         self._generator: torch.Generator | None = None
-        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # ------------------------------------------------------------ propagation
     def _graphs(self) -> tuple[SparseGraph, SparseGraph]:
@@ -197,18 +196,6 @@ class LightGCL(Recommender):
         return {"loss": rec + cl + reg, "bpr": rec, "cl": cl, "reg": reg}
 
     # --------------------------------------------------------------- scoring
-    def prepare_scoring(self) -> None:
-        self._cache = self.embeddings()
-
-    def full_scores(self, users: torch.Tensor) -> torch.Tensor:
-        if self._cache is None:
-            self.prepare_scoring()
-        user_emb, item_emb = self._cache
-        return user_emb[users] @ item_emb.T
-
-    def train(self, mode: bool = True):
-        self._cache = None
-        return super().train(mode)
 
 
 def _check_config(cfg: dict[str, Any]) -> None:

@@ -51,7 +51,6 @@ class LightGCN(Recommender):
         self.encoder = LightGCNEncoder(self.num_users, self.num_items, int(config["embedding_dim"]),
                                        int(config["num_layers"]), float(config["init_std"]))
         self.graph = bipartite_adjacency(dataset.train.to(self.device_), self.num_users, self.num_items)
-        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def loss(self, batch):
         self._cache = None
@@ -67,18 +66,8 @@ class LightGCN(Recommender):
         reg = float(self.config["reg_weight"]) * reg
         return {"loss": rec + reg, "bpr": rec, "reg": reg}
 
-    def prepare_scoring(self) -> None:
-        self._cache = self.encoder.propagate(self.graph)
-
-    def full_scores(self, users: torch.Tensor) -> torch.Tensor:
-        if self._cache is None:
-            self.prepare_scoring()
-        user_emb, item_emb = self._cache
-        return user_emb[users] @ item_emb.T
-
-    def train(self, mode: bool = True):
-        self._cache = None
-        return super().train(mode)
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder.propagate(self.graph)
 
 
 LIGHTGCN_DEFAULTS = {**TRAIN_DEFAULTS, "embedding_dim": 64, "num_layers": 3, "reg_weight": 1e-4,
