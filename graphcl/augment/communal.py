@@ -33,7 +33,7 @@ import torch
 from torch_geometric.data import Data
 
 from ._base import Augmenter, bernoulli_mask, check_edge_index, check_probability, uniform
-from .features import check_features
+from .features import apply_column_mask, check_features
 
 __all__ = ["ced_keep_probs", "communal_edge_drop", "cav_drop_probs", "communal_attribute_voting",
            "CommunalEdgeDrop", "CommunalAttributeVoting"]
@@ -89,7 +89,13 @@ def cav_drop_probs(x: torch.Tensor, cs_per_node: torch.Tensor, p: float, thresho
     cs = cs_per_node.to(device=x.device, dtype=torch.float64)
     if not bool(torch.isfinite(cs).all()):
         raise ValueError("cs_per_node contains NaN or infinite values")
-    w = x.abs().double().T @ cs                      # w_j = Σ_i |x_ij| CS_i
+    if x.layout == torch.sparse_csr:                  # w_j = Σ_i |x_ij| CS_i
+        rows = torch.repeat_interleave(torch.arange(x.size(0), device=x.device),
+                                       x.crow_indices().diff())
+        w = torch.zeros(x.size(1), dtype=torch.float64, device=x.device).index_add_(
+            0, x.col_indices(), x.values().abs().double() * cs[rows])
+    else:
+        w = x.abs().double().T @ cs
     positive = w > 0
     if not bool(positive.any()):
         return torch.full_like(w, min(p, threshold), dtype=torch.float32)
@@ -111,7 +117,7 @@ def communal_attribute_voting(x: torch.Tensor, cs_per_node: torch.Tensor, p: flo
     """CAV: zero whole columns of ``x`` with :func:`cav_drop_probs`; returns a new tensor."""
     prob = cav_drop_probs(x, cs_per_node, p, threshold, zero_weight)
     keep = bernoulli_mask(prob, x.size(1), x.device, generator)
-    return x.masked_fill(~keep.unsqueeze(0), 0.0)
+    return apply_column_mask(x, keep)
 
 
 def _needs(data: Any, keys: tuple[str, ...], who: str) -> None:

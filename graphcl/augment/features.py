@@ -14,7 +14,7 @@ from torch_geometric.data import Data, HeteroData
 
 from ._base import Augmenter, bernoulli_mask, check_probability
 
-__all__ = ["mask_feature_columns", "check_features", "FeatureMask"]
+__all__ = ["mask_feature_columns", "apply_column_mask", "check_features", "FeatureMask"]
 
 
 def check_features(x: Any, *, allow_nan: bool = True, name: str = "x") -> torch.Tensor:
@@ -28,18 +28,29 @@ def check_features(x: Any, *, allow_nan: bool = True, name: str = "x") -> torch.
         raise ValueError(f"{name} must be a floating-point tensor, got {x.dtype}")
     if x.size(0) == 0 or x.size(1) == 0:
         raise ValueError(f"empty graph: {name} has shape {tuple(x.shape)}")
-    if not allow_nan and bool(torch.isnan(x).any()):
+    values = x.values() if x.layout == torch.sparse_csr else x
+    if not allow_nan and bool(torch.isnan(values).any()):
         raise ValueError(f"{name} contains NaN")
     return x
 
 
+def apply_column_mask(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Zero the columns of ``x`` where ``keep`` is False (new tensor). A sparse CSR
+    ``x`` stays sparse with the same structure (masked values become 0)."""
+    if x.layout == torch.sparse_csr:
+        vals = x.values().masked_fill(~keep[x.col_indices()], 0.0)
+        return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), vals, size=x.shape)
+    return x.masked_fill(~keep.unsqueeze(0), 0.0)
+
+
 def mask_feature_columns(x: torch.Tensor, p: float,
                          generator: torch.Generator | None = None) -> torch.Tensor:
-    """Return a copy of ``x`` whose columns are each zeroed with probability ``p``."""
+    """Return a copy of ``x`` whose columns are each zeroed with probability ``p``
+    (``x`` dense, or sparse CSR: the result keeps its layout)."""
     p = check_probability(p)
     check_features(x)
     keep = bernoulli_mask(p, x.size(1), x.device, generator)
-    return x.masked_fill(~keep.unsqueeze(0), 0.0)
+    return apply_column_mask(x, keep)
 
 
 class FeatureMask(Augmenter):

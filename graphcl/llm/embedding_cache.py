@@ -28,7 +28,7 @@ DB_NAME = "embeddings.sqlite3"
 _CHUNK = 500  # host parameters per query (SQLite's default limit is >= 999)
 
 
-class CacheError(RuntimeError):
+class CacheError(OSError):
     """The cache file cannot be opened or read; the message names the file."""
 
 

@@ -39,7 +39,7 @@ _MINILM_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 _MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-class TextEncoderError(RuntimeError):
+class TextEncoderError(OSError):
     """The text encoder cannot be loaded or gave unusable output."""
 
 

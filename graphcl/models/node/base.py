@@ -21,6 +21,7 @@ NODE_TRAIN_DEFAULTS: dict[str, Any] = {
     "valid_metric": "acc",
     "eval_every": 0,      # 0: evaluate only after the last epoch (the papers' protocol)
     "patience": 1000,
+    "sparse_features": "auto",  # keep x as sparse CSR: "auto" (if under 10% nonzero), true, false
 }
 
 
@@ -37,13 +38,23 @@ def check_graph(data: Any) -> None:
         raise ValueError(f"edge_index refers to node {int(ei.max())} but the graph has {data.num_nodes} nodes")
 
 
+def _maybe_sparse(x: torch.Tensor, mode: Any) -> torch.Tensor:
+    """Sparse CSR features when asked (or, with "auto", when under 10% nonzero):
+    the first layer then multiplies as sparse (exactly the same values)."""
+    if mode not in ("auto", True, False):
+        raise ValueError(f"sparse_features must be auto, true or false, got {mode!r}")
+    if mode is True or (mode == "auto" and float((x != 0).float().mean()) < 0.1):
+        return x.to_sparse_csr()
+    return x
+
+
 class NodeMethod(nn.Module):
     def __init__(self, data: Any, config: dict[str, Any], device: torch.device | str = "cpu") -> None:
         super().__init__()
         check_graph(data)
         self.config = dict(config)
         self.device_ = torch.device(device)
-        self.x = data.x.to(self.device_).float()
+        self.x = _maybe_sparse(data.x.to(self.device_).float(), self.config.get("sparse_features", "auto"))
         self.edge_index = data.edge_index.to(self.device_)
         self.num_nodes = int(data.num_nodes)
         # epoch counter, saved with the model so schedules survive a resume
