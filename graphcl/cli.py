@@ -64,7 +64,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     print(f"data root: {resolve_data_root(args.data_root)}")
     for row in describe_datasets(args.data_root):
         where = row.get("path") if row.get("found") else f"missing: {row.get('reason')}"
-        print(f"  {row['name']:<14} {'found' if row.get('found') else '-----'}  {where}")
+        print(f"  {row['name']:<17} {'found' if row.get('found') else '-----'}  {where}")
     return 0
 
 
