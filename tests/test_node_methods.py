@@ -37,11 +37,15 @@ def test_csgcl_team_up_schedule_and_training(cora, tmp_path):
     trainer = build_trainer("csgcl", cora, config=cfg, run_dir=tmp_path / "r", verbose=False)
     model = trainer.model
     assert model.gamma() == 0.0
-    model.epoch.fill_(55)
+    model.epoch.fill_(54)                  # epoch t = 55 (counted from 1)
     assert model.gamma() == 0.5            # min(max(0, (55-5)/100), 0.5)
-    model.epoch.fill_(25)
+    model.epoch.fill_(24)
     assert model.gamma() == pytest.approx(0.2)
     torch.testing.assert_close(model.node_bias(), 0.2 * model.cs_node)
+    # features are row-normalized (authors' NormalizeFeatures) and kept as sparse CSR
+    assert model.x.layout == torch.sparse_csr
+    sums = model.x.to_dense().sum(1)
+    torch.testing.assert_close(sums[sums > 0], torch.ones(int((sums > 0).sum())))
     model.epoch.fill_(0)
     # community strengths sum to the modularity of the partition: positive on Cora
     assert float(model.cs_community.sum()) > 0.5

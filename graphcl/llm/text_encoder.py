@@ -155,7 +155,7 @@ class TextEncoder:
         if path.is_dir():
             path = path.resolve()
             return path, f"{path.name}@{_folder_fingerprint(path)}"
-        if path.suffix or text.startswith((".", "/", "~")):
+        if text.startswith((".", "/", "~")) or path.is_file():  # a hub id may contain '.' ('bge-v1.5')
             raise TextEncoderError(f"text encoder '{text}': no such model folder {path}")
         return text, text
 

@@ -81,7 +81,12 @@ class GCNEncoder(nn.Module):
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         dims = [in_dim] + [2 * out_dim] * (num_layers - 1) + [out_dim]
         self.layers = nn.ModuleList(GCNLayer(a, b) for a, b in zip(dims[:-1], dims[1:]))
-        self.acts = nn.ModuleList(make_activation(activation, b) for b in dims[1:])
+        if activation == "prelu":
+            # one PReLU slope shared by all layers, as GRACE's and CSGCL's code
+            shared = nn.PReLU()
+            self.acts = nn.ModuleList(shared for _ in dims[1:])
+        else:
+            self.acts = nn.ModuleList(make_activation(activation, b) for b in dims[1:])
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor,
                 edge_weight: torch.Tensor | None = None) -> torch.Tensor:

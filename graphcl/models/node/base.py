@@ -22,6 +22,7 @@ NODE_TRAIN_DEFAULTS: dict[str, Any] = {
     "eval_every": 0,      # 0: evaluate only after the last epoch (the papers' protocol)
     "patience": 1000,
     "sparse_features": "auto",  # keep x as sparse CSR: "auto" (if under 10% nonzero), true, false
+    "normalize_features": True,  # row-normalize x (PyG NormalizeFeatures), as GRACE's and CSGCL's code
 }
 
 
@@ -36,6 +37,12 @@ def check_graph(data: Any) -> None:
     ei = data.edge_index
     if ei.numel() and (int(ei.min()) < 0 or int(ei.max()) >= data.num_nodes):
         raise ValueError(f"edge_index refers to node {int(ei.max())} but the graph has {data.num_nodes} nodes")
+
+
+def row_normalize(x: torch.Tensor) -> torch.Tensor:
+    """``x_i / Σ_j x_ij`` per row (rows summing to 0 stay 0), as PyG's ``NormalizeFeatures``."""
+    total = x.sum(1, keepdim=True)
+    return x / total.masked_fill(total == 0, 1.0)
 
 
 def _maybe_sparse(x: torch.Tensor, mode: Any) -> torch.Tensor:
@@ -54,7 +61,10 @@ class NodeMethod(nn.Module):
         check_graph(data)
         self.config = dict(config)
         self.device_ = torch.device(device)
-        self.x = _maybe_sparse(data.x.to(self.device_).float(), self.config.get("sparse_features", "auto"))
+        x = data.x.to(self.device_).float()
+        if self.config.get("normalize_features", False):
+            x = row_normalize(x)
+        self.x = _maybe_sparse(x, self.config.get("sparse_features", "auto"))
         self.edge_index = data.edge_index.to(self.device_)
         self.num_nodes = int(data.num_nodes)
         # epoch counter, saved with the model so schedules survive a resume

@@ -33,8 +33,8 @@ class CSGCL(GRACE):
         self.cs_node = cs_node.to(self.device_).float()
 
     def gamma(self) -> float:
-        """Eq. 10: γ_t = min(max(0, (t − t0)/100), γ_max)."""
-        t = int(self.epoch)
+        """Eq. 10: γ_t = min(max(0, (t − t0)/100), γ_max), epochs counted from t = 1."""
+        t = int(self.epoch) + 1
         return min(max(0.0, (t - int(self.config["t0"])) / 100.0), float(self.config["gamma_max"]))
 
     def view(self, p_edge: float, p_feat: float, generator: torch.Generator):

@@ -260,7 +260,6 @@ class DCCF(Recommender):
         self.graph = bipartite_adjacency(self._train_pairs, self.num_users, self.num_items)
         rows, cols, _ = self.graph.coo()
         self.edges = EdgeStructure(rows, cols, self.graph.shape)
-        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # ------------------------------------------------------------ propagation
     def ego(self) -> torch.Tensor:
@@ -296,6 +295,7 @@ class DCCF(Recommender):
         return total, views
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final (user, item) embeddings; scoring (base class) is ``e_u · e_i``."""
         total, _ = self.propagate()
         return torch.split(total, [self.num_users, self.num_items])
 
@@ -367,18 +367,10 @@ class DCCF(Recommender):
 
     # ------------------------------------------------------------------ scoring
     def prepare_scoring(self) -> None:
+        """The base class's cache of :meth:`embeddings`, built without autograd even when
+        :meth:`full_scores` is called outside ``no_grad``."""
         with torch.no_grad():
-            self._cache = self.embeddings()
-
-    def full_scores(self, users: torch.Tensor) -> torch.Tensor:
-        if self._cache is None:
-            self.prepare_scoring()
-        user_emb, item_emb = self._cache
-        return user_emb[users] @ item_emb.T
-
-    def train(self, mode: bool = True):
-        self._cache = None
-        return super().train(mode)
+            super().prepare_scoring()
 
     def _apply(self, fn, *args, **kwargs):
         # keep the graph and the edge pattern beside the parameters (.to(device), .double())
