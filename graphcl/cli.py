@@ -22,6 +22,8 @@ def _build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--data-root", help="folder holding the datasets (default: $GRAPHCL_DATA or datasets/)")
     tr.add_argument("--run-dir", help="folder for the metric log and checkpoints (default runs/<method>-<dataset>-<time>)")
     tr.add_argument("--resume", help="run folder (or last.pt) of an interrupted run to continue")
+    tr.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; on a busy "
+                    "machine fewer threads than cores can be much faster)")
     tr.add_argument("--json", action="store_true", help="print the final result as JSON too")
     tr.add_argument("--quiet", action="store_true", help="no per-epoch lines")
 
@@ -37,6 +39,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from graphcl.eval.ranking import format_metrics_table
     from graphcl.train import build_trainer
 
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+        torch.set_num_threads(args.threads)
     trainer = build_trainer(args.method, args.dataset, config=parse_set_options(args.overrides),
                             config_file=args.config, data_root=args.data_root, device=args.device,
                             run_dir=args.run_dir, resume=args.resume, verbose=not args.quiet)
