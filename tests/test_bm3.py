@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from _rec_helpers import clustered_dataset
 import torch.nn.functional as F
 
 from graphcl.config import merge_config, parse_set_options
@@ -19,14 +20,7 @@ from graphcl.train import train
 
 
 def _dataset(nu: int = 40, ni: int = 30, n: int = 600, seed: int = 0, table=None) -> InteractionDataset:
-    g = torch.Generator().manual_seed(seed)
-    users = torch.randint(0, nu, (n,), generator=g)
-    items = torch.randint(0, ni // 2, (n,), generator=g) + (users % 2) * (ni // 2)
-    pairs = torch.unique(torch.stack([users, items]), dim=1)
-    pairs = pairs[:, torch.randperm(pairs.size(1), generator=g)]
-    a, b = int(0.8 * pairs.size(1)), int(0.9 * pairs.size(1))
-    return InteractionDataset("toy", nu, ni, pairs[:, :a], pairs[:, a:b], pairs[:, b:],
-                              item_table=table or {})
+    return clustered_dataset(nu, ni, n, seed, item_table=table)
 
 
 @pytest.fixture(scope="module")

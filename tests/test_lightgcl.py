@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _rec_helpers import clustered_dataset
 
 from graphcl.config import TRAIN_DEFAULTS, ConfigError
 from graphcl.data.interactions import InteractionDataset
@@ -13,15 +14,7 @@ from graphcl.train import train
 
 
 # ------------------------------------------------------------------ fixtures
-def _dataset(nu: int, ni: int, n: int, seed: int = 0) -> InteractionDataset:
-    g = torch.Generator().manual_seed(seed)
-    users = torch.randint(0, nu, (n,), generator=g)
-    # two taste clusters so there is signal to learn
-    items = torch.randint(0, ni // 2, (n,), generator=g) + (users % 2) * (ni // 2)
-    pairs = torch.unique(torch.stack([users, items]), dim=1)
-    pairs = pairs[:, torch.randperm(pairs.size(1), generator=g)]
-    a, b = int(0.8 * pairs.size(1)), int(0.9 * pairs.size(1))
-    return InteractionDataset("toy", nu, ni, pairs[:, :a], pairs[:, a:b], pairs[:, b:])
+_dataset = clustered_dataset
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,19 @@
+"""Small synthetic interaction datasets shared by the recommender tests."""
+from __future__ import annotations
+
+import torch
+
+from graphcl.data.interactions import InteractionDataset
+
+
+def clustered_dataset(nu: int, ni: int, n: int, seed: int = 0, item_table=None) -> InteractionDataset:
+    """Users in two taste clusters (even users pick from the first half of the
+    items, odd users from the second), so there is signal to learn; 80/10/10 split."""
+    g = torch.Generator().manual_seed(seed)
+    users = torch.randint(0, nu, (n,), generator=g)
+    items = torch.randint(0, ni // 2, (n,), generator=g) + (users % 2) * (ni // 2)
+    pairs = torch.unique(torch.stack([users, items]), dim=1)
+    pairs = pairs[:, torch.randperm(pairs.size(1), generator=g)]
+    a, b = int(0.8 * pairs.size(1)), int(0.9 * pairs.size(1))
+    return InteractionDataset("toy", nu, ni, pairs[:, :a], pairs[:, a:b], pairs[:, b:],
+                              item_table=item_table or {})
