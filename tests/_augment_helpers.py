@@ -14,7 +14,7 @@ def graphs(draw, max_nodes: int = 12, max_edges: int = 40, undirected: bool | No
     m = draw(st.integers(min_edges, max_edges))
     pairs = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)),
                           min_size=m, max_size=m))
-    edge_index = torch.tensor(pairs, dtype=torch.long).T.reshape(2, -1)
+    edge_index = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).t().contiguous()
     sym = draw(st.booleans()) if undirected is None else undirected
     if sym and edge_index.numel():
         edge_index = torch.unique(torch.cat([edge_index, edge_index.flip(0)], 1), dim=1)
