@@ -70,17 +70,8 @@ def _cpu_seconds() -> float:
 
 
 def subsample_users(ds, num_users: int):
-    """The first ``num_users`` users and the items they touch in any split (ids remapped)."""
-    import torch
-
-    from graphcl.data.interactions import InteractionDataset
-    splits = {s: getattr(ds, s) for s in ("train", "valid", "test")}
-    splits = {s: p[:, p[0] < num_users] for s, p in splits.items()}
-    items = torch.unique(torch.cat([p[1] for p in splits.values()]))
-    remap = torch.full((ds.num_items,), -1, dtype=torch.long)
-    remap[items] = torch.arange(items.numel())
-    splits = {s: torch.stack([p[0], remap[p[1]]]) for s, p in splits.items()}
-    return InteractionDataset(f"{ds.name}-first{num_users}", num_users, int(items.numel()), **splits)
+    """The first ``num_users`` users (see ``InteractionDataset.first_users``)."""
+    return ds.first_users(num_users)
 
 
 # ---------------------------------------------------------------------- worker

@@ -125,3 +125,14 @@ def test_k_core_remaps_densely():
 def test_k_core_can_empty():
     out, user_map, item_map = k_core(np.array([[0, 1], [0, 1]]), 2, 1)
     assert out.shape == (2, 0) and user_map.size == 0 and item_map.size == 0
+
+
+def test_first_users_subset_is_consistent():
+    from graphcl.data import load
+    full = load("ml-100k")
+    small = full.first_users(50)
+    assert small.num_users == 50 and small.num_items <= full.num_items
+    assert small.num_interactions("train") == int((full.train[0] < 50).sum())
+    import pytest
+    with pytest.raises(ValueError, match="num_users must be in"):
+        full.first_users(0)

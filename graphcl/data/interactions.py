@@ -82,6 +82,19 @@ class InteractionDataset:
         m.data[:] = 1.0
         return m
 
+    def first_users(self, num_users: int) -> "InteractionDataset":
+        """The first ``num_users`` users and the items they touch in any split, with item
+        ids remapped densely (a quick, smaller copy for smoke runs)."""
+        if not 0 < num_users <= self.num_users:
+            raise ValueError(f"num_users must be in [1, {self.num_users}], got {num_users}")
+        splits = {s: getattr(self, s) for s in SPLITS}
+        splits = {s: p[:, p[0] < num_users] for s, p in splits.items()}
+        items = torch.unique(torch.cat([p[1] for p in splits.values()]))
+        remap = torch.full((self.num_items,), -1, dtype=torch.long)
+        remap[items] = torch.arange(items.numel())
+        splits = {s: torch.stack([p[0], remap[p[1]]]) for s, p in splits.items()}
+        return InteractionDataset(f"{self.name}-first{num_users}", num_users, int(items.numel()), **splits)
+
     def stats(self) -> dict[str, Any]:
         n = self.num_interactions
         density = n("train") / (self.num_users * self.num_items)
