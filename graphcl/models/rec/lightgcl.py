@@ -48,7 +48,7 @@ Not reproduced: the ``+1e-8`` inside the authors' log (negligible); their paper'
 random node dropout in the contrastive loss (absent from the current code); their
 scoring with the embeddings of the last training step (we recompute ``E`` without
 dropout). Per-dataset settings of the authors are in :data:`LIGHTGCL_DATASET_SETTINGS`
-(not applied automatically). Defaults: d 64, q 5, L 2, τ 0.2, λ1 0.2, λ2 1e-7,
+(applied as registry presets when the dataset is given by name). Defaults: d 64, q 5, L 2, τ 0.2, λ1 0.2, λ2 1e-7,
 edge dropout 0.0 (the code's default; none of the authors' commands sets it),
 Adam lr 1e-3 without weight decay, 4096 training pairs per batch, 100 epochs,
 Xavier-uniform initialization.
@@ -232,11 +232,14 @@ LIGHTGCL_DATASET_SETTINGS: dict[str, dict[str, Any]] = {
     "yelp": {},
     "gowalla": {"reg_weight": 0.0},
     "ml-10m": {"temperature": 0.5},
+    # not in the paper: ml-100k takes the authors' MovieLens (ml-10m) setting
+    "ml-100k": {"temperature": 0.5},
     "tmall": {"num_layers": 1},
     "amazon": {"num_layers": 1, "reg_weight": 0.0, "temperature": 0.1},
 }
 
 register_method(MethodSpec(
     name="lightgcl", kind="rec", build=LightGCL, defaults=LIGHTGCL_DEFAULTS,
+    presets=LIGHTGCL_DATASET_SETTINGS,
     description="LightGCL: SVD-view graph contrastive learning with all-node InfoNCE, BPR loss",
     paper="Cai et al., LightGCL, ICLR 2023"))
