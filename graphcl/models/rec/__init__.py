@@ -5,4 +5,4 @@ from graphcl.models.rec.lightgcl import LightGCL
 from graphcl.models.rec.bm3 import BM3
 from graphcl.models.rec.dccf import DCCF
 
-__all__ = ["Recommender", "bpr_loss", "LightGCN", "LightGCL"]
+__all__ = ["Recommender", "bpr_loss", "LightGCN", "LightGCL", "DCCF", "BM3"]
