@@ -108,16 +108,22 @@ _WRITER = textwrap.dedent("""
 """)
 
 
-def test_killed_writer_leaves_no_torn_entries(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(CACHE_MODULE), str(tmp_path)],
-                            stdout=subprocess.PIPE, text=True)
+
+def _kill_after(cmd: list[str], expected_lines: list[str], cwd=None) -> None:
+    """Run ``cmd``, wait until it printed ``expected_lines`` (checked), then SIGKILL it."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=cwd)
     try:
-        assert proc.stdout.readline().strip() == "in-transaction"
+        for line in expected_lines:
+            assert proc.stdout.readline().strip() == line
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_killed_writer_leaves_no_torn_entries(tmp_path):
+    _kill_after([sys.executable, "-c", _WRITER, str(CACHE_MODULE), str(tmp_path)], ["in-transaction"])
     cache = EmbeddingCache(tmp_path)
     assert cache.integrity_check() == "ok"
     assert cache.count("enc") == 150  # the three committed batches, none of the killed one
@@ -144,16 +150,9 @@ _KILLED_ENCODE = textwrap.dedent("""
 
 
 def test_encode_killed_midway_keeps_finished_batches(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_ENCODE, str(tmp_path)], stdout=subprocess.PIPE,
-                            text=True, cwd=Path(__file__).resolve().parents[1])
-    try:
-        for _ in range(4):  # let a few batches finish
-            assert proc.stdout.readline().strip() == "batch"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    # let a few batches finish, then kill
+    _kill_after([sys.executable, "-c", _KILLED_ENCODE, str(tmp_path)], ["batch"] * 4,
+                cwd=Path(__file__).resolve().parents[1])
     cache = EmbeddingCache(tmp_path)
     assert cache.integrity_check() == "ok"
     done = cache.count("slow")
