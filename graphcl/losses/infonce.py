@@ -87,16 +87,14 @@ class _BlockwiseGrace(torch.autograd.Function):
         pos = u.new_empty(n)
         for start in range(0, n, block_size):
             rows = slice(start, min(start + block_size, n))
-            between = _block_scores(u, v, rows, tau, bias)
-            refl = _mask_self(_block_scores(u, u, rows, tau, bias), start)
-            lse_u[rows] = torch.logaddexp(between.logsumexp(1), refl.logsumexp(1))
-            idx = torch.arange(between.shape[0], device=u.device)
-            pos[rows] = between[idx, idx + start]
-            del between, refl
-            between = _block_scores(v, u, rows, tau, bias)
-            refl = _mask_self(_block_scores(v, v, rows, tau, bias), start)
-            lse_v[rows] = torch.logaddexp(between.logsumexp(1), refl.logsumexp(1))
-            del between, refl
+            for anchor, other, lse in ((u, v, lse_u), (v, u, lse_v)):
+                between = _block_scores(anchor, other, rows, tau, bias)
+                refl = _mask_self(_block_scores(anchor, anchor, rows, tau, bias), start)
+                lse[rows] = torch.logaddexp(between.logsumexp(1), refl.logsumexp(1))
+                if anchor is u:
+                    idx = torch.arange(between.shape[0], device=u.device)
+                    pos[rows] = between[idx, idx + start]
+                del between, refl
         ctx.save_for_backward(u, v, bias, lse_u, lse_v)
         ctx.tau, ctx.block_size = tau, block_size
         return ((lse_u - pos) + (lse_v - pos)).mean() / 2
@@ -111,23 +109,15 @@ class _BlockwiseGrace(torch.autograd.Function):
         grad_v = torch.zeros_like(v)
         for start in range(0, n, block_size):
             rows = slice(start, min(start + block_size, n))
-            # anchor u_i: between (u_i, v_k), intra (u_i, u_k)
-            p = _block_scores(u, v, rows, tau, bias).sub_(lse_u[rows, None]).exp_()
-            grad_u[rows] += p @ v
-            grad_v += p.T @ u[rows]
-            p = _mask_self(_block_scores(u, u, rows, tau, bias), start).sub_(
-                lse_u[rows, None]).exp_()
-            grad_u[rows] += p @ u
-            grad_u += p.T @ u[rows]
-            # anchor v_i: between (v_i, u_k), intra (v_i, v_k)
-            p = _block_scores(v, u, rows, tau, bias).sub_(lse_v[rows, None]).exp_()
-            grad_v[rows] += p @ u
-            grad_u += p.T @ v[rows]
-            p = _mask_self(_block_scores(v, v, rows, tau, bias), start).sub_(
-                lse_v[rows, None]).exp_()
-            grad_v[rows] += p @ v
-            grad_v += p.T @ v[rows]
-            del p
+            # anchors a_i of one view: between (a_i, o_k) and intra (a_i, a_k)
+            for a, o, lse, grad_a, grad_o in ((u, v, lse_u, grad_u, grad_v), (v, u, lse_v, grad_v, grad_u)):
+                p = _block_scores(a, o, rows, tau, bias).sub_(lse[rows, None]).exp_()
+                grad_a[rows] += p @ o
+                grad_o += p.T @ a[rows]
+                p = _mask_self(_block_scores(a, a, rows, tau, bias), start).sub_(lse[rows, None]).exp_()
+                grad_a[rows] += p @ a
+                grad_a += p.T @ a[rows]
+                del p
         # positive term: −(2/(2N)) s(u_i, v_i)/τ per i
         grad_u.sub_(v, alpha=2.0).mul_(scale)
         grad_v.sub_(u, alpha=2.0).mul_(scale)
