@@ -174,12 +174,18 @@ def _node_names() -> list[str]:
     return sorted(NODE_DATASETS)
 
 
+def _hetero_names() -> list[str]:
+    from .hetero import HETERO_DATASETS  # lazy: hetero imports this module
+    return sorted(HETERO_DATASETS)
+
+
 def _spec(name: str) -> DatasetSpec:
     spec = MANIFEST.get(str(name).lower())
     if spec is None:
         raise DatasetNotFoundError(f"unknown dataset {name!r}; known datasets: "
                                    f"{', '.join(sorted(MANIFEST))}; node datasets: "
-                                   f"{', '.join(_node_names())} (or pass the path of a RecBole "
+                                   f"{', '.join(_node_names())}; heterogeneous datasets: "
+                                   f"{', '.join(_hetero_names())} (or pass the path of a RecBole "
                                    f"atomic dataset folder or .inter file)")
     return spec
 
@@ -264,6 +270,9 @@ def download(name: str, root: str | os.PathLike[str] | None = None, *,
     only then renamed to its final name; a mismatch deletes the temp file and
     raises :class:`DownloadError`.
     """
+    if str(name).lower() in _hetero_names() and str(name).lower() not in MANIFEST:
+        from .hetero import download_hetero
+        return download_hetero(name, root, force=force)
     if str(name).lower() in _node_names() and str(name).lower() not in MANIFEST:
         from .nodes import prepare_node_dataset
         return prepare_node_dataset(name, root, download=True)
@@ -288,7 +297,10 @@ def load(name_or_path: str | os.PathLike[str], root: str | os.PathLike[str] | No
 
     Recommendation datasets return an :class:`InteractionDataset`; node
     datasets (``cora``, ``citeseer``, ...; see :mod:`graphcl.data.nodes`) a PyG
-    ``Data`` and take no options.
+    ``Data`` and take no options. Heterogeneous datasets (``acm``, ``aminer``,
+    ``freebase``, ``dblp``, ``imdb``; see :mod:`graphcl.data.hetero`) return a PyG
+    ``HeteroData``, or with ``view="pap"`` the homogeneous ``Data`` of a meta-path;
+    options: ``metapaths``, ``view``, ``self_loops``, ``sparse_features``, ``path_counts``.
 
     ``options`` are the dataset's own (see ``MANIFEST[name].options``, e.g.
     ``valid_ratio``/``seed`` for gowalla, ``split``/``ratios``/``seed``/
@@ -296,6 +308,10 @@ def load(name_or_path: str | os.PathLike[str], root: str | os.PathLike[str] | No
     ``valid_ratio=0`` gives gowalla's paper protocol (no validation split).
     """
     key = str(name_or_path).lower()
+    if key not in MANIFEST and key in _hetero_names():  # acm, aminer, freebase, dblp, imdb
+        from .hetero import HETERO_OPTIONS, load_hetero_dataset
+        _check_options(key, options, HETERO_OPTIONS)
+        return load_hetero_dataset(key, root, download=download, **options)
     if key not in MANIFEST and key in _node_names():
         from .nodes import load_node_dataset
         _check_options(key, options, {})
@@ -334,4 +350,5 @@ def describe_datasets(root: str | os.PathLike[str] | None = None) -> list[dict[s
                                + ", ".join(str(c) for c in _candidates(spec, base)))
         out.append(entry)
     from .nodes import describe_node_datasets
-    return out + describe_node_datasets(base)
+    from .hetero import describe_hetero_datasets
+    return out + describe_node_datasets(base) + describe_hetero_datasets(base)
