@@ -5,9 +5,20 @@ from collections import Counter
 import pytest
 import torch
 
-from graphcl.augment import (DistinctPairViews, SequenceCrop, SequenceMask, SequenceReorder,
-                             SequenceSubstitute, crop_sequences, distinct_pair_views, insert_sequences,
-                             item_neighbors, mask_sequences, reorder_sequences, substitute_sequences)
+from graphcl.augment import (
+    DistinctPairViews,
+    SequenceCrop,
+    SequenceMask,
+    SequenceReorder,
+    SequenceSubstitute,
+    crop_sequences,
+    distinct_pair_views,
+    insert_sequences,
+    item_neighbors,
+    mask_sequences,
+    reorder_sequences,
+    substitute_sequences,
+)
 
 L, NUM_ITEMS = 12, 40
 
@@ -174,8 +185,8 @@ def test_class_forms_take_a_seed():
 
 def test_distinct_pair_views_use_two_different_ops():
     seqs, lengths = _batch(rows=3000)
-    tag = lambda j: (lambda s, n, g: (torch.where(s != 0, torch.full_like(s, j), s), n))  # noqa: E731
-    (s1, n1), (s2, n2) = distinct_pair_views(seqs, lengths, [tag(101), tag(102), tag(103)], _gen())
+    tag = lambda j: (lambda s, n, g: (torch.where(s != 0, torch.full_like(s, j), s), n))
+    (s1, _), (s2, _) = distinct_pair_views(seqs, lengths, [tag(101), tag(102), tag(103)], _gen())
     long_rows = lengths >= 2
     op1 = s1[long_rows, -1]
     op2 = s2[long_rows, -1]

@@ -5,7 +5,11 @@ import torch
 
 from graphcl.data import load
 from graphcl.data.interactions import DataFormatError
-from graphcl.data.sequences import SequenceDataset, load_atomic_sequences, read_sequence_lines
+from graphcl.data.sequences import (
+    SequenceDataset,
+    load_atomic_sequences,
+    read_sequence_lines,
+)
 
 
 @pytest.fixture

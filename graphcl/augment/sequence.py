@@ -23,17 +23,29 @@ device), a ``seed`` (class forms), or the global RNG.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from ._base import Augmenter, check_probability, uniform
 
-__all__ = ["crop_sequences", "mask_sequences", "reorder_sequences", "insert_sequences",
-           "substitute_sequences", "item_neighbors", "distinct_pair_views", "check_sequences",
-           "SequenceCrop", "SequenceMask", "SequenceReorder", "SequenceInsert",
-           "SequenceSubstitute", "DistinctPairViews"]
+__all__ = [
+    "DistinctPairViews",
+    "SequenceCrop",
+    "SequenceInsert",
+    "SequenceMask",
+    "SequenceReorder",
+    "SequenceSubstitute",
+    "check_sequences",
+    "crop_sequences",
+    "distinct_pair_views",
+    "insert_sequences",
+    "item_neighbors",
+    "mask_sequences",
+    "reorder_sequences",
+    "substitute_sequences",
+]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -92,7 +104,7 @@ def crop_sequences(seqs: torch.Tensor, lengths: torch.Tensor, keep_ratio: float 
     """A random contiguous run of ``max(1, floor(keep_ratio * n))`` items (n >= 1)."""
     keep_ratio = check_probability(keep_ratio, "keep_ratio")
     seqs, lengths = check_sequences(seqs, lengths)
-    B, L = seqs.shape
+    L = seqs.size(1)
     k = torch.where(lengths > 0, _count(lengths, keep_ratio).clamp(min=1), lengths)
     k = torch.minimum(k, lengths)
     start = _randint(lengths - k + 1, seqs.device, generator)

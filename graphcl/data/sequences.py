@@ -156,7 +156,7 @@ class SequenceDataset:
         return torch.stack([users, self.items[ends] - 1])
 
     # ----------------------------------------------------------------- helpers
-    def first_users(self, num_users: int) -> "SequenceDataset":
+    def first_users(self, num_users: int) -> SequenceDataset:
         """The first ``num_users`` users, items remapped densely (a quick smaller copy)."""
         if not 0 < num_users <= self.num_users:
             raise ValueError(f"num_users must be in [1, {self.num_users}], got {num_users}")

@@ -37,7 +37,7 @@ class GRU4RecEncoder(nn.Module):
         columns at the right end; masked items (id 0) inside them are fed as
         the zero padding embedding.
         """
-        B, L = seqs.shape
+        L = seqs.size(1)
         cols = torch.arange(L, device=seqs.device)
         if lengths is None:
             first = torch.where(seqs != 0, cols, L).min(dim=1).values

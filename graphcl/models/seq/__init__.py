@@ -4,4 +4,4 @@ from graphcl.models.seq.gru4rec import GRU4Rec
 from graphcl.models.seq.mclrec import MCLRec
 from graphcl.models.seq.sasrec import SASRec
 
-__all__ = ["SequentialRecommender", "SEQ_DEFAULTS", "full_softmax_ce", "SASRec", "GRU4Rec", "MCLRec"]
+__all__ = ["SEQ_DEFAULTS", "GRU4Rec", "MCLRec", "SASRec", "SequentialRecommender", "full_softmax_ce"]

@@ -25,7 +25,9 @@ Scoring for evaluation: :meth:`score` gives ``h_s · E^T`` over items ``1..n``
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+import itertools
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -144,7 +146,7 @@ class SequentialRecommender(nn.Module):
         bounds = list(range(0, n, b)) + [n]
         if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
             bounds.pop(-2)
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
+        for lo, hi in itertools.pairwise(bounds):
             idx = perm[lo:hi]
             ends = self._ends[idx]
             seqs, lengths = self.dataset.windows(ends, self._starts[idx], self.max_len)

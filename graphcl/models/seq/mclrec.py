@@ -36,15 +36,20 @@ the registry presets carry the paper's per-dataset λ and β.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from functools import partial
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphcl.augment.sequence import (crop_sequences, distinct_pair_views, mask_sequences,
-                                      reorder_sequences)
+from graphcl.augment.sequence import (
+    crop_sequences,
+    distinct_pair_views,
+    mask_sequences,
+    reorder_sequences,
+)
 from graphcl.losses.ntxent import nt_xent, nt_xent_scores
 from graphcl.models.seq.base import SEQ_DEFAULTS, SequentialRecommender, check_finite
 from graphcl.registry import MethodSpec, register_method
