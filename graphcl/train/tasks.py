@@ -63,6 +63,9 @@ def make_task(data: Any, config: dict[str, Any], device: torch.device):
     except ImportError:  # pragma: no cover
         Data = ()  # type: ignore[assignment]
     if isinstance(data, Data):
+        if config.get("task") == "cluster":
+            from graphcl.train.cluster_task import NodeClusteringTask
+            return NodeClusteringTask(data, config, device)
         from graphcl.train.node_tasks import NodeProbeTask
         return NodeProbeTask(data, config, device)
     raise TypeError(f"no evaluation task for data of type {type(data).__name__}")
