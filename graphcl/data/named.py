@@ -174,12 +174,18 @@ def _node_names() -> list[str]:
     return sorted(NODE_DATASETS)
 
 
+def _tag_names() -> list[str]:
+    from .tag import TAG_DATASETS  # lazy: tag imports this module
+    return sorted(TAG_DATASETS)
+
+
 def _spec(name: str) -> DatasetSpec:
     spec = MANIFEST.get(str(name).lower())
     if spec is None:
         raise DatasetNotFoundError(f"unknown dataset {name!r}; known datasets: "
                                    f"{', '.join(sorted(MANIFEST))}; node datasets: "
-                                   f"{', '.join(_node_names())} (or pass the path of a RecBole "
+                                   f"{', '.join(_node_names())}; text-attributed graphs: "
+                                   f"{', '.join(_tag_names())} (or pass the path of a RecBole "
                                    f"atomic dataset folder or .inter file)")
     return spec
 
@@ -264,6 +270,9 @@ def download(name: str, root: str | os.PathLike[str] | None = None, *,
     only then renamed to its final name; a mismatch deletes the temp file and
     raises :class:`DownloadError`.
     """
+    if str(name).lower() in _tag_names():
+        from .tag import download_tag_dataset
+        return download_tag_dataset(name, root, force=force).parent
     if str(name).lower() in _node_names() and str(name).lower() not in MANIFEST:
         from .nodes import prepare_node_dataset
         return prepare_node_dataset(name, root, download=True)
@@ -296,6 +305,9 @@ def load(name_or_path: str | os.PathLike[str], root: str | os.PathLike[str] | No
     ``valid_ratio=0`` gives gowalla's paper protocol (no validation split).
     """
     key = str(name_or_path).lower()
+    if key in _tag_names():
+        from .tag import load_tag_dataset
+        return load_tag_dataset(key, root, download=download, **options)
     if key not in MANIFEST and key in _node_names():
         from .nodes import load_node_dataset
         _check_options(key, options, {})
@@ -334,4 +346,5 @@ def describe_datasets(root: str | os.PathLike[str] | None = None) -> list[dict[s
                                + ", ".join(str(c) for c in _candidates(spec, base)))
         out.append(entry)
     from .nodes import describe_node_datasets
-    return out + describe_node_datasets(base)
+    from .tag import describe_tag_datasets
+    return out + describe_node_datasets(base) + describe_tag_datasets(base)
