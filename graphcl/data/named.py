@@ -174,6 +174,11 @@ def _node_names() -> list[str]:
     return sorted(NODE_DATASETS)
 
 
+def _hetero_names() -> list[str]:
+    from .hetero import HETERO_DATASETS  # lazy: hetero imports this module
+    return sorted(HETERO_DATASETS)
+
+
 def _tag_names() -> list[str]:
     from .tag import TAG_DATASETS  # lazy: tag imports this module
     return sorted(TAG_DATASETS)
@@ -184,7 +189,8 @@ def _spec(name: str) -> DatasetSpec:
     if spec is None:
         raise DatasetNotFoundError(f"unknown dataset {name!r}; known datasets: "
                                    f"{', '.join(sorted(MANIFEST))}; node datasets: "
-                                   f"{', '.join(_node_names())}; text-attributed graphs: "
+                                   f"{', '.join(_node_names())}; heterogeneous datasets: "
+                                   f"{', '.join(_hetero_names())}; text-attributed graphs: "
                                    f"{', '.join(_tag_names())} (or pass the path of a RecBole "
                                    f"atomic dataset folder or .inter file)")
     return spec
@@ -270,6 +276,9 @@ def download(name: str, root: str | os.PathLike[str] | None = None, *,
     only then renamed to its final name; a mismatch deletes the temp file and
     raises :class:`DownloadError`.
     """
+    if str(name).lower() in _hetero_names() and str(name).lower() not in MANIFEST:
+        from .hetero import download_hetero
+        return download_hetero(name, root, force=force)
     if str(name).lower() in _tag_names():
         from .tag import download_tag_dataset
         return download_tag_dataset(name, root, force=force).parent
@@ -297,7 +306,10 @@ def load(name_or_path: str | os.PathLike[str], root: str | os.PathLike[str] | No
 
     Recommendation datasets return an :class:`InteractionDataset`; node
     datasets (``cora``, ``citeseer``, ...; see :mod:`graphcl.data.nodes`) a PyG
-    ``Data`` and take no options.
+    ``Data`` and take no options. Heterogeneous datasets (``acm``, ``aminer``,
+    ``freebase``, ``dblp``, ``imdb``; see :mod:`graphcl.data.hetero`) return a PyG
+    ``HeteroData``, or with ``view="pap"`` the homogeneous ``Data`` of a meta-path;
+    options: ``metapaths``, ``view``, ``self_loops``, ``sparse_features``, ``path_counts``.
 
     ``options`` are the dataset's own (see ``MANIFEST[name].options``, e.g.
     ``valid_ratio``/``seed`` for gowalla, ``split``/``ratios``/``seed``/
@@ -305,7 +317,11 @@ def load(name_or_path: str | os.PathLike[str], root: str | os.PathLike[str] | No
     ``valid_ratio=0`` gives gowalla's paper protocol (no validation split).
     """
     key = str(name_or_path).lower()
-    if key in _tag_names():
+    if key not in MANIFEST and key in _hetero_names():  # acm, aminer, freebase, dblp, imdb
+        from .hetero import HETERO_OPTIONS, load_hetero_dataset
+        _check_options(key, options, HETERO_OPTIONS)
+        return load_hetero_dataset(key, root, download=download, **options)
+    if key in _tag_names():  # webkb-cornell, ...
         from .tag import load_tag_dataset
         return load_tag_dataset(key, root, download=download, **options)
     if key not in MANIFEST and key in _node_names():
@@ -346,5 +362,7 @@ def describe_datasets(root: str | os.PathLike[str] | None = None) -> list[dict[s
                                + ", ".join(str(c) for c in _candidates(spec, base)))
         out.append(entry)
     from .nodes import describe_node_datasets
+    from .hetero import describe_hetero_datasets
     from .tag import describe_tag_datasets
-    return out + describe_node_datasets(base) + describe_tag_datasets(base)
+    return (out + describe_node_datasets(base) + describe_hetero_datasets(base)
+            + describe_tag_datasets(base))
