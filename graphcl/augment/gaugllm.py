@@ -104,7 +104,9 @@ class GAugLLMAugmentation:
 
     ``expert_emb`` / ``context_emb``: ``(N, K, d)`` in the order of ``experts``;
     ``add_ok`` / ``del_ok``: approvals aligned with ``candidates``;
-    ``decisions``: ``(P,)`` int8 per candidate pair (1 yes, 0 no, -1 undecided).
+    ``decisions``: ``(P,)`` int8 per candidate pair (1 yes, 0 no, -1 undecided), in the
+    order of ``candidates.pairs()``; ``prompts`` / ``answers``: the raw LLM inputs and
+    outputs per expert and for the edge decisions (key ``"decision"``).
     """
     experts: tuple[str, ...]
     texts: dict[str, list[str]]
@@ -117,6 +119,8 @@ class GAugLLMAugmentation:
     del_ok: torch.Tensor
     decisions: torch.Tensor
     stats: dict[str, Any] = field(default_factory=dict)
+    prompts: dict[str, list[str]] = field(default_factory=dict)
+    answers: dict[str, list[str]] = field(default_factory=dict)
 
 
 def graph_texts(data: Any) -> list[str]:
@@ -227,6 +231,7 @@ def generate_augmentation(data: Any, llm: Any, encoder: Any = None, settings: GA
     calls = getattr(llm, "calls", 0) - calls0
     stats = {
         "nodes": n, "expert_prompts": len(flat), "decision_prompts": len(dprompts),
+        "unique_prompts": len(set(flat)) + len(set(dprompts)),
         "llm_calls": calls, "cache_hits": getattr(llm, "hits", 0) - hits0,
         "seconds": seconds, "seconds_experts": t_experts, "seconds_edges": t_edges,
         "seconds_per_100_nodes": 100.0 * seconds / max(n, 1),
@@ -237,8 +242,10 @@ def generate_augmentation(data: Any, llm: Any, encoder: Any = None, settings: GA
     }
     total = stats["expert_prompts"] + stats["decision_prompts"]
     stats["cache_hit_rate"] = stats["cache_hits"] / total if total else 0.0
+    raw = {e: answers[k * n:(k + 1) * n] for k, e in enumerate(GENERATED_EXPERTS)}
     return GAugLLMAugmentation(EXPERTS, out_texts, h, c, degree, bucket, cand, add_ok, del_ok,
-                               decisions, stats)
+                               decisions, stats, {**prompts, "decision": dprompts},
+                               {**raw, "decision": list(danswers)})
 
 
 def _fingerprint(data: Any) -> str:
