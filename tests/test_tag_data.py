@@ -216,3 +216,14 @@ def test_download_is_offered_and_checked(tmp_path, monkeypatch, shared_data, enc
     data = load("webkb-texas", root=tmp_path, download=True, encoder=encoder)
     assert data.num_nodes == 187 and seen == [TAG_DATASETS["webkb-texas"].url]
     assert (tmp_path / "tag" / "cstag_webkb" / "Texas" / "Texas.csv").is_file()
+
+
+def test_backbone_flag_is_a_config_key_of_plugin_methods(tmp_path, capsys):
+    from graphcl.cli import main
+    assert main(["train", "grace", "--dataset", "webkb-cornell", "--backbone", "grace",
+                 "--data-root", str(tmp_path)]) == 2
+    assert "backbone" in capsys.readouterr().err  # grace has no backbone key: a clear error
+    assert main(["train", "gaugllm", "--dataset", "webkb-cornell", "--backbone", "grace",
+                 "--data-root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "Cornell.csv not found" in err and "unknown" not in err  # accepted; the data is missing

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,14 +145,21 @@ def _gen_config(max_tokens: int, stop: tuple[str, ...]):
 
 
 def _run(llm: Any, prompts: list[str], config: Any, chunk: int | None, label: str,
-         log: bool) -> list[str]:
-    """``llm.generate`` over ``prompts``; with ``chunk``, in pieces with a log line each."""
+         log: bool, on_chunk: Callable[[dict[str, Any]], None] | None) -> list[str]:
+    """``llm.generate`` over ``prompts``; with ``chunk``, in pieces, each followed by a
+    log line (``log``) and an ``on_chunk`` record (phase, done, total, calls, hits, seconds)."""
     if not chunk:
         return list(llm.generate(prompts, config))
     out: list[str] = []
     t0 = time.perf_counter()
     for s in range(0, len(prompts), int(chunk)):
+        c0, h0, t1 = getattr(llm, "calls", 0), getattr(llm, "hits", 0), time.perf_counter()
         out.extend(llm.generate(prompts[s:s + int(chunk)], config))
+        record = {"phase": label, "done": len(out), "total": len(prompts),
+                  "calls": getattr(llm, "calls", 0) - c0, "hits": getattr(llm, "hits", 0) - h0,
+                  "seconds": time.perf_counter() - t1}
+        if on_chunk is not None:
+            on_chunk(record)
         if log:
             print(f"[gaugllm] {label}: {len(out)}/{len(prompts)} prompts, llm calls "
                   f"{getattr(llm, 'calls', '?')}, cache hits {getattr(llm, 'hits', '?')}, "
@@ -160,14 +168,16 @@ def _run(llm: Any, prompts: list[str], config: Any, chunk: int | None, label: st
 
 
 def generate_augmentation(data: Any, llm: Any, encoder: Any = None, settings: GAugLLMSettings = GAugLLMSettings(),
-                          *, chunk_size: int | None = None, log: bool = False) -> GAugLLMAugmentation:
+                          *, chunk_size: int | None = None, log: bool = False,
+                          on_chunk: Callable[[dict[str, Any]], None] | None = None) -> GAugLLMAugmentation:
     """Generate (or read from the cache) the expert texts and edge decisions of ``data``.
 
     ``llm``: a :class:`graphcl.llm.CachedGenerator` (or any ``TextGenerator``;
     its ``calls``/``hits`` counters, when present, go into ``stats``).
     ``encoder``: a :class:`graphcl.llm.TextEncoder` (default all-MiniLM-L6-v2).
     Candidates use the cosine similarity of the ORI embeddings.
-    ``chunk_size``: send prompts in chunks and (``log``) print progress lines.
+    ``chunk_size``: send prompts in chunks and (``log``) print progress lines / call
+    ``on_chunk`` with a timing record after each chunk (for long resumable runs).
     """
     from graphcl.llm import TextEncoder
     texts = graph_texts(data)
@@ -188,7 +198,8 @@ def generate_augmentation(data: Any, llm: Any, encoder: Any = None, settings: GA
     nbrs = top_similar_neighbors(ori, edge_index, ps.num_neighbors)
     prompts = expert_prompts(texts, nbrs, ps, chat=chat)
     flat = [p for e in GENERATED_EXPERTS for p in prompts[e]]
-    answers = _run(llm, flat, _gen_config(settings.max_tokens, ("\n\n",)), chunk_size, "experts", log)
+    answers = _run(llm, flat, _gen_config(settings.max_tokens, ("\n\n",)), chunk_size, "experts", log,
+                   on_chunk)
     t_experts = time.perf_counter() - t0
     out_texts: dict[str, list[str]] = {"ORI": texts}
     empty: dict[str, int] = {}
@@ -205,7 +216,7 @@ def generate_augmentation(data: Any, llm: Any, encoder: Any = None, settings: GA
     dprompts = decision_prompts(texts, anchor, other, common, ~is_add, ps, chat=chat)
     t1 = time.perf_counter()
     danswers = _run(llm, dprompts, _gen_config(settings.decision_max_tokens, ("\n",)), chunk_size,
-                    "edge decisions", log) if dprompts else []
+                    "edge decisions", log, on_chunk) if dprompts else []
     t_edges = time.perf_counter() - t1
     parsed = [parse_decision(a) for a in danswers]
     decisions = torch.tensor([-1 if p is None else int(p) for p in parsed], dtype=torch.int8)

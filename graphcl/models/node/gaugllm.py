@@ -58,7 +58,7 @@ def make_llm(c: dict[str, Any]) -> Any:
     spec = c["llm"]
     spec = None if spec in (None, "", "default") else spec
     cache = c["llm_cache"] or None
-    return cached_generator(spec, cache=cache, offline=bool(c["llm_offline"]))
+    return cached_generator(spec, cache=cache, offline=bool(c["llm_offline"]), desc="GAugLLM LLM calls")
 
 
 class GAugLLMGRACE(GRACE):
