@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--chunk", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--import-answers", metavar="JSONL",
+                    help="re-key the answers of an answers.jsonl copy into --cache for --llm (when the "
+                         "cache key scheme or file moved) and exit")
     args = ap.parse_args(argv)
 
     import torch
@@ -58,19 +61,28 @@ def main(argv: list[str] | None = None) -> int:
 
     log_path = Path(args.log)
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    answers_path = log_path.with_name("answers.jsonl")
     spec = None if args.llm in ("", "default") else args.llm
     kw = {"n_threads": args.threads} if spec is None or str(spec).startswith("llama-cpp") else {}
     llm = cached_generator(spec, cache=args.cache, batch_size=4, desc="GAugLLM LLM calls", **kw)
+    if args.import_answers:
+        return import_answers(llm, Path(args.import_answers))
     encoder = TextEncoder()
     settings = settings_from_config(GAUGLLM_DEFAULTS)
     for name in args.datasets:
         data = load(name, root=args.data_root, encoder=encoder)
 
         def on_chunk(record: dict, name: str = name) -> None:
+            prompts, answers, config = record.pop("prompts"), record.pop("answers"), record.pop("config")
             line = {"dataset": name, "llm": f"{llm.backend}:{llm.model}", "time": time.time(),
                     "pid": os.getpid(), **record}
             with log_path.open("a") as fh:
                 fh.write(json.dumps(line) + "\n")
+            if record["calls"]:  # a plain-text copy of the new answers (re-keyable, see --import)
+                with answers_path.open("a") as fh:
+                    for p, a in zip(prompts, answers):
+                        fh.write(json.dumps({"llm": line["llm"], "config": config, "prompt": p,
+                                             "answer": a}) + "\n")
 
         t0 = time.perf_counter()
         print(f"[gaugllm] {name}: {data.num_nodes} nodes, generating through {args.cache}", flush=True)
@@ -87,6 +99,25 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(json.dumps({"stats": stats, "examples": examples}, indent=2))
         os.replace(tmp, out)
         print(f"[gaugllm] {name} done: {json.dumps(stats)}", flush=True)
+    return 0
+
+
+def import_answers(llm, path: Path) -> int:
+    """Put every answer of ``path`` made by the same backend/model into the cache under
+    the current cache key of (generator, prompt, config)."""
+    from graphcl.llm import GenerationConfig, cache_key
+    items = {}
+    name = f"{llm.backend}:{llm.model}"
+    for line in path.read_text().splitlines():
+        rec = json.loads(line)
+        if rec["llm"] != name:
+            continue
+        cfg = rec["config"]
+        config = GenerationConfig(max_tokens=cfg["max_tokens"], temperature=cfg["temperature"],
+                                  top_p=cfg["top_p"], stop=tuple(cfg["stop"]), seed=cfg["seed"])
+        items[cache_key(llm.generator, rec["prompt"], config)] = rec["answer"]
+    llm.cache.put_many(items, backend=llm.backend, model=llm.model)
+    print(f"imported {len(items)} answers of {name} into {llm.cache.path}")
     return 0
 
 

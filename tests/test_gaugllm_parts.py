@@ -22,11 +22,13 @@ from graphcl.augment.edge_modifier import (
 from graphcl.augment.expert_gate import ExpertGate
 from graphcl.augment.prompt_experts import (
     PromptSettings,
+    answer_primes,
     clean_text,
     context_texts,
     degree_buckets,
     expert_prompts,
     shorten,
+    tidy_answer,
     top_similar_neighbors,
     undirected_degree,
 )
@@ -68,12 +70,18 @@ def test_prompts_are_short_completion_or_chat():
     s = PromptSettings("web page", ("course", "student"), max_text_chars=800, max_neighbor_chars=200)
     comp = expert_prompts(texts, nbrs, s)
     chat = expert_prompts(texts, nbrs, s, chat=True)
-    assert comp["SAS"][0].endswith("\nSummary:") and comp["IDR"][0].endswith("\nAnswer:")
-    assert comp["SAR"][0].endswith("\nAnswer:")
+    assert comp["SAS"][0].endswith("\nSummary: This web page")
+    assert comp["IDR"][0].endswith("\nAnswer: This web page is most likely")
+    assert comp["SAR"][0].endswith("\nAnswer: Given its links, this web page is most likely")
     assert not chat["SAS"][0].endswith("Summary:") and chat["SAS"][0] == comp["SAS"][0].rsplit("\n", 1)[0]
     own = comp["IDR"][0].split("Text of a web page: ", 1)[1].split("\n", 1)[0]
     assert len(own) <= 800 and own.endswith("...") and own.startswith("Intro; to CS; course")
     assert "(course, student)" in comp["IDR"][0] and "Bob" not in comp["IDR"][0]
+    assert tidy_answer("This page is", " a course. It is a course. It is  a course.\n") == \
+        "This page is a course. It is a course."
+    assert tidy_answer("This page", "s list homework.") == "This pages list homework."
+    assert tidy_answer("This page is", " \n ") == "" and tidy_answer("", "Plain.") == "Plain."
+    assert answer_primes(s, chat=True) == {"IDR": "", "SAS": "", "SAR": ""}
     lines = comp["SAS"][0].split("Linked web pages:\n", 1)[1].split("\n\n")[0].split("\n")
     assert len(lines) == 3 and all(len(ln) <= 3 + 200 for ln in lines)
     assert "Linked web pages: none." in comp["SAS"][2]
@@ -127,11 +135,16 @@ def test_common_neighbors_and_decision_prompts():
     texts = [f"page {i} " + "y" * 400 for i in range(15)]
     ps = PromptSettings("web page", max_neighbor_chars=200)
     prompts = decision_prompts(texts, a[:2], b[:2], torch.tensor([2, 1]), torch.tensor([True, False]), ps)
-    assert prompts[0].endswith("Answer yes or no.\nAnswer:") and "are linked now and share 2 linked web pages" in prompts[0]
-    assert "are not linked now and share 1 linked web page." in prompts[1]
-    assert len(prompts[0]) < 2 * 220 + 250
-    chat = decision_prompts(texts, a[:1], b[:1], torch.tensor([0]), torch.tensor([True]), ps, chat=True)
-    assert chat[0].endswith("Answer yes or no.")
+    tail = prompts[0].rsplit("\n\n", 1)[1]
+    assert tail.startswith("Web page A: page 0 y") and "Web page B: page 1 y" in tail
+    assert tail.endswith("Linked now: yes. Common linked web pages: 2.\nShould they be linked?")
+    assert prompts[1].endswith("Linked now: no. Common linked web pages: 1.\nShould they be linked?")
+    head = prompts[0].rsplit("\n\n", 1)[0]
+    assert head == prompts[1].rsplit("\n\n", 1)[0]  # the same two examples, one yes and one no
+    assert head.count("Should they be linked? yes") == 1 and head.count("Should they be linked? no") == 1
+    assert len(tail) < 2 * 215 + 120 and len(prompts[0]) < len(tail) + 700
+    chat = decision_prompts(texts, a[:1], b[:1], torch.tensor([2]), torch.tensor([True]), ps, chat=True)
+    assert chat[0] == prompts[0] + " Answer yes or no."
 
 
 @pytest.mark.parametrize("answer, want", [
@@ -237,3 +250,16 @@ def test_apply_edge_edits_seeded_and_no_op_at_zero():
     flat = apply_edge_edits(ei, 30, empty, torch.zeros(30, 0, dtype=torch.bool),
                             torch.zeros(30, 0, dtype=torch.bool), 1.0, 1.0)
     assert edge_set(flat) == edge_set(ei)
+
+
+def test_candidates_only_for_nodes_that_can_be_edited_at_the_training_rate():
+    ei = _random_graph(40, 70, 11)
+    emb = torch.randn(40, 6, generator=torch.Generator().manual_seed(2))
+    deg = undirected_degree(ei, 40)
+    full = edge_candidates(emb, ei, min_degree_delete=3)
+    lim = edge_candidates(emb, ei, min_degree_delete=3, p_add=0.5, p_del=0.2)
+    can_add = edits_per_node(deg, 0.5) > 0      # degree >= 2 at p = 0.5
+    can_del = edits_per_node(deg, 0.2) > 0      # degree >= 3 at p = 0.2 (round(0.6) = 1)
+    assert torch.equal(lim.add[can_add], full.add[can_add]) and bool((lim.add[~can_add] == -1).all())
+    assert torch.equal(lim.delete[can_del], full.delete[can_del]) and bool((lim.delete[~can_del] == -1).all())
+    assert bool(((deg == 1) & (full.add[:, 0] >= 0)).any())  # degree-1 nodes lose their candidates

@@ -8,11 +8,13 @@
    * additions: among the non-neighbours (i itself excluded), the ``k_add``
      most similar ones.
    Since at most ``round(p · deg_i) <= deg_i`` edits are ever applied to node i,
-   a node gets at most ``min(k, deg_i, max_edits)`` candidates of each kind (an
-   isolated node gets none), which bounds the number of LLM calls.
+   a node gets at most ``min(k, deg_i, max_edits)`` candidates of each kind, and
+   none when ``round(p · deg_i) = 0`` for the training p (an isolated node, or a
+   node of degree 1 at p = 0.5), which bounds the number of LLM calls.
 2. The LLM decides (:func:`decision_prompts`, :func:`parse_decision`): for each
-   (node, candidate) pair it is shown both texts and their number of common
-   neighbours and asked whether the two should be linked. "yes" approves an
+   (node, candidate) pair it is shown both texts, whether they are linked and
+   their number of common neighbours (the structural commonality), and asked
+   whether the two should be linked. "yes" approves an
    addition, "no" approves a deletion; an answer that is neither ("undecided")
    approves nothing, so the original structure is kept for that pair.
 3. During training (:func:`apply_edge_edits`) each node i applies
@@ -70,13 +72,16 @@ def _neighbor_mask(row: torch.Tensor, col: torch.Tensor, start: int, stop: int, 
 
 
 def edge_candidates(emb: torch.Tensor, edge_index: torch.Tensor, *, k_add: int = 3, k_del: int = 3,
-                    min_degree_delete: int = 5, max_edits: int = 10,
-                    block_size: int = 2048) -> EdgeCandidates:
+                    min_degree_delete: int = 5, max_edits: int = 10, p_add: float | None = None,
+                    p_del: float | None = None, block_size: int = 2048) -> EdgeCandidates:
     """Deletion and addition candidates of every node (see the module doc).
 
     ``emb``: ``(N, d)`` text embeddings (cosine similarity is used). Rows are
     processed ``block_size`` at a time, so memory is ``block_size x N``.
-    Ties are broken towards the lower node id.
+    Ties are broken towards the lower node id. With ``p_add`` / ``p_del`` (the
+    edit rates of training), a node whose ``round(p · deg)`` is 0 never applies
+    an edit of that kind, so it gets no candidates of it (no LLM call is spent on
+    them); training with a larger p than given here uses fewer candidates.
     """
     if emb.dim() != 2:
         raise ValueError(f"emb must be (N, d), got {tuple(emb.shape)}")
@@ -94,6 +99,10 @@ def edge_candidates(emb: torch.Tensor, edge_index: torch.Tensor, *, k_add: int =
     limit = torch.minimum(deg, torch.tensor(int(max_edits)))
     n_add = torch.clamp(limit, max=int(k_add))
     n_del = torch.where(deg >= int(min_degree_delete), torch.clamp(limit, max=int(k_del)), 0)
+    if p_add is not None:
+        n_add = torch.where(edits_per_node(deg, p_add, max_edits) > 0, n_add, 0)
+    if p_del is not None:
+        n_del = torch.where(edits_per_node(deg, p_del, max_edits) > 0, n_del, 0)
     add = torch.full((n, int(k_add)), -1, dtype=torch.long)
     dele = torch.full((n, int(k_del)), -1, dtype=torch.long)
     # tiny id-proportional offset: equal similarities resolve towards the lower id
@@ -162,22 +171,39 @@ def parse_decision(answer: str) -> bool | None:
     return None
 
 
+_EXAMPLES = (
+    ("An introduction to convolutional neural networks for image classification.",
+     "Training deep convolutional networks on the ImageNet benchmark.", "no", 0, "yes"),
+    ("A recipe for tomato soup with basil and garlic.",
+     "The history of the Roman Empire from Augustus to Constantine.", "yes", 1, "no"),
+)
+
+
 def decision_prompts(texts: Sequence[str], anchors: torch.Tensor, candidates: torch.Tensor,
                      common: torch.Tensor, linked: torch.Tensor, settings: PromptSettings,
                      chat: bool = False) -> list[str]:
     """One yes/no prompt per (anchor, candidate) pair: both texts (each cut to
     ``settings.max_neighbor_chars`` to keep the prompts short), whether they are
-    linked now (``linked``) and their number of common neighbours (``common``)."""
+    linked now (``linked``) and their number of common neighbours (``common``).
+
+    Two fixed, topic-neutral examples (one "yes", one "no") come first: without
+    them the small base model rarely answers with yes or no at all. Chat prompts
+    end with "Answer yes or no." instead of a bare cue.
+    """
     kind = settings.node_kind
+    label = kind[0].upper() + kind[1:]
     limit = settings.max_neighbor_chars
+
+    def block(a: str, b: str, ln: str, cn: int) -> str:
+        return (f"{label} A: {a}\n{label} B: {b}\n"
+                f"Linked now: {ln}. Common linked {kind}s: {cn}.\nShould they be linked?")
+
+    head = f"Decide whether two {kind}s should be linked, from their texts. Answer yes or no.\n\n"
+    head += "\n\n".join(f"{block(a, b, ln, cn)} {ans}" for a, b, ln, cn, ans in _EXAMPLES) + "\n\n"
     out = []
     for a, b, cn, ln in zip(anchors.tolist(), candidates.tolist(), common.tolist(), linked.tolist()):
-        status = "are linked" if ln else "are not linked"
-        body = (f"{kind.capitalize()} A: {shorten(texts[a], limit)}\n"
-                f"{kind.capitalize()} B: {shorten(texts[b], limit)}\n"
-                f"A and B {status} now and share {cn} linked {kind}{'s' if cn != 1 else ''}.")
-        question = "Question: Are A and B closely related, so that they should be linked? Answer yes or no."
-        out.append(f"{body}\n\n{question}" if chat else f"{body}\n\n{question}\nAnswer:")
+        body = block(shorten(texts[a], limit), shorten(texts[b], limit), "yes" if ln else "no", int(cn))
+        out.append(head + body + (" Answer yes or no." if chat else ""))
     return out
 
 

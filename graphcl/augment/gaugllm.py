@@ -19,9 +19,12 @@ here with the prompt-aware score only, or a trained gate passed in) and whose
 edges carry a fresh random draw of the approved edits. The GRACE plug-in, which
 trains the gate, is :mod:`graphcl.models.node.gaugllm`.
 
-An expert answer that is empty after stripping is replaced by the node's
-original text (the expert then adds nothing for that node); the number of such
-answers is reported in ``stats["empty_answers"]``.
+An expert's text is the answer prime of the completion prompt followed by the
+model's answer, with repeated sentences dropped
+(:func:`graphcl.augment.prompt_experts.tidy_answer`); expert answers stop at the
+first line break. An empty answer is replaced by the node's original text (the
+expert then adds nothing for that node); the number of such answers is
+reported in ``stats["empty_answers"]``.
 """
 from __future__ import annotations
 
@@ -50,10 +53,12 @@ from .prompt_experts import (
     EXPERTS,
     GENERATED_EXPERTS,
     PromptSettings,
+    answer_primes,
     context_texts,
     degree_buckets,
     expert_prompts,
     node_kind_for,
+    tidy_answer,
     top_similar_neighbors,
     undirected_degree,
 )
@@ -71,6 +76,9 @@ __all__ = [
 class GAugLLMSettings:
     """Generation settings (defaults: the task's CPU budget; see the module docs).
 
+    ``p_add`` / ``p_del``: the training edit rates; nodes that can never be edited
+    at these rates get no edge candidates (see :func:`edge_candidates`); None: no
+    such limit.
     ``node_kind`` / ``categories``: None derive them from the graph (its
     ``name`` and ``label_names``); ``use_categories=False`` offers no category
     names to the reasoning experts.
@@ -81,6 +89,8 @@ class GAugLLMSettings:
     k_del: int = 3
     min_degree_delete: int = 5
     max_edits: int = 10
+    p_add: float | None = 0.5
+    p_del: float | None = 0.5
     tail_quantile: float = 0.4
     head_quantile: float = 0.8
     max_text_chars: int = 800
@@ -147,17 +157,21 @@ def _gen_config(max_tokens: int, stop: tuple[str, ...]):
 def _run(llm: Any, prompts: list[str], config: Any, chunk: int | None, label: str,
          log: bool, on_chunk: Callable[[dict[str, Any]], None] | None) -> list[str]:
     """``llm.generate`` over ``prompts``; with ``chunk``, in pieces, each followed by a
-    log line (``log``) and an ``on_chunk`` record (phase, done, total, calls, hits, seconds)."""
+    log line (``log``) and an ``on_chunk`` record (phase, done, total, calls, hits,
+    seconds, and the chunk's prompts, answers and generation config)."""
     if not chunk:
         return list(llm.generate(prompts, config))
     out: list[str] = []
     t0 = time.perf_counter()
     for s in range(0, len(prompts), int(chunk)):
         c0, h0, t1 = getattr(llm, "calls", 0), getattr(llm, "hits", 0), time.perf_counter()
-        out.extend(llm.generate(prompts[s:s + int(chunk)], config))
+        part = prompts[s:s + int(chunk)]
+        got = list(llm.generate(part, config))
+        out.extend(got)
         record = {"phase": label, "done": len(out), "total": len(prompts),
                   "calls": getattr(llm, "calls", 0) - c0, "hits": getattr(llm, "hits", 0) - h0,
-                  "seconds": time.perf_counter() - t1}
+                  "seconds": time.perf_counter() - t1, "prompts": part, "answers": got,
+                  "config": config.key() if hasattr(config, "key") else None}
         if on_chunk is not None:
             on_chunk(record)
         if log:
@@ -198,19 +212,21 @@ def generate_augmentation(data: Any, llm: Any, encoder: Any = None, settings: GA
     nbrs = top_similar_neighbors(ori, edge_index, ps.num_neighbors)
     prompts = expert_prompts(texts, nbrs, ps, chat=chat)
     flat = [p for e in GENERATED_EXPERTS for p in prompts[e]]
-    answers = _run(llm, flat, _gen_config(settings.max_tokens, ("\n\n",)), chunk_size, "experts", log,
+    answers = _run(llm, flat, _gen_config(settings.max_tokens, ("\n",)), chunk_size, "experts", log,
                    on_chunk)
     t_experts = time.perf_counter() - t0
     out_texts: dict[str, list[str]] = {"ORI": texts}
     empty: dict[str, int] = {}
+    primes = answer_primes(ps, chat)
     for k, e in enumerate(GENERATED_EXPERTS):
-        got = [a.strip() for a in answers[k * n:(k + 1) * n]]
+        got = [tidy_answer(primes[e], a) for a in answers[k * n:(k + 1) * n]]
         empty[e] = sum(1 for a in got if not a)
         out_texts[e] = [a if a else texts[i] for i, a in enumerate(got)]
 
     # 2. edge candidates and the LLM's decisions
     cand = edge_candidates(ori, edge_index, k_add=settings.k_add, k_del=settings.k_del,
-                           min_degree_delete=settings.min_degree_delete, max_edits=settings.max_edits)
+                           min_degree_delete=settings.min_degree_delete, max_edits=settings.max_edits,
+                           p_add=settings.p_add, p_del=settings.p_del)
     anchor, other, is_add = cand.pairs()
     common = common_neighbor_counts(edge_index, n, anchor, other)
     dprompts = decision_prompts(texts, anchor, other, common, ~is_add, ps, chat=chat)

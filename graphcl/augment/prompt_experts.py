@@ -18,8 +18,10 @@ expert and the node's degree bucket: ``tail`` (degree <= 40th percentile),
 
 Prompt format. The embedded LLM is a small *base* model, so the default
 prompts are completion-style: plain text that ends where the model should go
-on (``"...\\nSummary:"``). For a chat-tuned endpoint (``generator.chat`` true)
-the same instruction goes out as one chat message with the cue line dropped.
+on, with the start of the answer written in (``"...\\nSummary: This
+university web page"``, see :func:`answer_primes`). For a chat-tuned endpoint
+(``generator.chat`` true) the same instruction goes out as one chat message
+with the cue line dropped.
 To bound the cost on a CPU the node text is cut to ``max_text_chars`` (800)
 characters and at most ``num_neighbors`` (3) neighbours, ``max_neighbor_chars``
 (200) characters each, are shown: the neighbours whose text embeddings are
@@ -180,26 +182,56 @@ def _finish(body: str, instruction: str, cue: str, chat: bool) -> str:
     return f"{body}\n\n{instruction}\n{cue}"
 
 
+def answer_primes(settings: PromptSettings, chat: bool = False) -> dict[str, str]:
+    """The start of each expert's answer written into a completion prompt (after
+    ``Answer:`` / ``Summary:``); the model continues it, so the expert's text is
+    ``prime + answer``. Priming keeps a small base model on the question (without
+    it, Gemma-3-270M mostly repeats the question or lists the categories). Chat
+    prompts have no prime."""
+    if chat:
+        return {e: "" for e in GENERATED_EXPERTS}
+    kind = settings.node_kind
+    return {"IDR": f"This {kind} is most likely", "SAS": f"This {kind}",
+            "SAR": f"Given its links, this {kind} is most likely"}
+
+
 def expert_prompts(texts: Sequence[str], neighbors: torch.Tensor, settings: PromptSettings,
                    chat: bool = False) -> dict[str, list[str]]:
     """The IDR, SAS and SAR prompt of every node (``neighbors``: ``(N, m)`` ids, -1 padded)."""
     s = settings
     kind, cats = s.node_kind, _category_clause(s)
+    primes = answer_primes(s, chat)
     nb = neighbors.tolist()
     out: dict[str, list[str]] = {e: [] for e in GENERATED_EXPERTS}
     for i, text in enumerate(texts):
         own = f"Text of a {kind}: {shorten(text, s.max_text_chars)}"
         context = f"{own}\n\n{_neighbor_block(texts, nb[i][:s.num_neighbors], s)}"
         out["IDR"].append(_finish(
-            own, f"Question: Which category{cats} does this {kind} belong to? Explain the "
-                 f"reasoning briefly, using only its text.", "Answer:", chat))
+            own, f"Question: Which category{cats} does this {kind} belong to? Explain briefly, "
+                 f"using only its text.", f"Answer: {primes['IDR']}", chat))
         out["SAS"].append(_finish(
             context, f"Task: Summarize this {kind} in one or two sentences, using the linked "
-                     f"{kind}s as context.", "Summary:", chat))
+                     f"{kind}s as context.", f"Summary: {primes['SAS']}", chat))
         out["SAR"].append(_finish(
             context, f"Question: Considering its text and the linked {kind}s, which category{cats} "
-                     f"does this {kind} belong to? Explain the reasoning briefly.", "Answer:", chat))
+                     f"does this {kind} belong to? Explain briefly.", f"Answer: {primes['SAR']}", chat))
     return out
+
+
+def tidy_answer(prime: str, answer: str) -> str:
+    """``prime + answer`` with whitespace collapsed and repeated sentences dropped (greedy
+    decoding of a small model often loops on one sentence); "" when the model said nothing."""
+    if not answer.strip():
+        return ""
+    text = re.sub(r"\s+", " ", prime + answer).strip()  # the model continues the prime verbatim
+    seen: set[str] = set()
+    kept = []
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        key = re.sub(r"\W+", " ", sentence.lower()).strip()
+        if key and key not in seen:
+            seen.add(key)
+            kept.append(sentence)
+    return " ".join(kept)
 
 
 def context_texts() -> dict[tuple[str, str], str]:

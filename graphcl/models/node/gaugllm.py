@@ -47,7 +47,8 @@ def settings_from_config(c: dict[str, Any]) -> GAugLLMSettings:
     return GAugLLMSettings(
         max_tokens=int(c["max_new_tokens"]), decision_max_tokens=int(c["decision_max_tokens"]),
         k_add=int(c["k_add"]), k_del=int(c["k_del"]), min_degree_delete=int(c["min_degree_delete"]),
-        max_edits=int(c["max_edits"]), max_text_chars=int(c["max_text_chars"]),
+        max_edits=int(c["max_edits"]), p_add=float(c["p_add"]), p_del=float(c["p_del"]),
+        max_text_chars=int(c["max_text_chars"]),
         max_neighbor_chars=int(c["max_neighbor_chars"]), num_neighbors=int(c["num_neighbors"]),
         node_kind=None if kind == "auto" else kind, use_categories=bool(c["use_categories"]))
 
