@@ -24,6 +24,7 @@ def _build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", help="run folder (or last.pt) of an interrupted run to continue")
     tr.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; on a busy "
                     "machine fewer threads than cores can be much faster)")
+    tr.add_argument("--backbone", help="backbone of a plug-in method (gaugllm: grace); same as --set backbone=...")
     tr.add_argument("--json", action="store_true", help="print the final result as JSON too")
     tr.add_argument("--quiet", action="store_true", help="no per-epoch lines")
 
@@ -47,7 +48,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         import torch
         torch.set_num_threads(args.threads)
-    trainer = build_trainer(args.method, args.dataset, config=parse_set_options(args.overrides),
+    overrides = parse_set_options(args.overrides)
+    if args.backbone:
+        overrides["backbone"] = args.backbone
+    trainer = build_trainer(args.method, args.dataset, config=overrides,
                             config_file=args.config, data_root=args.data_root, device=args.device,
                             run_dir=args.run_dir, resume=args.resume, verbose=not args.quiet)
     print(f"{trainer.method} on {trainer.task.name}, device {trainer.device}", flush=True)

@@ -9,6 +9,9 @@ from .compose import RandomChoice
 from .community import CommunityStrength, community_strength, detect_communities
 from .edges import EdgeDrop, degree_drop_weights, drop_edges, weighted_drop_probs
 from .features import FeatureMask, mask_feature_columns
+from .edge_modifier import EdgeCandidates, apply_edge_edits, edge_candidates
+from .expert_gate import ExpertGate
+from .gaugllm import GAugLLM, GAugLLMAugmentation, GAugLLMSettings, generate_augmentation
 from .nodes import NodeDrop, drop_nodes
 from .svd_view import (SVDFactors, SVDView, clear_svd_cache, normalized_adjacency, svd_cache_info,
                        svd_view_factors)
@@ -30,4 +33,6 @@ __all__ = [
     "SequenceCrop", "crop_sequences", "SequenceMask", "mask_sequences", "SequenceReorder",
     "reorder_sequences", "SequenceInsert", "insert_sequences", "SequenceSubstitute",
     "substitute_sequences", "item_neighbors", "DistinctPairViews", "distinct_pair_views",
+    "GAugLLM", "GAugLLMSettings", "GAugLLMAugmentation", "generate_augmentation", "ExpertGate",
+    "EdgeCandidates", "edge_candidates", "apply_edge_edits",
 ]

@@ -222,13 +222,19 @@ def _hetero_names() -> list[str]:
     return sorted(HETERO_DATASETS)
 
 
+def _tag_names() -> list[str]:
+    from .tag import TAG_DATASETS  # lazy: tag imports this module
+    return sorted(TAG_DATASETS)
+
+
 def _spec(name: str) -> DatasetSpec:
     spec = MANIFEST.get(str(name).lower())
     if spec is None:
         raise DatasetNotFoundError(f"unknown dataset {name!r}; known datasets: "
                                    f"{', '.join(sorted(MANIFEST))}; node datasets: "
                                    f"{', '.join(_node_names())}; heterogeneous datasets: "
-                                   f"{', '.join(_hetero_names())} (or pass the path of a RecBole "
+                                   f"{', '.join(_hetero_names())}; text-attributed graphs: "
+                                   f"{', '.join(_tag_names())} (or pass the path of a RecBole "
                                    f"atomic dataset folder or .inter file)")
     return spec
 
@@ -316,6 +322,9 @@ def download(name: str, root: str | os.PathLike[str] | None = None, *,
     if str(name).lower() in _hetero_names() and str(name).lower() not in MANIFEST:
         from .hetero import download_hetero
         return download_hetero(name, root, force=force)
+    if str(name).lower() in _tag_names():
+        from .tag import download_tag_dataset
+        return download_tag_dataset(name, root, force=force).parent
     if str(name).lower() in _node_names() and str(name).lower() not in MANIFEST:
         from .nodes import prepare_node_dataset
         return prepare_node_dataset(name, root, download=True)
@@ -357,6 +366,9 @@ def load(name_or_path: str | os.PathLike[str], root: str | os.PathLike[str] | No
         from .hetero import HETERO_OPTIONS, load_hetero_dataset
         _check_options(key, options, HETERO_OPTIONS)
         return load_hetero_dataset(key, root, download=download, **options)
+    if key in _tag_names():  # webkb-cornell, ...
+        from .tag import load_tag_dataset
+        return load_tag_dataset(key, root, download=download, **options)
     if key not in MANIFEST and key in _node_names():
         from .nodes import load_node_dataset
         _check_options(key, options, {})
@@ -396,4 +408,6 @@ def describe_datasets(root: str | os.PathLike[str] | None = None) -> list[dict[s
         out.append(entry)
     from .nodes import describe_node_datasets
     from .hetero import describe_hetero_datasets
-    return out + describe_node_datasets(base) + describe_hetero_datasets(base)
+    from .tag import describe_tag_datasets
+    return (out + describe_node_datasets(base) + describe_hetero_datasets(base)
+            + describe_tag_datasets(base))
