@@ -183,6 +183,15 @@ def test_mclrec_joint_variant_uses_one_optimizer(data):
     assert any(_changed(e0, enc)) and all(_changed(a0, aug))
 
 
+def test_mclrec_plugs_into_the_gru4rec_backbone(data):
+    model = MCLRec(data, {**MCLREC_DEFAULTS, **SMALL, "backbone": "gru4rec", "num_layers": 1})
+    assert type(model.encoder).__name__ == "GRU4RecEncoder"
+    opts = model.configure_optimizers(1e-2, 0.0)
+    before = _snapshot(model.encoder_parameters())
+    out = model.train_step(next(model.batches(torch.Generator().manual_seed(0))), opts)
+    assert torch.isfinite(out["loss"]) and any(_changed(before, model.encoder_parameters()))
+
+
 def test_sasrec_learns_the_next_item_and_is_deterministic(data, tmp_path):
     cfg = {**SMALL, "epochs": 10, "lr": 5e-3, "hidden_dropout": 0.1, "attn_dropout": 0.1}
     r1 = train("sasrec", data, config=cfg, run_dir=tmp_path / "a", verbose=False)
