@@ -217,3 +217,16 @@ def test_bad_input_is_rejected():
         insert_sequences(seqs, lengths, 0.5)
     with pytest.raises(TypeError, match="pair"):
         SequenceCrop(0.5)(seqs)
+
+
+def test_readme_sequential_example_runs():
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Sequential recommendation", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    ns: dict = {}
+    exec(compile(code, "README.md", "exec"), ns)  # noqa: S102 (the README example itself)
+    assert ns["l1"].tolist() == [2, 1] and ns["s1"][0, :4].tolist() == [0, 0, 0, 0]
+    assert sorted(ns["s2"][0, 2:].tolist()) == [4, 8, 15, 16]
+    assert ns["s3"].shape == ns["seqs"].shape and ns["seqs"][0, 2] == 4   # input untouched

@@ -74,6 +74,22 @@ def test_gru4rec_skips_left_padding():
     assert not torch.allclose(enc.encode(reordered), a[:1], atol=1e-4)   # order matters
 
 
+def test_batches_cover_every_prefix_once(data):
+    model = SASRec(data, {**SEQ_DEFAULTS, **SMALL})
+    batches = list(model.batches(torch.Generator().manual_seed(0)))
+    assert len(batches) == model.num_batches()
+    ends = torch.cat([b["end"] for b in batches])
+    assert sorted(ends.tolist()) == sorted(data.train_targets()[0].tolist())
+    for b in batches:
+        for row in range(0, b["seq"].size(0), 17):
+            u, end = int(b["user"][row]), int(b["end"][row])
+            start = int(data.offsets[u])
+            assert start < end < int(data.offsets[u + 1]) - 2      # inside u's training part
+            prefix = data.items[max(start, end - 10):end].tolist()
+            assert b["seq"][row, 10 - len(prefix):].tolist() == prefix
+            assert int(b["target"][row]) == int(data.items[end])
+
+
 def test_full_softmax_ce_matches_the_formula(data):
     model = SASRec(data, {**SEQ_DEFAULTS, **SMALL})
     h = torch.randn(5, 16)
@@ -165,6 +181,15 @@ def test_mclrec_joint_variant_uses_one_optimizer(data):
     e0, a0 = _snapshot(enc), _snapshot(aug)
     model.train_step(next(model.batches(torch.Generator().manual_seed(0))), opts)
     assert any(_changed(e0, enc)) and all(_changed(a0, aug))
+
+
+def test_mclrec_plugs_into_the_gru4rec_backbone(data):
+    model = MCLRec(data, {**MCLREC_DEFAULTS, **SMALL, "backbone": "gru4rec", "num_layers": 1})
+    assert type(model.encoder).__name__ == "GRU4RecEncoder"
+    opts = model.configure_optimizers(1e-2, 0.0)
+    before = _snapshot(model.encoder_parameters())
+    out = model.train_step(next(model.batches(torch.Generator().manual_seed(0))), opts)
+    assert torch.isfinite(out["loss"]) and any(_changed(before, model.encoder_parameters()))
 
 
 def test_sasrec_learns_the_next_item_and_is_deterministic(data, tmp_path):

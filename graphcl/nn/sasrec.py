@@ -26,6 +26,18 @@ MASK_VALUE = -10000.0
 WIDTHS = (4, 8, 16, 32)   # column groups of SASRecEncoder.encode
 
 
+def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Inverted dropout (keep with prob ``1 − p``, scale ``1/(1 − p)``), as ``nn.Dropout``,
+    with the mask from ``torch.rand`` compared to ``p``: 2-3x faster than
+    ``bernoulli_`` on CPU, which was the largest single cost of a SASRec step."""
+    if not training or p == 0.0:
+        return x
+    if p >= 1.0:
+        return torch.zeros_like(x)
+    keep = torch.rand(x.shape, dtype=x.dtype, device=x.device) >= p
+    return x * keep.to(x.dtype).mul_(1.0 / (1.0 - p))
+
+
 class _Block(nn.Module):
     def __init__(self, hidden: int, heads: int, inner: int, hidden_dropout: float,
                  attn_dropout: float, eps: float) -> None:
@@ -39,7 +51,7 @@ class _Block(nn.Module):
         self.ff1 = nn.Linear(hidden, inner)
         self.ff2 = nn.Linear(inner, hidden)
         self.norm2 = nn.LayerNorm(hidden, eps=eps)
-        self.dropout = nn.Dropout(hidden_dropout)
+        self.hidden_dropout = hidden_dropout
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:      # (B, T, d) -> (B, h, T, d/h)
         B, T, d = x.shape
@@ -52,13 +64,14 @@ class _Block(nn.Module):
         xq = x[:, -1:] if last_only else x
         q = F.linear(xq, w[:d], b[:d])
         k, v = kv.split(d, dim=-1)
-        ctx = F.scaled_dot_product_attention(
-            self._split(q), self._split(k), self._split(v),
-            attn_mask=mask[:, :, -1:] if last_only else mask,
-            dropout_p=self.attn_dropout if self.training else 0.0)
-        ctx = ctx.transpose(1, 2).reshape(xq.shape)
-        a = self.norm1(xq + self.dropout(self.out(ctx)))
-        return self.norm2(a + self.dropout(self.ff2(F.gelu(self.ff1(a)))))
+        q, k, v = self._split(q), self._split(k), self._split(v)
+        scores = torch.matmul(q, k.transpose(-1, -2)).mul_(q.size(-1) ** -0.5)
+        scores = scores + (mask[:, :, -1:] if last_only else mask)
+        probs = fast_dropout(torch.softmax(scores, dim=-1), self.attn_dropout, self.training)
+        ctx = torch.matmul(probs, v).transpose(1, 2).reshape(xq.shape)
+        drop = self.hidden_dropout
+        a = self.norm1(xq + fast_dropout(self.out(ctx), drop, self.training))
+        return self.norm2(a + fast_dropout(self.ff2(F.gelu(self.ff1(a))), drop, self.training))
 
 
 class SASRecEncoder(nn.Module):
@@ -79,7 +92,7 @@ class SASRecEncoder(nn.Module):
         self.item_embedding = nn.Embedding(num_items + 1, hidden_size, padding_idx=0)
         self.position_embedding = nn.Embedding(max_len, hidden_size)
         self.norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
-        self.dropout = nn.Dropout(hidden_dropout)
+        self.hidden_dropout = float(hidden_dropout)
         self.blocks = nn.ModuleList(_Block(hidden_size, num_heads, inner_size, hidden_dropout,
                                            attn_dropout, layer_norm_eps) for _ in range(num_layers))
         self.apply(lambda m: _init(m, init_std))
@@ -91,7 +104,7 @@ class SASRecEncoder(nn.Module):
         if L > self.max_len:
             raise ValueError(f"sequences have {L} columns, more than max_len={self.max_len}")
         pos = self.position_embedding.weight[self.max_len - L:]      # left padding: end-aligned
-        x = self.dropout(self.norm(self.item_embedding(seqs) + pos))
+        x = fast_dropout(self.norm(self.item_embedding(seqs) + pos), self.hidden_dropout, self.training)
         future = torch.ones(L, L, dtype=torch.bool, device=seqs.device).triu(1)
         pad_key = (seqs == 0).unsqueeze(1).expand(B, L, L)             # (B, query, key)
         mask = torch.zeros(pad_key.shape, dtype=x.dtype, device=seqs.device)

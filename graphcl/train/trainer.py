@@ -122,7 +122,6 @@ class Trainer:
             "config": self.config,
             "epoch": epoch,
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
@@ -151,7 +150,7 @@ class Trainer:
                                  f"the model has {sorted(self.optimizers)}")
             for name, opt in self.optimizers.items():
                 opt.load_state_dict(ckpt["optimizers"][name])
-        else:
+        else:  # a checkpoint from before named optimizers
             self.optimizer.load_state_dict(ckpt["optimizer"])
         self.generator.set_state(ckpt["generator"].cpu() if self.device.type == "cpu" else ckpt["generator"])
         torch.set_rng_state(ckpt["torch_rng"].cpu())

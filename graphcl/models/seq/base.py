@@ -115,6 +115,8 @@ class SequentialRecommender(nn.Module):
             raise ValueError(f"{dataset.name}: no training examples (every training part has "
                              f"fewer than 2 items)")
         self._ends, self._starts = ends.to(self.device_), starts.to(self.device_)
+        users = torch.searchsorted(dataset.offsets, ends, right=True) - 1
+        self._users = users.to(self.device_)
         self.encoder = build_sequence_encoder(self.config, self.num_items)
 
     # --------------------------------------------------------------- encoder
@@ -138,7 +140,9 @@ class SequentialRecommender(nn.Module):
 
     def batches(self, generator: torch.Generator) -> Iterator[dict[str, torch.Tensor]]:
         """One shuffled epoch over every training prefix: dicts with ``seq`` (B, L),
-        ``len`` (B,), ``target`` (B,) item ids, plus what :meth:`augment_batch` adds.
+        ``len`` (B,), ``target`` (B,) item ids, ``user`` (B,) and ``end`` (B,) (the
+        target's position in ``dataset.items``: it names the prefix), plus what
+        :meth:`augment_batch` adds.
         A last batch of one example joins the previous batch (contrastive losses
         need two rows)."""
         n, b = self._ends.numel(), int(self.config["batch_size"])
@@ -150,8 +154,8 @@ class SequentialRecommender(nn.Module):
             idx = perm[lo:hi]
             ends = self._ends[idx]
             seqs, lengths = self.dataset.windows(ends, self._starts[idx], self.max_len)
-            batch = {"seq": seqs, "len": lengths,
-                     "target": self.dataset.items_on(ends.device)[ends]}
+            batch = {"seq": seqs, "len": lengths, "target": self.dataset.items_on(ends.device)[ends],
+                     "user": self._users[idx], "end": ends}
             yield self.augment_batch(batch, generator)
 
     def augment_batch(self, batch: dict[str, torch.Tensor],

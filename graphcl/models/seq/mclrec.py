@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphcl.augment._base import check_probability
 from graphcl.augment.sequence import (
     crop_sequences,
     distinct_pair_views,
@@ -109,9 +110,11 @@ class MCLRec(SequentialRecommender):
         self.lmd, self.beta = float(config["lmd"]), float(config["beta"])
         self.tau, self.sim = float(config["tau"]), str(config["sim"])
         self.reg_weight, self.joint = float(config["reg_weight"]), bool(config["joint"])
-        self.view_ops = [partial(_crop, keep_ratio=1.0 - float(config["crop_ratio"])),
-                         partial(_mask, ratio=float(config["mask_ratio"])),
-                         partial(_reorder, ratio=float(config["reorder_ratio"]))]
+        ratios = {k: check_probability(config[k], k) for k in ("crop_ratio", "mask_ratio",
+                                                               "reorder_ratio")}
+        self.view_ops = [partial(_crop, keep_ratio=1.0 - ratios["crop_ratio"]),
+                         partial(_mask, ratio=ratios["mask_ratio"]),
+                         partial(_reorder, ratio=ratios["reorder_ratio"])]
 
     # ----------------------------------------------------------------- views
     def augment_batch(self, batch: dict[str, torch.Tensor],
