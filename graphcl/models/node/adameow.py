@@ -9,7 +9,7 @@ coarse view ẑ_c, and every denominator term gets a learned weight::
     L = −mean_i log( e^{ẑf_i·ẑc_i/τ} / Σ_j w_ij e^{ẑf_i·ẑc_j/τ} )
 
 with the positive's own term in the denominator (as the authors' code). The N²
-pairs go through the MLP block by block under activation checkpointing
+pairs go through the MLP block by block, recomputed in a hand-written backward
 (:func:`graphcl.losses.weighted.soft_weighted_info_nce`): exact gradients, memory
 O(block_size · N · 16). The authors' ACM run uses lr 5e-5, τ 1.0, dropout 0.3,
 weight decay 1e-5, nei_max [690, 690], adj_mask 0.2 and 1200 epochs; the preset
