@@ -51,6 +51,8 @@ class ClusterWeights:
             labels = labels[None]
         if labels.dim() != 2 or labels.shape[1] == 0:
             raise ValueError(f"labels must be (runs, N) cluster ids, got shape {tuple(labels.shape)}")
+        if labels.shape[0] > 255:
+            raise ValueError(f"at most 255 clustering runs, got {labels.shape[0]}")
         self.labels = labels.long()
         self.dtype = dtype
 
@@ -59,8 +61,13 @@ class ClusterWeights:
         return int(self.labels.shape[1])
 
     def __call__(self, start: int, stop: int) -> Tensor:
-        same = (self.labels[:, start:stop, None] == self.labels[:, None, :]).sum(0)
-        return (self.labels.shape[0] - same).to(self.dtype)
+        # count agreements in uint8 (a bool tensor viewed as bytes): a reduction over a
+        # (runs, rows, N) bool stack into int64 was 7-10x slower
+        lab = self.labels
+        same = (lab[0, start:stop, None] == lab[0, None, :]).view(torch.uint8)
+        for r in range(1, lab.shape[0]):
+            same = same + (lab[r, start:stop, None] == lab[r, None, :]).view(torch.uint8)
+        return same.to(self.dtype).neg_().add_(lab.shape[0])
 
 
 def cluster_weights_dense(labels: Tensor) -> Tensor:
