@@ -74,14 +74,6 @@ def commuting_counts_at(metapath: str, relations: dict[str, np.ndarray], counts:
     return composed.data.astype(np.float64) if same else None
 
 
-def _stable_order(keys: list[Tensor]) -> Tensor:
-    """Permutation sorting by keys[0], then keys[1], ... (lexicographic, all ascending)."""
-    order = torch.arange(keys[0].numel(), device=keys[0].device)
-    for key in reversed(keys):
-        order = order[torch.sort(key[order], stable=True).indices]
-    return order
-
-
 def pathsim_topk(edge_index: Tensor, counts: Tensor, num_nodes: int, k: int,
                  values: str = "count") -> tuple[Tensor, Tensor]:
     """Keep, per row i, the ``k`` entries of largest PathSim s_ij = 2C_ij/(C_ii + C_jj).
@@ -110,7 +102,13 @@ def pathsim_topk(edge_index: Tensor, counts: Tensor, num_nodes: int, k: int,
     diag[row[loops]] = counts[loops]
     denom = diag[row] + diag[col]
     sim = torch.where(denom > 0, 2 * counts / denom.clamp_min(1e-300), torch.zeros_like(counts))
-    order = _stable_order([row, -sim, (~loops).to(torch.int8), col])
+    # order by (row, −s, off-diagonal, col) in two stable sorts: first the tie-breaks as
+    # one integer key, then row and similarity as one float64 key row·(1 + m) + (m − s),
+    # m = max s (1 for a commuting matrix, by Cauchy-Schwarz)
+    order = torch.sort((~loops).long() * num_nodes + col, stable=True).indices
+    top = float(sim.max()) if sim.numel() else 1.0
+    key = row.double() * (1.0 + top) + (top - sim)
+    order = order[torch.sort(key[order], stable=True).indices]
     row_sorted = row[order]
     starts = torch.zeros(num_nodes + 1, dtype=torch.long, device=row.device)
     starts[1:] = torch.cumsum(torch.bincount(row_sorted, minlength=num_nodes), 0)

@@ -130,6 +130,18 @@ def _adam_logreg(x: Tensor, y: Tensor, num_classes: int, weight_decays: Tensor, 
     return weight.detach(), bias.detach()
 
 
+def multiclass_auc(scores: Tensor, target: Tensor) -> float:
+    """One-vs-rest macro ROC-AUC: the mean over classes c present in ``target`` (with at
+    least one node outside c) of AUC(scores[:, c] of class c vs the rest), each exact
+    by ranks; sklearn's ``roc_auc_score(multi_class="ovr", average="macro")``."""
+    target = target.reshape(-1).long().to(scores.device)
+    aucs = [auc_from_scores(scores[target == c, c], scores[target != c, c])
+            for c in torch.unique(target).tolist() if bool((target != c).any())]
+    if not aucs:
+        raise ValueError("AUC needs at least two classes among the targets")
+    return float(np.mean(aucs))
+
+
 def linear_probe(embeddings: Any, labels: Any, *, split: Union[str, Masks] = "random",
                  train_ratio: float = 0.1, val_ratio: float = 0.1,
                  seeds: Iterable[int] = (0, 1, 2, 3, 4), data: Any = None, lr: float = 0.01,
@@ -145,9 +157,10 @@ def linear_probe(embeddings: Any, labels: Any, *, split: Union[str, Masks] = "ra
     with the best validation accuracy (ties: the smaller decay) gives the test
     accuracy and macro-F1 of that split.
 
-    Returns ``mean``/``std``/``accs`` (test accuracy), ``f1_mean``/``f1_std``/
-    ``f1s`` (test macro-F1), ``val_mean``/``val_accs`` and ``weight_decays``
-    (the chosen decay per split). std is the population std (ddof = 0).
+    Returns ``mean``/``std``/``accs`` (test accuracy = micro-F1), ``f1_mean``/``f1_std``/
+    ``f1s`` (test macro-F1), ``auc_mean``/``auc_std``/``aucs`` (test one-vs-rest macro
+    AUC of the softmax probabilities, :func:`multiclass_auc`), ``val_mean``/``val_accs``
+    and ``weight_decays`` (the chosen decay per split). std is the population std (ddof = 0).
     """
     dev = torch.device(device) if device is not None else None
     x = _as_tensor(embeddings, dev).detach()
@@ -161,7 +174,7 @@ def linear_probe(embeddings: Any, labels: Any, *, split: Union[str, Masks] = "ra
     num_classes = int(y.max()) + 1
     grid = torch.as_tensor(list(weight_decay) if isinstance(weight_decay, (list, tuple))
                            else [weight_decay], dtype=x.dtype, device=x.device)
-    accs, f1s, val_accs, chosen = [], [], [], []
+    accs, f1s, aucs, val_accs, chosen = [], [], [], [], []
     for train, val, test in _split_list(split, x.shape[0], train_ratio, val_ratio, seeds, data):
         train, val, test = train.to(x.device), val.to(x.device), test.to(x.device)
         if not train.any() or not test.any():
@@ -169,17 +182,22 @@ def linear_probe(embeddings: Any, labels: Any, *, split: Union[str, Masks] = "ra
         z = _standardize(x, train, normalize)
         weight, bias = _fit_logreg(z[train], y[train], num_classes, grid, lr, epochs)
         with torch.no_grad():
-            pred = (torch.matmul(z, weight) + bias).argmax(-1)           # (G, N)
+            logits = torch.matmul(z, weight) + bias                      # (G, N, C)
+            pred = logits.argmax(-1)
         ref = val if val.any() else train
         val_acc = (pred[:, ref] == y[ref]).double().mean(1)
         best = int(torch.nonzero(val_acc == val_acc.max())[0])
         accs.append(float((pred[best, test] == y[test]).double().mean()))
         f1s.append(macro_f1(pred[best, test], y[test], num_classes))
+        aucs.append(multiclass_auc(torch.softmax(logits[best, test], -1), y[test])
+                    if torch.unique(y[test]).numel() > 1 else float("nan"))
         val_accs.append(float(val_acc[best]))
         chosen.append(float(grid[best]))
     mean, std = _summary(accs)
     f1_mean, f1_std = _summary(f1s)
+    auc_mean, auc_std = _summary(aucs)
     return {"mean": mean, "std": std, "accs": accs, "f1_mean": f1_mean, "f1_std": f1_std,
-            "f1s": f1s, "val_mean": float(np.mean(val_accs)), "val_accs": val_accs,
+            "f1s": f1s, "auc_mean": auc_mean, "auc_std": auc_std, "aucs": aucs,
+            "val_mean": float(np.mean(val_accs)), "val_accs": val_accs,
             "weight_decays": chosen}
 

@@ -68,4 +68,8 @@ def make_task(data: Any, config: dict[str, Any], device: torch.device):
             return NodeClusteringTask(data, config, device)
         from graphcl.train.node_tasks import NodeProbeTask
         return NodeProbeTask(data, config, device)
+    from torch_geometric.data import HeteroData
+    if isinstance(data, HeteroData):  # HeCo-format graphs: probes on the 20/40/60 splits
+        from graphcl.train.hetero_tasks import HeteroProbeTask
+        return HeteroProbeTask(data, config, device)
     raise TypeError(f"no evaluation task for data of type {type(data).__name__}")

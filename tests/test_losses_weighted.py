@@ -1,0 +1,139 @@
+"""Weighted InfoNCE (MEOW hard weights, AdaMEOW soft weights) and the prototypical loss:
+blockwise forms equal the dense ones, values and gradients."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from graphcl.losses.prototypical import ClusterResult, cluster_runs, concentration, prototypical_loss
+from graphcl.losses.weighted import (ClusterWeights, PairwiseWeightMLP, cluster_weights_dense,
+                                     soft_weighted_info_nce, soft_weighted_info_nce_dense,
+                                     weighted_info_nce, weighted_info_nce_dense)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+def _views(n=37, d=8, seed=0, dtype=torch.float64):
+    gen = torch.Generator().manual_seed(seed)
+    q = F.normalize(torch.randn(n, d, generator=gen, dtype=dtype), dim=1).requires_grad_()
+    k = F.normalize(torch.randn(n, d, generator=gen, dtype=dtype), dim=1).requires_grad_()
+    return q, k
+
+
+def test_hard_weights_equal_the_formula():
+    gen = torch.Generator().manual_seed(1)
+    labels = torch.stack([torch.randint(4, (23,), generator=gen), torch.randint(7, (23,), generator=gen),
+                          torch.randint(2, (23,), generator=gen)])
+    w = cluster_weights_dense(labels)
+    for i in range(23):
+        for j in range(23):
+            shared = sum(int(labels[r, i] == labels[r, j]) for r in range(3))
+            assert w[i, j] == 3 - shared
+    assert torch.all(w.diagonal() == 0)  # a node never is its own negative
+    fn = ClusterWeights(labels)
+    torch.testing.assert_close(torch.cat([fn(0, 10), fn(10, 23)]), w)
+
+
+@pytest.mark.parametrize("block_size", [1, 5, 16, 37, 100])
+def test_blockwise_weighted_info_nce_equals_dense(block_size):
+    q, k = _views()
+    labels = torch.stack([torch.arange(37) % 5, torch.arange(37) % 11])
+    dense = weighted_info_nce_dense(q, k, cluster_weights_dense(labels), tau=0.4)
+    gq, gk = torch.autograd.grad(dense, (q, k))
+    block = weighted_info_nce(q, k, ClusterWeights(labels, dtype=torch.float64), tau=0.4,
+                              block_size=block_size)
+    bq, bk = torch.autograd.grad(block, (q, k))
+    torch.testing.assert_close(block, dense, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(bq, gq, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(bk, gk, atol=1e-5, rtol=1e-5)
+
+
+def test_float32_blockwise_matches_float64_dense():
+    q, k = _views(n=300, d=16, seed=3)
+    labels = torch.randint(20, (2, 300), generator=torch.Generator().manual_seed(0))
+    dense = weighted_info_nce_dense(q, k, cluster_weights_dense(labels), tau=0.2)
+    gq, gk = torch.autograd.grad(dense, (q, k))
+    q32, k32 = q.detach().float().requires_grad_(), k.detach().float().requires_grad_()
+    block = weighted_info_nce(q32, k32, ClusterWeights(labels), tau=0.2, block_size=64)
+    bq, bk = torch.autograd.grad(block, (q32, k32))
+    assert abs(float(block) - float(dense)) < 1e-5
+    torch.testing.assert_close(bq.double(), gq, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(bk.double(), gk, atol=1e-5, rtol=1e-4)
+
+
+def test_unweighted_is_plain_info_nce():
+    q, k = _views()
+    plain = weighted_info_nce(q, k, None, tau=0.5, block_size=8)
+    reference = F.cross_entropy(q @ k.T / 0.5, torch.arange(37))
+    torch.testing.assert_close(plain, reference)
+    g1 = torch.autograd.grad(plain, (q, k))
+    g2 = torch.autograd.grad(reference, (q, k))
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b)
+
+
+def test_weighted_info_nce_errors():
+    q, k = _views(n=6)
+    with pytest.raises(ValueError, match="zero weight on every key"):
+        weighted_info_nce(q, k, ClusterWeights(torch.zeros(2, 6, dtype=torch.long)), tau=0.5)
+    with pytest.raises(ValueError, match="equal shape"):
+        weighted_info_nce(q, k[:5], None)
+    with pytest.raises(ValueError, match="tau"):
+        weighted_info_nce(q, k, None, tau=0.0)
+
+
+@pytest.mark.parametrize("block_size", [1, 7, 64])
+def test_adameow_blockwise_soft_loss_equals_dense(block_size):
+    torch.manual_seed(0)
+    q, k = _views(n=29, d=6, seed=5)
+    mlp = PairwiseWeightMLP(6).double()
+    params = [q, k, *mlp.parameters()]
+    dense = soft_weighted_info_nce_dense(q, k, mlp, tau=0.7)
+    g_dense = torch.autograd.grad(dense, params)
+    block = soft_weighted_info_nce(q, k, mlp, tau=0.7, block_size=block_size)
+    g_block = torch.autograd.grad(block, params)
+    torch.testing.assert_close(block, dense, atol=1e-5, rtol=1e-5)
+    for a, b in zip(g_block, g_dense):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    # the pair MLP sees q_i + k_j literally in the reference
+    w = mlp.dense(q, k)
+    assert w.shape == (29, 29) and bool(((w > 0) & (w < 1)).all())
+    with torch.no_grad():  # no checkpointing needed when nothing is differentiated
+        torch.testing.assert_close(soft_weighted_info_nce(q, k, mlp, 0.7, block_size), dense.detach())
+
+
+def test_prototypical_loss_and_concentration():
+    gen = torch.Generator().manual_seed(0)
+    centers = F.normalize(torch.randn(4, 5, generator=gen), dim=1) * 3
+    x = torch.cat([c + 0.1 * torch.randn(30, 5, generator=gen) for c in centers])
+    clusters = cluster_runs(x, [4, 6], tau=0.4, seed=0)
+    assert clusters.labels.shape == (2, 120)
+    for phi in clusters.phis:
+        assert torch.isclose(phi.mean(), torch.tensor(0.4)) and bool((phi > 0).all())
+    z = F.normalize(x, dim=1).requires_grad_()
+    loss = prototypical_loss(z, clusters)
+    manual = 0.0
+    for labels, c, phi in zip(clusters.labels, clusters.centroids, clusters.phis):
+        logits = (z @ c.T) / phi
+        manual = manual - (logits.gather(1, labels[:, None]).squeeze(1) - logits.logsumexp(1)).mean()
+    torch.testing.assert_close(loss, manual / 2)
+    loss.backward()
+    assert torch.isfinite(z.grad).all()
+    # same seed, same clustering (determinism)
+    again = cluster_runs(x, [4, 6], tau=0.4, seed=0)
+    assert torch.equal(again.labels, clusters.labels)
+    # a tight cluster has a smaller concentration than a loose one
+    pts = torch.cat([torch.zeros(10, 2) + 0.01 * torch.randn(10, 2, generator=gen),
+                     torch.ones(10, 2) + 1.0 * torch.randn(10, 2, generator=gen)])
+    lab = torch.tensor([0] * 10 + [1] * 10)
+    cen = torch.stack([pts[:10].mean(0), pts[10:].mean(0)])
+    phi = concentration(pts, lab, cen, tau=1.0)
+    assert phi[0] < phi[1]
+    assert isinstance(clusters, ClusterResult)

@@ -1,0 +1,167 @@
+"""MEOW / AdaMEOW models on a hand-made heterogeneous graph, and the CLI on real ACM."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch_geometric.data import HeteroData
+
+from graphcl.config import merge_config
+from graphcl.data.metapath import compose_commuting_matrix
+from graphcl.models.node.meow_views import context_operators, mask_entries, masked_graph
+from graphcl.registry import get_method
+from graphcl.train.hetero_tasks import HeteroProbeTask
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny problems: extra intra-op threads only spin on a busy machine."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+def _toy(n=60, n_a=25, n_s=4, seed=0) -> HeteroData:
+    """Papers in 3 classes; authors and subjects mostly shared within a class."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    pa = [(i, int(rng.integers(0, 8)) + 8 * y[i]) for i in range(n) for _ in range(2)]
+    pa = np.unique(np.array(pa).T, axis=1)
+    ps = np.array([np.arange(n), (y + (rng.random(n) < 0.2)) % n_s])
+    rel = {"pa": pa, "ps": ps}
+    counts = {"p": n, "a": n_a, "s": n_s}
+    data = HeteroData()
+    x = torch.from_numpy((rng.random((n, 12)) < 0.3).astype(np.float32))
+    x[torch.arange(n), torch.from_numpy(y)] += 2.0
+    data["paper"].x, data["paper"].num_nodes, data["paper"].featureless = x, n, False
+    data["author"].x = torch.from_numpy(rng.random((n_a, 5)).astype(np.float32)).to_sparse_csr()
+    data["author"].num_nodes, data["author"].featureless = n_a, False
+    idx = torch.arange(n_s)
+    data["subject"].x = torch.sparse_csr_tensor(torch.arange(n_s + 1), idx, torch.ones(n_s))
+    data["subject"].num_nodes, data["subject"].featureless = n_s, True
+    data["paper", "pa", "author"].edge_index = torch.from_numpy(pa)
+    data["paper", "ps", "subject"].edge_index = torch.from_numpy(ps)
+    for m in ("pap", "psp"):
+        c = compose_commuting_matrix(m, rel, counts).tocoo()
+        data["paper", m, "paper"].edge_index = torch.from_numpy(np.vstack([c.row, c.col]).astype(np.int64))
+        data["paper", m, "paper"].edge_weight = torch.from_numpy(c.data.astype(np.float32))
+    data["paper"].y = torch.from_numpy(y)
+    order = torch.from_numpy(rng.permutation(n))
+    masks = {k: torch.zeros(n, 3, dtype=torch.bool) for k in ("train_mask", "val_mask", "test_mask")}
+    for j, r in enumerate((3, 4, 5)):
+        masks["train_mask"][order[:3 * r], j] = True
+        masks["val_mask"][order[30:45], j] = True
+        masks["test_mask"][order[45:], j] = True
+    for k, v in masks.items():
+        data["paper"][k] = v
+    data.name, data.target_type, data.metapaths, data.missing_metapaths = "toy", "paper", ["pap", "psp"], []
+    data.type_letters = {"p": "paper", "a": "author", "s": "subject"}
+    data.split_ratios, data.num_classes = [3, 4, 5], 3
+    return data
+
+
+def _config(method="meow", **overrides):
+    spec = get_method(method)
+    base = {"nei_max": [5, 10], "adj_mask": [0.3, 0.2], "hidden_dim": 16, "embed_dim": 8}
+    if method == "meow":
+        base["cluster_counts"] = [3, 6]
+    cfg, _ = merge_config(spec.defaults, {**base, **overrides})
+    return spec, cfg
+
+
+def _train(method, steps=3, seed=0, **overrides):
+    torch.manual_seed(seed)
+    spec, cfg = _config(method, **overrides)
+    model = spec.build(_toy(), cfg, "cpu")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    gen = torch.Generator().manual_seed(seed)
+    losses = []
+    for _ in range(steps):
+        out = model.loss(gen)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        losses.append(float(out["loss"]))
+    return model, losses, out
+
+
+@pytest.mark.parametrize("method,overrides", [("meow", {}), ("meow", {"weighting": "none"}),
+                                              ("meow", {"lam_proto": 0.0}), ("adameow", {})])
+def test_models_train_and_are_deterministic(method, overrides):
+    model, losses, out = _train(method, **overrides)
+    assert all(np.isfinite(losses))
+    if method == "meow" and overrides.get("lam_proto", 1.0) > 0:
+        assert set(out) == {"loss", "info", "proto"}
+    emb = model.embed()
+    assert emb.shape == (60, 8) and torch.isfinite(emb).all()
+    assert torch.equal(emb, model.embed())  # eval mode: no dropout
+    beta = model.last_beta
+    assert beta.shape == (4,) and torch.isclose(beta.sum(), torch.tensor(1.0))  # 2 meta-paths x 2 views
+    _, again, _ = _train(method, **overrides)
+    assert again == losses  # same seed, same run
+
+
+def test_meow_learns_the_toy_classes():
+    model, losses, _ = _train("meow", steps=40)
+    task = HeteroProbeTask(_toy(), {"cluster": True, "cluster_seeds": 2}, torch.device("cpu"))
+    res = task.evaluate(model, "test")
+    assert {"macro_f1_3", "micro_f1_5", "auc_4", "nmi", "ari", "micro_f1", "macro_f1"} <= set(res)
+    assert res["micro_f1"] > 0.8 and res["auc_3"] > 0.9
+    assert task.evaluate(model, "valid").keys() == {"micro_f1"}
+
+
+def test_context_operator_is_the_mean_over_metapath_neighbours():
+    data = _toy()
+    (ops_pap, ops_psp) = context_operators(data, ["pap", "psp"], torch.device("cpu"))
+    assert [name for name, _ in ops_pap] == ["author"] and [name for name, _ in ops_psp] == ["subject"]
+    h = torch.randn(25, 3)
+    got = ops_pap[0][1] @ h
+    pa = data["paper", "pa", "author"].edge_index
+    for i in (0, 7, 59):
+        authors = pa[1][pa[0] == i]
+        torch.testing.assert_close(got[i], h[authors].mean(0))
+
+
+def test_masks_drop_the_requested_share():
+    ei = torch.tensor([[0, 0, 1, 1, 2, 2, 3, 3, 0, 1, 2, 3], [1, 2, 0, 3, 0, 3, 1, 2, 0, 1, 2, 3]])
+    g = masked_graph(ei, 4, 0.25, torch.Generator().manual_seed(0), torch.device("cpu"))
+    rows, cols, _ = g.coo()
+    assert int((rows != cols).sum()) == 8 - 2 and int((rows == cols).sum()) == 4
+    x = torch.ones(5, 8)
+    masked = mask_entries(x, 0.3, torch.Generator().manual_seed(0))
+    assert int((masked == 0).sum()) == 12 and torch.equal(x, torch.ones(5, 8))  # input untouched
+    csr = mask_entries(x.to_sparse_csr(), 0.5, torch.Generator().manual_seed(0))
+    assert int((csr.values() == 0).sum()) == 20
+
+
+def test_bad_configs_are_clear_errors():
+    spec, cfg = _config(nei_max=[5, 5, 5])
+    with pytest.raises(ValueError, match="nei_max has 3 values for 2 meta-paths"):
+        spec.build(_toy(), cfg, "cpu")
+    spec, cfg = _config(weighting="soft")
+    with pytest.raises(ValueError, match="weighting must be 'hard' or 'none'"):
+        spec.build(_toy(), cfg, "cpu")
+    spec, cfg = _config(metapaths=["pvp"])
+    with pytest.raises(ValueError, match="pvp not loaded; available: pap, psp"):
+        spec.build(_toy(), cfg, "cpu")
+    with pytest.raises(TypeError, match="HeCo-format HeteroData"):
+        spec.build(object(), cfg, "cpu")
+
+
+def test_cli_trains_meow_on_real_acm(shared_data, tmp_path):
+    cmd = [sys.executable, "-m", "graphcl.cli", "train", "meow", "--dataset", "acm", "--data-root",
+           str(shared_data), "--threads", "1", "--quiet", "--json", "--run-dir", str(tmp_path / "run"),
+           "--set", "epochs=2", "--set", "metapaths=[pap]", "--set", "nei_max=[20]",
+           "--set", "adj_mask=[0.3]", "--set", "cluster_counts=[10,30]", "--set", "cluster=false"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert {f"macro_f1_{r}" for r in (20, 40, 60)} <= set(result["test"])
+    assert 0.3 < result["test"]["micro_f1_20"] <= 1.0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["config"]["lr"] == 7e-4 and config["config"]["tau"] == 0.4  # the ACM preset
