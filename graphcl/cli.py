@@ -1,4 +1,4 @@
-"""Command line: ``graphcl train``, ``graphcl datasets``, ``graphcl methods``."""
+"""Command line: ``graphcl train``, ``graphcl datasets``, ``graphcl methods``, ``graphcl llm``."""
 from __future__ import annotations
 
 import argparse
@@ -24,6 +24,7 @@ def _build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", help="run folder (or last.pt) of an interrupted run to continue")
     tr.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; on a busy "
                     "machine fewer threads than cores can be much faster)")
+    tr.add_argument("--backbone", help="backbone of a plug-in method (gaugllm: grace); same as --set backbone=...")
     tr.add_argument("--json", action="store_true", help="print the final result as JSON too")
     tr.add_argument("--quiet", action="store_true", help="no per-epoch lines")
 
@@ -31,6 +32,9 @@ def _build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--data-root", help="folder holding the datasets")
 
     sub.add_parser("methods", help="list registered methods")
+
+    from graphcl.llm.cli import add_llm_parser
+    add_llm_parser(sub)
     return parser
 
 
@@ -44,7 +48,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         import torch
         torch.set_num_threads(args.threads)
-    trainer = build_trainer(args.method, args.dataset, config=parse_set_options(args.overrides),
+    overrides = parse_set_options(args.overrides)
+    if args.backbone:
+        overrides["backbone"] = args.backbone
+    trainer = build_trainer(args.method, args.dataset, config=overrides,
                             config_file=args.config, data_root=args.data_root, device=args.device,
                             run_dir=args.run_dir, resume=args.resume, verbose=not args.quiet)
     print(f"{trainer.method} on {trainer.task.name}, device {trainer.device}", flush=True)
@@ -84,8 +91,16 @@ def _cmd_methods(_: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_llm(args: argparse.Namespace) -> int:
+    from graphcl.llm.cli import run
+
+    return run(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
+    if args.command == "llm":  # handles its own errors; does not import torch
+        return _cmd_llm(args)
     from graphcl.config import ConfigError
     from graphcl.data.interactions import DataFormatError
     from graphcl.registry import UnknownMethodError

@@ -6,6 +6,13 @@ from graphcl.data.named import (DatasetNotFoundError, describe_datasets, downloa
 from graphcl.data.sampling import UniformNegativeSampler, bpr_triples
 
 
+def load_text_graph(nodes, edges, **kwargs):
+    """A text-attributed graph (PyG ``Data``) from your own node-text and edge files;
+    see :func:`graphcl.data.tag.load_text_graph`."""
+    from graphcl.data.tag import load_text_graph as _load
+    return _load(nodes, edges, **kwargs)
+
+
 def load_node_dataset(name, root=None, download=False):
     """A node-classification graph (PyG ``Data``) by name; see :mod:`graphcl.data.nodes`."""
     from graphcl.data.nodes import load_node_dataset as _load
@@ -13,4 +20,7 @@ def load_node_dataset(name, root=None, download=False):
 
 __all__ = ["InteractionDataset", "DataFormatError", "DatasetNotFoundError", "load", "download",
            "describe_datasets", "resolve_data_root", "load_atomic_dataset",
-           "UniformNegativeSampler", "bpr_triples", "load_node_dataset"]
+           "UniformNegativeSampler", "bpr_triples", "load_node_dataset", "load_text_graph"]
+from graphcl.data.sequences import SequenceDataset, load_atomic_sequences, read_sequence_lines  # noqa: E402
+
+__all__ += ["SequenceDataset", "load_atomic_sequences", "read_sequence_lines"]

@@ -54,6 +54,10 @@ def make_task(data: Any, config: dict[str, Any], device: torch.device):
     """The default task for a dataset object."""
     if isinstance(data, InteractionDataset):
         return RankingTask(data, config, device)
+    from graphcl.data.sequences import SequenceDataset
+    if isinstance(data, SequenceDataset):
+        from graphcl.train.seq_tasks import SequentialRankingTask
+        return SequentialRankingTask(data, config, device)
     try:
         from torch_geometric.data import Data
     except ImportError:  # pragma: no cover

@@ -22,7 +22,8 @@ NODE_TRAIN_DEFAULTS: dict[str, Any] = {
     "eval_every": 0,      # 0: evaluate only after the last epoch (the papers' protocol)
     "patience": 1000,
     "sparse_features": "auto",  # keep x as sparse CSR: "auto" (if under 10% nonzero), true, false
-    "normalize_features": True,  # row-normalize x (PyG NormalizeFeatures), as GRACE's and CSGCL's code
+    "normalize_features": True,  # row-normalize x (PyG NormalizeFeatures), as GRACE's and CSGCL's code;
+                                 # only non-negative x (bag of words): signed text embeddings stay as they are
 }
 
 
@@ -62,8 +63,8 @@ class NodeMethod(nn.Module):
         self.config = dict(config)
         self.device_ = torch.device(device)
         x = data.x.to(self.device_).float()
-        if self.config.get("normalize_features", False):
-            x = row_normalize(x)
+        if self.config.get("normalize_features", False) and bool((x >= 0).all()):
+            x = row_normalize(x)  # a row sum of signed features (text embeddings) is meaningless
         self.x = _maybe_sparse(x, self.config.get("sparse_features", "auto"))
         self.edge_index = data.edge_index.to(self.device_)
         self.num_nodes = int(data.num_nodes)
