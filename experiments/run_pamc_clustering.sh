@@ -2,16 +2,16 @@
 # Node clustering sweep of SCGC* and PamC (soft and hard meta-nodes), one short process per
 # (seed, dataset, variant), all adding to experiments/results/pamc_clustering.md(.runs.json).
 #
-#   experiments/run_pamc_clustering.sh                     # Cora and CiteSeer, seeds 0 1 2
-#   DATASETS="cora citeseer acm cornell texas washington wisconsin" experiments/run_pamc_clustering.sh
+#   experiments/run_pamc_clustering.sh                     # all datasets, seeds 0 1 2
+#   DATASETS="cora citeseer" SEEDS="0" experiments/run_pamc_clustering.sh
 #
-# ACM (HeCo) and the WebKB graphs need their loaders (graphcl.data.load("acm"), ...); the
-# dataset names are whatever those loaders register. Env: PYTHON, DATA_ROOT, SEEDS, VARIANTS.
+# ACM is HeCo's (its PAP meta-path graph); WebKB graphs carry all-MiniLM-L6-v2 text features.
+# Env: PYTHON, DATA_ROOT, DATASETS, SEEDS, VARIANTS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 DATA_ROOT=${DATA_ROOT:-../shared/data}
-DATASETS=${DATASETS:-"cora citeseer"}
+DATASETS=${DATASETS:-"cora citeseer acm webkb-cornell webkb-texas webkb-washington webkb-wisconsin"}
 SEEDS=${SEEDS:-"0 1 2"}
 VARIANTS=${VARIANTS:-"pamc-hard pamc scgc"}
 for seed in $SEEDS; do
