@@ -18,13 +18,15 @@ Evaluation: the ``cluster`` task after the final epoch (no selection): ACC
 embeddings (5 k-means seeds). Table: mean ± std over training seeds.
 
 Finished runs are kept in ``<out>.runs.json``; every invocation adds its runs
-to those already there (same ``--epochs``) and rewrites the table from all of
-them, so a long sweep can run as several short jobs.
+to those already there (same ``--epochs``; under a file lock, re-reading the
+file, so several sweeps can write it at once) and rewrites the table from all
+of them, so a long sweep can run as several short jobs.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import fcntl
 import json
 import os
 import platform
@@ -152,11 +154,24 @@ def main(argv: list[str] | None = None) -> int:
     if saved and saved.get("epochs") != args.epochs:
         print(f"{runs_path} holds runs with epochs={saved.get('epochs')}: use another --out", file=sys.stderr)
         return 2
-    runs: list[dict[str, Any]] = saved.get("runs", [])
-    commands: list[str] = saved.get("commands", [])
-    if command not in commands:
-        commands.append(command)
-    done = {(r["variant"], r["dataset"], r["seed"]) for r in runs}
+    done = {(r["variant"], r["dataset"], r["seed"]) for r in saved.get("runs", [])}
+
+    def record(row: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """Add ``row`` to the runs file under a lock, re-reading it first (several sweeps may
+        write the same file), and rewrite the report from all runs."""
+        with open(runs_path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            cur = json.loads(runs_path.read_text()) if runs_path.exists() else {}
+            runs = [r for r in cur.get("runs", []) if row is None or
+                    (r["variant"], r["dataset"], r["seed"]) != (row["variant"], row["dataset"], row["seed"])]
+            runs += [row] if row is not None else []
+            commands = cur.get("commands", [])
+            if command not in commands:
+                commands.append(command)
+            atomic_write(runs_path, json.dumps({"epochs": args.epochs, "commands": commands, "runs": runs},
+                                               indent=1))
+            atomic_write(args.out, report(runs, commands, args.epochs))
+        return runs
     with tempfile.TemporaryDirectory(prefix="graphcl-pamc-") as tmp:
         for seed in args.seeds:
             for dataset in args.datasets:
@@ -166,20 +181,15 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     print(f"[run] {variant} {dataset} seed {seed} ...", flush=True)
                     row = run_one(variant, dataset, seed, args, Path(tmp))
-                    runs.append(row)
+                    record(row)
                     t = row["test"]
                     print(f"[done] {variant} {dataset} seed {seed}: " + " ".join(
                         f"{m} {100 * t[m]:.2f}" for m in METRICS)
                         + f" | k-means acc {100 * t['kmeans_acc']:.2f} | {row['seconds_per_epoch']:.2f} s/epoch, "
                         f"pretrain {row['pretrain_seconds']:.0f} s{' (cached)' if row['pretrain_cached'] else ''}",
                         flush=True)
-                    atomic_write(runs_path, json.dumps({"epochs": args.epochs, "commands": commands,
-                                                        "runs": runs}, indent=1))
-                    atomic_write(args.out, report(runs, commands, args.epochs))
-    atomic_write(runs_path, json.dumps({"epochs": args.epochs, "commands": commands, "runs": runs}, indent=1))
-    text = report(runs, commands, args.epochs)
-    atomic_write(args.out, text)
-    print(text)
+    record(None)
+    print(args.out.read_text())
     return 0
 
 
