@@ -184,10 +184,11 @@ def loglog_slope(points: list[tuple[int, float]]) -> float:
 
 def report(rows: list[dict], args: argparse.Namespace, command: str) -> str:
     lines = ["# PamC vs pairwise contrastive loss: time and peak memory as N grows", "",
-             f"- Command: `{command}`",
+             f"- Commands: `{command}`",
              f"- Date: {time.strftime('%Y-%m-%d %H:%M')}; machine {platform.machine()}, "
-             f"{os.cpu_count()} cores shared with other jobs (absolute times are noisy, the ratios are "
-             f"side by side in one run); torch {torch.__version__}, 1 thread per measurement.",
+             f"{os.cpu_count()} cores shared with other jobs (absolute times are noisy; the variants of one "
+             f"N run one after the other in the same job, so compare ratios); torch {torch.__version__}, "
+             f"1 thread per measurement.",
              f"- Graphs: synthetic, K = {NUM_CLASSES} planted classes, {args.partners} links per node "
              f"(80% inside the class), features {args.dim_in}-d; influence order r = {args.order}; "
              f"τ = {args.tau}; n_z = {N_Z}.",
@@ -261,7 +262,22 @@ def main() -> None:
         print(json.dumps(worker(mode, variant, int(n), args)))
         return
     command = "python experiments/bench_pamc.py " + " ".join(sys.argv[1:])
-    rows: list[dict] = []
+    # rows of earlier invocations with the same graph settings are kept in <out>.rows.json (a
+    # new measurement of the same (mode, variant, N) replaces its row): the modes can run as
+    # separate short jobs and still land in one report
+    rows_path = Path(args.out + ".rows.json")
+    settings = {k: getattr(args, k) for k in ("order", "tau", "partners", "dim_in")}
+    saved = json.loads(rows_path.read_text()) if rows_path.exists() else {}
+    keep = saved.get("settings") == settings
+    rows: list[dict] = saved.get("rows", []) if keep else []
+    commands: list[str] = (saved.get("commands", []) if keep else []) + [command]
+
+    def save() -> None:
+        atomic_write(rows_path, json.dumps({"settings": settings, "commands": commands, "rows": rows}, indent=1))
+        modes = [m for m in ("loss", "epoch") if any(r["mode"] == m for r in rows)]
+        atomic_write(Path(args.out), report(rows, argparse.Namespace(**{**vars(args), "modes": modes}),
+                                            "; ".join(commands)))
+
     for mode in args.modes:
         for n in args.sizes:
             if mode == "epoch" and n > args.epoch_max_n:
@@ -269,19 +285,21 @@ def main() -> None:
             for variant in VARIANTS[mode]:
                 est = PAIRWISE_BYTES_PER_N2 * n * n / (1 << 30)
                 if variant == "pairwise" and est > args.mem_cap_gib:
-                    rows.append({"mode": mode, "variant": variant, "n": n,
-                                 "skipped": f"not run: its N x N buffers need ~{est:.1f} GiB "
-                                            f"(> cap {args.mem_cap_gib:g} GiB)"})
+                    row = {"mode": mode, "variant": variant, "n": n,
+                           "skipped": f"not run: its N x N buffers need ~{est:.1f} GiB "
+                                      f"(> cap {args.mem_cap_gib:g} GiB)"}
                 else:
-                    rows.append(run_one(args, mode, variant, n))
-                r = rows[-1]
+                    row = run_one(args, mode, variant, n)
+                rows[:] = [r for r in rows if (r["mode"], r["variant"], r["n"]) != (mode, variant, n)]
+                rows.append(row)
+                rows.sort(key=lambda r: (("loss", "epoch").index(r["mode"]), r["n"],
+                                         VARIANTS[r["mode"]].index(r["variant"])))
                 print(f"{mode:5s} {variant:9s} N={n:6d} " + (
-                    f"{r['time_s']:.3f} s  peak {r['peak_mib']:.1f} MiB  nnz {r['nnz']}" if "time_s" in r
-                    else str(r.get("skipped") or r.get("error"))), flush=True)
-                atomic_write(Path(args.out), report(rows, args, command))
-    text = report(rows, args, command)
-    atomic_write(Path(args.out), text)
-    print("\n" + text)
+                    f"{row['time_s']:.3f} s  peak {row['peak_mib']:.1f} MiB  nnz {row['nnz']}" if "time_s" in row
+                    else str(row.get("skipped") or row.get("error"))), flush=True)
+                save()
+    save()
+    print("\n" + Path(args.out).read_text())
 
 
 if __name__ == "__main__":

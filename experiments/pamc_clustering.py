@@ -7,7 +7,9 @@
 Each (variant, dataset, seed) is ``graphcl.train.build_trainer(method, dataset,
 config={"seed": s, "pretrain_cache": ..., **variant overrides}).fit()`` with the
 dataset given by name, so the method's per-dataset preset applies (the authors'
-README settings: see ``graphcl/models/node/{scgc,pamc}.py``). Variants:
+README settings: see ``graphcl/models/node/{scgc,pamc}.py``). ACM (HeCo) is
+loaded as its PAP meta-path graph (``data.view: pap``); the WebKB graphs
+(``webkb-cornell``, ...) with their text-encoder features. Variants:
 ``scgc`` = SCGC* (pairwise loss), ``pamc`` = PamC with soft meta-nodes (the paper,
 our default), ``pamc-hard`` = PamC with the authors' argmax meta-nodes.
 
@@ -16,13 +18,15 @@ Evaluation: the ``cluster`` task after the final epoch (no selection): ACC
 embeddings (5 k-means seeds). Table: mean ± std over training seeds.
 
 Finished runs are kept in ``<out>.runs.json``; every invocation adds its runs
-to those already there (same ``--epochs``) and rewrites the table from all of
-them, so a long sweep can run as several short jobs.
+to those already there (same ``--epochs``; under a file lock, re-reading the
+file, so several sweeps can write it at once) and rewrites the table from all
+of them, so a long sweep can run as several short jobs.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import fcntl
 import json
 import os
 import platform
@@ -45,6 +49,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "pamc-hard": ("pamc", {"assignment": "hard"}),
 }
 METRICS = ("acc", "nmi", "ari", "f1")
+# loader options per dataset: ACM as its paper-author-paper graph (SDCN's ACM graph is PAP too)
+DATA_OPTIONS: dict[str, dict[str, Any]] = {"acm": {"data.view": "pap"}}
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -70,7 +76,8 @@ def fmt(values: list[float]) -> str:
 def run_one(variant: str, dataset: str, seed: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     from graphcl.train import build_trainer
     method, overrides = VARIANTS[variant]
-    config: dict[str, Any] = {"seed": seed, "pretrain_cache": str(args.pretrain_cache), **overrides}
+    config: dict[str, Any] = {"seed": seed, "pretrain_cache": str(args.pretrain_cache), **overrides,
+                              **DATA_OPTIONS.get(dataset, {})}
     if args.epochs is not None:
         config["epochs"] = args.epochs
     t0 = time.perf_counter()
@@ -147,11 +154,24 @@ def main(argv: list[str] | None = None) -> int:
     if saved and saved.get("epochs") != args.epochs:
         print(f"{runs_path} holds runs with epochs={saved.get('epochs')}: use another --out", file=sys.stderr)
         return 2
-    runs: list[dict[str, Any]] = saved.get("runs", [])
-    commands: list[str] = saved.get("commands", [])
-    if command not in commands:
-        commands.append(command)
-    done = {(r["variant"], r["dataset"], r["seed"]) for r in runs}
+    done = {(r["variant"], r["dataset"], r["seed"]) for r in saved.get("runs", [])}
+
+    def record(row: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """Add ``row`` to the runs file under a lock, re-reading it first (several sweeps may
+        write the same file), and rewrite the report from all runs."""
+        with open(runs_path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            cur = json.loads(runs_path.read_text()) if runs_path.exists() else {}
+            runs = [r for r in cur.get("runs", []) if row is None or
+                    (r["variant"], r["dataset"], r["seed"]) != (row["variant"], row["dataset"], row["seed"])]
+            runs += [row] if row is not None else []
+            commands = cur.get("commands", [])
+            if command not in commands:
+                commands.append(command)
+            atomic_write(runs_path, json.dumps({"epochs": args.epochs, "commands": commands, "runs": runs},
+                                               indent=1))
+            atomic_write(args.out, report(runs, commands, args.epochs))
+        return runs
     with tempfile.TemporaryDirectory(prefix="graphcl-pamc-") as tmp:
         for seed in args.seeds:
             for dataset in args.datasets:
@@ -161,20 +181,15 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     print(f"[run] {variant} {dataset} seed {seed} ...", flush=True)
                     row = run_one(variant, dataset, seed, args, Path(tmp))
-                    runs.append(row)
+                    record(row)
                     t = row["test"]
                     print(f"[done] {variant} {dataset} seed {seed}: " + " ".join(
                         f"{m} {100 * t[m]:.2f}" for m in METRICS)
                         + f" | k-means acc {100 * t['kmeans_acc']:.2f} | {row['seconds_per_epoch']:.2f} s/epoch, "
                         f"pretrain {row['pretrain_seconds']:.0f} s{' (cached)' if row['pretrain_cached'] else ''}",
                         flush=True)
-                    atomic_write(runs_path, json.dumps({"epochs": args.epochs, "commands": commands,
-                                                        "runs": runs}, indent=1))
-                    atomic_write(args.out, report(runs, commands, args.epochs))
-    atomic_write(runs_path, json.dumps({"epochs": args.epochs, "commands": commands, "runs": runs}, indent=1))
-    text = report(runs, commands, args.epochs)
-    atomic_write(args.out, text)
-    print(text)
+    record(None)
+    print(args.out.read_text())
     return 0
 
 

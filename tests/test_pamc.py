@@ -93,10 +93,23 @@ def test_clear_errors(tmp_path):
         train("pamc", unlabeled, config={**TINY, "n_clusters": 2}, run_dir=tmp_path / "e")
 
 
+def test_binarized_features(tmp_path):
+    from graphcl.models.node.scgc import binarize
+    x = torch.tensor([[0.0, 0.25, 0.75], [0.5, 0.0, 0.5]])
+    torch.testing.assert_close(binarize(x), torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 1.0]]))
+    torch.testing.assert_close(binarize(x.to_sparse_csr()).to_dense(), binarize(x))
+    data = blobs()
+    data.x = data.x.abs() / data.x.abs().sum(1, keepdim=True)      # row-normalized, as HeCo's ACM file
+    model = build_trainer("pamc", data, config={**TINY, "epochs": 1, "binarize_features": True},
+                          run_dir=tmp_path / "r", verbose=False).model
+    assert set(model.x.unique().tolist()) == {1.0}
+
+
 def test_presets_are_the_authors():
     pamc, scgc = get_method("pamc"), get_method("scgc")
     assert pamc.presets["citeseer"] == {"alpha": 2.0, "beta": 2.5, "order": 3, "tau": 0.5, "lr": 1e-3}
     assert scgc.presets["citeseer"] == {"alpha": 1.0, "beta": 0.1, "order": 1, "tau": 0.25, "lr": 1e-4}
+    assert pamc.presets["acm"]["binarize_features"] and scgc.presets["acm"]["binarize_features"]
     assert pamc.defaults["assignment"] == "soft" and pamc.defaults["epochs"] == 200
     assert pamc.defaults["hidden_dims"] == [500, 500, 2000] and pamc.defaults["n_z"] == 10
 
