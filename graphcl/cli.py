@@ -1,4 +1,4 @@
-"""Command line: ``graphcl train``, ``graphcl datasets``, ``graphcl methods``."""
+"""Command line: ``graphcl train``, ``graphcl datasets``, ``graphcl methods``, ``graphcl llm``."""
 from __future__ import annotations
 
 import argparse
@@ -32,6 +32,9 @@ def _build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--data-root", help="folder holding the datasets")
 
     sub.add_parser("methods", help="list registered methods")
+
+    from graphcl.llm.cli import add_llm_parser
+    add_llm_parser(sub)
     return parser
 
 
@@ -88,8 +91,16 @@ def _cmd_methods(_: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_llm(args: argparse.Namespace) -> int:
+    from graphcl.llm.cli import run
+
+    return run(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
+    if args.command == "llm":  # handles its own errors; does not import torch
+        return _cmd_llm(args)
     from graphcl.config import ConfigError
     from graphcl.data.interactions import DataFormatError
     from graphcl.registry import UnknownMethodError

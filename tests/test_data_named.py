@@ -165,7 +165,7 @@ def test_shared_files_match_manifest(shared_data):
             if (folder / remote.name).is_file():
                 assert sha256(folder / remote.name) == remote.sha256, remote.name
                 checked += 1
-    assert checked == 12  # gowalla 4, yelp 3, lastfm 3, lastfm-hetrec 2
+    assert checked == 16  # gowalla 4, yelp 3, lastfm 3, lastfm-hetrec 2, beauty/sports/toys/yelp-seq 1 each
 
 
 def test_describe_shared(shared_data):

@@ -16,6 +16,9 @@ from .nodes import NodeDrop, drop_nodes
 from .svd_view import (SVDFactors, SVDView, clear_svd_cache, normalized_adjacency, svd_cache_info,
                        svd_view_factors)
 from ._base import Augmenter
+from .sequence import (DistinctPairViews, SequenceCrop, SequenceInsert, SequenceMask, SequenceReorder,
+                       SequenceSubstitute, crop_sequences, distinct_pair_views, insert_sequences,
+                       item_neighbors, mask_sequences, reorder_sequences, substitute_sequences)
 
 __all__ = [
     "Augmenter", "RandomChoice",
@@ -27,6 +30,9 @@ __all__ = [
     "CommunityStrength", "detect_communities", "community_strength",
     "CommunalEdgeDrop", "communal_edge_drop", "ced_keep_probs",
     "CommunalAttributeVoting", "communal_attribute_voting", "cav_drop_probs",
+    "SequenceCrop", "crop_sequences", "SequenceMask", "mask_sequences", "SequenceReorder",
+    "reorder_sequences", "SequenceInsert", "insert_sequences", "SequenceSubstitute",
+    "substitute_sequences", "item_neighbors", "DistinctPairViews", "distinct_pair_views",
     "GAugLLM", "GAugLLMSettings", "GAugLLMAugmentation", "generate_augmentation", "ExpertGate",
     "EdgeCandidates", "edge_candidates", "apply_edge_edits",
 ]

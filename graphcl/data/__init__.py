@@ -21,3 +21,6 @@ def load_node_dataset(name, root=None, download=False):
 __all__ = ["InteractionDataset", "DataFormatError", "DatasetNotFoundError", "load", "download",
            "describe_datasets", "resolve_data_root", "load_atomic_dataset",
            "UniformNegativeSampler", "bpr_triples", "load_node_dataset", "load_text_graph"]
+from graphcl.data.sequences import SequenceDataset, load_atomic_sequences, read_sequence_lines  # noqa: E402
+
+__all__ += ["SequenceDataset", "load_atomic_sequences", "read_sequence_lines"]

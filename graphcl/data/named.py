@@ -12,6 +12,11 @@ Node-classification datasets (cora, citeseer, pubmed, amazon-photo,
 amazon-computers, coauthor-cs, coauthor-physics, wikics) are dispatched to
 :func:`graphcl.data.nodes.load_node_dataset` and come back as PyG ``Data``.
 
+Sequence datasets (``beauty``, ``sports``, ``toys``, ``yelp-seq``: the ICLRec
+files; ``ml-100k-seq``: ml-100k ordered by timestamp) load as a
+:class:`~graphcl.data.sequences.SequenceDataset`; sequential methods given a
+general name use its ``-seq`` form (:func:`sequence_name`).
+
 Users with validation/test but no training interactions are never kept
 silently. The splits made here always leave each user a training item; the
 fixed upstream splits (yelp, lastfm, ...) do contain such users: the option
@@ -32,6 +37,7 @@ from typing import Any, Callable, Sequence
 
 
 from .interactions import InteractionDataset
+from .sequences import load_iclrec_file, load_ml100k_sequences
 from .loaders import (load_adagcl_split, load_lastfm_hetrec, load_lightgcn_split, load_ml100k,
                       recbole_example_dirs, load_atomic_dataset)
 
@@ -103,6 +109,9 @@ _LIGHTGCN = f"{_RAW}/kuandeng/LightGCN/b067ec05f16a24e0e1efe63cd82385f0c469af20/
 _ADAGCL = f"{_RAW}/HKUDS/AdaGCL/bfb4cdfcf15f7f01d97fdc369a7ae5f81b9f095e/Datasets"
 _LGCN_PT = f"{_RAW}/gusye1234/LightGCN-PyTorch/947ca2b3b1d2d3545b114145710cb06c4e57b3d2/data/lastfm"
 _RECBOLE = f"{_RAW}/RUCAIBox/RecBole/v1.2.1/recbole/dataset_example/ml-100k"
+_ICLREC = f"{_RAW}/salesforce/ICLRec/2890e6c3ff6a22c6699fc19cb863b66786c1cde4/data"
+_AMAZON_TERMS = ("ICLRec: BSD-3-Clause; Amazon review data (McAuley et al.; cite He & McAuley "
+                 "WWW'16, McAuley et al. SIGIR'15)")
 _SPLIT_OPTIONS = {"split": "random", "ratios": (0.8, 0.1, 0.1), "seed": 2020,
                   "min_user_inter": 0, "min_item_inter": 0, "rating_threshold": None}
 _ATOMIC_OPTIONS = {**_SPLIT_OPTIONS, "name": None, "user_field": "user_id", "item_field": "item_id",
@@ -165,7 +174,41 @@ MANIFEST: dict[str, DatasetSpec] = {spec.name: spec for spec in [
         load_lastfm_hetrec, {"valid_ratio": 0.1, "seed": 2020, "cold_users": "keep"},
         "none stated by gusye1234/LightGCN-PyTorch; data: hetrec2011 Last.fm (non-commercial)",
         "gusye1234/LightGCN-PyTorch 947ca2b3b1d2d3545b114145710cb06c4e57b3d2, data/lastfm"),
+    # sequence datasets (graphcl.data.sequences.SequenceDataset, leave-one-out)
+    DatasetSpec(
+        "ml-100k-seq", "MovieLens 100K as user sequences ordered by timestamp (RecBole atomic "
+        "files); leave-one-out", ("ml-100k",),
+        _files(_RECBOLE, [
+            ("ml-100k.inter", "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff")]),
+        load_ml100k_sequences, {"min_user_inter": 0, "min_item_inter": 0},
+        "MovieLens terms of use (GroupLens; research use, no redistribution); RecBole: MIT",
+        "RUCAIBox/RecBole v1.2.1, recbole/dataset_example/ml-100k (also in the recbole wheel)",
+        recbole_example_dirs),
+    *[DatasetSpec(
+        name, f"{title} sequences (ICLRec/MCLRec preprocessing, 5-core); leave-one-out",
+        (name, "seqrec/iclrec"),
+        _files(_ICLREC, [(file, sha)]),
+        functools.partial(load_iclrec_file, file=file, name=name), {},
+        licence, "salesforce/ICLRec 2890e6c3ff6a22c6699fc19cb863b66786c1cde4, data/")
+      for name, title, file, sha, licence in [
+        ("beauty", "Amazon Beauty", "Beauty.txt",
+         "226cce9c3105299ca0db9615d7d3fb32b3175e90da43100ae352599f0f0107b8", _AMAZON_TERMS),
+        ("sports", "Amazon Sports and Outdoors", "Sports_and_Outdoors.txt",
+         "2a095e0648872beb9982408958290f5d655db5be2911c3756b5446de9f0b8de2", _AMAZON_TERMS),
+        ("toys", "Amazon Toys and Games", "Toys_and_Games.txt",
+         "176c680c688d497598c4a89a03b402c0fe78d795e5db335c2e78dd5f2d778a3f", _AMAZON_TERMS),
+        ("yelp-seq", "Yelp", "Yelp.txt",
+         "724b219106b81dd2349027da997334ddb6da9fe2f152ad6e0d97a93170f7caed",
+         "ICLRec: BSD-3-Clause; Yelp Open Dataset terms")]],
 ]}
+
+
+def sequence_name(name: str) -> str:
+    """The sequence form of a dataset name for sequential methods: ``<name>-seq``
+    when the manifest has it (``ml-100k`` -> ``ml-100k-seq``, ``yelp`` ->
+    ``yelp-seq``), else ``name`` unchanged (``beauty``, a path, ...)."""
+    key = str(name).lower()
+    return f"{key}-seq" if f"{key}-seq" in MANIFEST else str(name)
 
 
 # ---------------------------------------------------------------- resolution
@@ -306,7 +349,9 @@ def load(name_or_path: str | os.PathLike[str], root: str | os.PathLike[str] | No
 
     Recommendation datasets return an :class:`InteractionDataset`; node
     datasets (``cora``, ``citeseer``, ...; see :mod:`graphcl.data.nodes`) a PyG
-    ``Data`` and take no options. Heterogeneous datasets (``acm``, ``aminer``,
+    ``Data`` and take no options; sequence datasets (``beauty``, ``sports``,
+    ``toys``, ``yelp-seq``, ``ml-100k-seq``) a
+    :class:`~graphcl.data.sequences.SequenceDataset`. Heterogeneous datasets (``acm``, ``aminer``,
     ``freebase``, ``dblp``, ``imdb``; see :mod:`graphcl.data.hetero`) return a PyG
     ``HeteroData``, or with ``view="pap"`` the homogeneous ``Data`` of a meta-path;
     options: ``metapaths``, ``view``, ``self_loops``, ``sparse_features``, ``path_counts``.

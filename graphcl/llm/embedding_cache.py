@@ -17,20 +17,21 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 
+from graphcl.llm.sqlite_store import CacheError, open_wal, write_rows
+
 __all__ = ["EmbeddingCache", "default_cache_dir", "text_key", "CacheError"]
 
 DB_NAME = "embeddings.sqlite3"
 _CHUNK = 500  # host parameters per query (SQLite's default limit is >= 999)
-
-
-class CacheError(OSError):
-    """The cache file cannot be opened or read; the message names the file."""
+_SCHEMA = (("CREATE TABLE IF NOT EXISTS embeddings ("
+            " encoder TEXT NOT NULL, text_sha256 TEXT NOT NULL,"
+            " dim INTEGER NOT NULL, vector BLOB NOT NULL,"
+            " PRIMARY KEY (encoder, text_sha256)) WITHOUT ROWID"),)
 
 
 def default_cache_dir() -> Path:
@@ -58,37 +59,12 @@ class EmbeddingCache:
         if self._conn is not None:
             return self._conn
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None)
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            self._setup_schema(conn)
+            conn = open_wal(self.path, _SCHEMA, timeout=self.timeout)
         except (sqlite3.Error, OSError) as exc:
             raise CacheError(f"cannot open the embedding cache {self.path}: {exc} "
                              f"(delete the file to start an empty cache, or pass cache_dir=False)") from exc
         self._conn = conn
         return conn
-
-    def _setup_schema(self, conn: sqlite3.Connection) -> None:
-        """WAL mode and the table. Two processes opening a new cache at once can get
-        SQLITE_BUSY here without the busy handler being called (the journal-mode
-        switch), so retry with backoff until ``timeout``."""
-        deadline = time.monotonic() + self.timeout
-        delay = 0.01
-        while True:
-            try:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
-                conn.execute("CREATE TABLE IF NOT EXISTS embeddings ("
-                             " encoder TEXT NOT NULL, text_sha256 TEXT NOT NULL,"
-                             " dim INTEGER NOT NULL, vector BLOB NOT NULL,"
-                             " PRIMARY KEY (encoder, text_sha256)) WITHOUT ROWID")
-                return
-            except sqlite3.OperationalError as exc:
-                busy = "locked" in str(exc) or "busy" in str(exc)
-                if not busy or time.monotonic() + delay > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.5)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -143,14 +119,8 @@ class EmbeddingCache:
             return
         conn = self._connect()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany("INSERT OR REPLACE INTO embeddings (encoder, text_sha256, dim, vector) "
-                                 "VALUES (?, ?, ?, ?)", rows)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            write_rows(conn, "INSERT OR REPLACE INTO embeddings (encoder, text_sha256, dim, vector) "
+                             "VALUES (?, ?, ?, ?)", rows)
         except sqlite3.Error as exc:
             raise CacheError(f"cannot write to the embedding cache {self.path}: {exc}") from exc
 

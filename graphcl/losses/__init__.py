@@ -1,5 +1,13 @@
 """Contrastive losses: the InfoNCE family (GRACE / CSGCL two-view loss, dense and
-exact blockwise; in-batch InfoNCE)."""
+exact blockwise; in-batch InfoNCE; NT-Xent over two view batches), and the
+clustering losses of SCGC / PamC (Student-t assignments, KL to the target
+distribution, pairwise neighbour loss, meta-node loss)."""
+from graphcl.losses.clustering import (kl_clustering_loss, student_t_assignment,
+                                       student_t_log_assignment, target_distribution)
 from graphcl.losses.infonce import DENSE_MAX_NODES, grace_loss, info_nce
+from graphcl.losses.meta_node import influence_graph, meta_node_loss, pairwise_neighbor_loss
+from graphcl.losses.ntxent import nt_xent, nt_xent_scores
 
-__all__ = ["DENSE_MAX_NODES", "grace_loss", "info_nce"]
+__all__ = ["DENSE_MAX_NODES", "grace_loss", "info_nce", "nt_xent", "nt_xent_scores",
+           "kl_clustering_loss", "student_t_assignment", "student_t_log_assignment", "target_distribution",
+           "influence_graph", "meta_node_loss", "pairwise_neighbor_loss"]

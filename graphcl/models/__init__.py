@@ -1,2 +1,2 @@
 """Methods; importing this package registers them (see ``graphcl.registry``)."""
-from graphcl.models import node, rec  # noqa: F401
+from graphcl.models import node, rec, seq  # noqa: F401

@@ -21,11 +21,16 @@ def build_trainer(method: str, dataset: Any = "ml-100k", *,
                   progress: bool | None = None, verbose: bool = True) -> Trainer:
     """Resolve the method, merge its config, load the dataset and build a :class:`Trainer`.
 
+    A sequential method (``kind="seq"``) given a dataset name uses the name's
+    sequence form when there is one (:func:`graphcl.data.named.sequence_name`).
     Config precedence: method defaults < the method's preset for the dataset
     (the paper's settings, when it has one) < ``config_file`` < ``config``. Keys
     ``data.<option>`` are passed to :func:`graphcl.data.load`.
     """
     spec = get_method(method)
+    if spec.kind == "seq" and isinstance(dataset, str):
+        from graphcl.data.named import sequence_name
+        dataset = sequence_name(dataset)     # ml-100k -> ml-100k-seq, yelp -> yelp-seq
     overrides = []
     if isinstance(dataset, str) and dataset.lower() in spec.presets:
         overrides.append(spec.presets[dataset.lower()])
@@ -34,13 +39,17 @@ def build_trainer(method: str, dataset: Any = "ml-100k", *,
     overrides.append(dict(config or {}))
     cfg, data_options = merge_config(spec.defaults, *overrides, method=spec.name)
     by_name = isinstance(dataset, (str, os.PathLike))
-    if by_name:
+    if by_name and spec.kind == "seq" and _is_path(dataset):
+        from graphcl.data.sequences import load_sequences
+        data = load_sequences(dataset, **data_options)
+    elif by_name:
         from graphcl.data import load
         data = load(dataset, root=data_root, **data_options)
     else:
         if data_options:
             raise ValueError("data.* options apply only when the dataset is given by name")
         data = dataset
+    _check_kind(spec, data)
     if resume is not None:
         resume = Path(resume)
         ckpt = resume / "last.pt" if resume.is_dir() else resume
@@ -52,6 +61,23 @@ def build_trainer(method: str, dataset: Any = "ml-100k", *,
     if resume is not None:
         trainer.resume(ckpt)
     return trainer
+
+
+def _is_path(dataset: Any) -> bool:
+    """An existing path that is not a known dataset name (names win, as in ``load``)."""
+    from graphcl.data.named import MANIFEST
+    return str(dataset).lower() not in MANIFEST and Path(dataset).expanduser().exists()
+
+
+def _check_kind(spec, data: Any) -> None:
+    """A clear error when a sequential method gets non-sequence data, or the reverse."""
+    from graphcl.data.sequences import SequenceDataset
+    if spec.kind == "seq" and not isinstance(data, SequenceDataset):
+        raise ValueError(f"{spec.name} is a sequential method; it needs a sequence dataset "
+                         f"(beauty, sports, toys, yelp-seq, ml-100k-seq), got {type(data).__name__}")
+    if spec.kind != "seq" and isinstance(data, SequenceDataset):
+        raise ValueError(f"{spec.name} is not a sequential method and cannot train on the sequence "
+                         f"dataset {data.name}; use sasrec, gru4rec or mclrec")
 
 
 def train(method: str, dataset: Any = "ml-100k", **kwargs: Any) -> TrainResult:

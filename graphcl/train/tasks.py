@@ -54,11 +54,18 @@ def make_task(data: Any, config: dict[str, Any], device: torch.device):
     """The default task for a dataset object."""
     if isinstance(data, InteractionDataset):
         return RankingTask(data, config, device)
+    from graphcl.data.sequences import SequenceDataset
+    if isinstance(data, SequenceDataset):
+        from graphcl.train.seq_tasks import SequentialRankingTask
+        return SequentialRankingTask(data, config, device)
     try:
         from torch_geometric.data import Data
     except ImportError:  # pragma: no cover
         Data = ()  # type: ignore[assignment]
     if isinstance(data, Data):
+        if config.get("task") == "cluster":
+            from graphcl.train.cluster_task import NodeClusteringTask
+            return NodeClusteringTask(data, config, device)
         from graphcl.train.node_tasks import NodeProbeTask
         return NodeProbeTask(data, config, device)
     raise TypeError(f"no evaluation task for data of type {type(data).__name__}")

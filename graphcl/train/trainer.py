@@ -8,6 +8,14 @@ continues exactly where it stopped: model, optimizer, sampler generator and
 torch RNG state), a JSON-lines metric log, and a final test evaluation of the
 best model. A non-finite loss stops the run with :class:`TrainingDivergedError`.
 
+A model may own its optimization: ``configure_optimizers(lr, weight_decay)``
+returns named optimizers (default: one Adam over all parameters, named
+``main``), and ``train_step(batch, optimizers)`` does its own backward passes
+and steps for one batch (e.g. MCLRec's three-step meta update) and returns the
+detached loss parts to log, with ``"loss"``; it raises ``FloatingPointError``
+on a non-finite loss. Without ``train_step`` the trainer does one step of every
+optimizer on ``model.loss(batch)``.
+
 If the dataset has no validation split (the protocol of some papers), the run
 trains for ``epochs`` epochs and reports the test metrics of the last model.
 """
@@ -77,8 +85,14 @@ class Trainer:
         seed = int(self.config["seed"])
         seed_everything(seed)
         self.model = build_model(dataset, self.config, self.device).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(self.config["lr"]),
-                                          weight_decay=float(self.config["weight_decay"]))
+        lr, weight_decay = float(self.config["lr"]), float(self.config["weight_decay"])
+        configure = getattr(self.model, "configure_optimizers", None)
+        self.optimizers: dict[str, torch.optim.Optimizer] = (
+            dict(configure(lr, weight_decay)) if callable(configure) else
+            {"main": torch.optim.Adam(self.model.parameters(), lr=lr, weight_decay=weight_decay)})
+        if not self.optimizers:
+            raise ValueError(f"{method}: configure_optimizers returned no optimizer")
+        self.optimizer = next(iter(self.optimizers.values()))
         self.generator = make_generator(seed, self.device)
         self.valid_metric = str(self.config["valid_metric"])
         self.has_valid = self.task.has_valid
@@ -109,6 +123,7 @@ class Trainer:
             "epoch": epoch,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "best_score": self.best_score,
@@ -130,7 +145,14 @@ class Trainer:
             raise ValueError(f"checkpoint {checkpoint} was trained with a different config: "
                              f"{', '.join(differing)}")
         self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if "optimizers" in ckpt:
+            if set(ckpt["optimizers"]) != set(self.optimizers):
+                raise ValueError(f"checkpoint {checkpoint} has optimizers {sorted(ckpt['optimizers'])}, "
+                                 f"the model has {sorted(self.optimizers)}")
+            for name, opt in self.optimizers.items():
+                opt.load_state_dict(ckpt["optimizers"][name])
+        else:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
         self.generator.set_state(ckpt["generator"].cpu() if self.device.type == "cpu" else ckpt["generator"])
         torch.set_rng_state(ckpt["torch_rng"].cpu())
         self.start_epoch = int(ckpt["epoch"]) + 1
@@ -149,17 +171,28 @@ class Trainer:
         total = self.model.num_batches() if hasattr(self.model, "num_batches") else None
         bar = tqdm(batches, total=total, desc=f"epoch {epoch}", leave=False,
                    disable=None if self.progress is None else not self.progress)
+        train_step = getattr(self.model, "train_step", None)
         for step, batch in enumerate(bar):
-            out = self.model.loss(batch)
-            parts = out if isinstance(out, dict) else {"loss": out}
+            if callable(train_step):
+                try:
+                    parts = dict(train_step(batch, self.optimizers))
+                except FloatingPointError as err:
+                    raise TrainingDivergedError(f"{self.method}: non-finite loss at epoch {epoch}, batch "
+                                                f"{step} ({err}); lower lr or check the input data") from None
+            else:
+                out = self.model.loss(batch)
+                parts = out if isinstance(out, dict) else {"loss": out}
             loss = parts["loss"]
             if not torch.isfinite(loss):
                 detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
                 raise TrainingDivergedError(f"{self.method}: non-finite loss at epoch {epoch}, batch {step} "
                                             f"({detail}); lower lr or check the input data")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            if not callable(train_step):
+                for opt in self.optimizers.values():
+                    opt.zero_grad(set_to_none=True)
+                loss.backward()
+                for opt in self.optimizers.values():
+                    opt.step()
             for k, v in parts.items():
                 sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
             count += 1

@@ -1,0 +1,7 @@
+"""Sequential recommenders (one file per method): SASRec, GRU4Rec, MCLRec."""
+from graphcl.models.seq.base import SEQ_DEFAULTS, SequentialRecommender, full_softmax_ce
+from graphcl.models.seq.gru4rec import GRU4Rec
+from graphcl.models.seq.mclrec import MCLRec
+from graphcl.models.seq.sasrec import SASRec
+
+__all__ = ["SEQ_DEFAULTS", "GRU4Rec", "MCLRec", "SASRec", "SequentialRecommender", "full_softmax_ce"]

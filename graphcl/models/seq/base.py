@@ -1,0 +1,186 @@
+"""Base class of the sequential recommenders (next-item prediction).
+
+A :class:`SequentialRecommender` owns a sequence encoder (``backbone``:
+``sasrec`` or ``gru4rec``) whose item table doubles as the output layer. The
+plain class *is* SASRec / GRU4Rec trained with cross-entropy over all items
+(RecBole's ``loss_type: CE``, which MCLRec uses):
+
+    L_rec = −log softmax(h_s · E^T)[target]
+
+with ``h_s = encode(s)`` the last-position representation of the input
+prefix ``s`` and ``E`` the item embeddings (the padding row excluded, so the
+softmax runs over the ``num_items`` real items). Contrastive methods plug in
+through three hooks:
+
+* :meth:`augment_batch` adds views to a training batch, drawing from the
+  trainer's generator (so a resumed run replays the same views);
+* :meth:`extra_losses` returns named, already weighted loss terms added to
+  ``L_rec`` (a one-optimizer method needs nothing else);
+* :meth:`configure_optimizers` + :meth:`train_step` let a method own several
+  optimizers and steps per batch (MCLRec's meta update); the trainer calls
+  ``train_step`` instead of its own backward/step when a model defines it.
+
+Scoring for evaluation: :meth:`score` gives ``h_s · E^T`` over items ``1..n``
+(column ``j`` is item ``j + 1``) for a batch of input sequences.
+"""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from graphcl.config import TRAIN_DEFAULTS
+from graphcl.data.sequences import SequenceDataset
+
+BACKBONES = ("sasrec", "gru4rec")
+
+SEQ_DEFAULTS: dict[str, Any] = {
+    **TRAIN_DEFAULTS,
+    "backbone": "sasrec",
+    "max_len": 50,
+    "hidden_size": 64,
+    "num_layers": 2,          # Transformer blocks (sasrec) or GRU layers (gru4rec)
+    "num_heads": 2,           # sasrec
+    "inner_size": 256,        # sasrec feed-forward width
+    "hidden_dropout": 0.5,    # sasrec hidden dropout; gru4rec embedding dropout
+    "attn_dropout": 0.5,      # sasrec
+    "layer_norm_eps": 1e-12,  # sasrec
+    "init_std": 0.02,         # sasrec
+    "gru_hidden": 128,        # gru4rec
+    "batch_size": 256,
+    "epochs": 100,
+    "patience": 10,
+    "valid_metric": "mrr@10",
+    "topk": [5, 10, 20],
+    "eval_batch_size": 4096,
+    "exclude_history": False,
+}
+
+
+def build_sequence_encoder(config: dict[str, Any], num_items: int) -> nn.Module:
+    """The backbone named by ``config["backbone"]``."""
+    name = str(config["backbone"]).lower()
+    if name == "sasrec":
+        from graphcl.nn.sasrec import SASRecEncoder
+        return SASRecEncoder(num_items, int(config["max_len"]), int(config["hidden_size"]),
+                             int(config["num_layers"]), int(config["num_heads"]),
+                             int(config["inner_size"]), float(config["hidden_dropout"]),
+                             float(config["attn_dropout"]), float(config["layer_norm_eps"]),
+                             float(config["init_std"]))
+    if name == "gru4rec":
+        from graphcl.nn.gru4rec import GRU4RecEncoder
+        return GRU4RecEncoder(num_items, int(config["max_len"]), int(config["hidden_size"]),
+                              int(config["gru_hidden"]), int(config["num_layers"]),
+                              float(config["hidden_dropout"]))
+    raise ValueError(f"unknown backbone {config['backbone']!r}; choose one of {', '.join(BACKBONES)}")
+
+
+def full_softmax_ce(h: torch.Tensor, item_embeddings: torch.Tensor,
+                    target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of ``h · E[1:]^T`` against item ids ``target`` (1-based): one
+    fused ``F.cross_entropy`` over all items."""
+    return F.cross_entropy(h @ item_embeddings[1:].T, target - 1)
+
+
+class SequentialRecommender(nn.Module):
+    """SASRec / GRU4Rec with full-softmax cross-entropy, and the hooks above.
+
+    A subclass that fixes its backbone sets the class attribute ``backbone``.
+    """
+
+    backbone: str | None = None
+
+    def __init__(self, dataset: SequenceDataset, config: dict[str, Any],
+                 device: torch.device | str = "cpu") -> None:
+        super().__init__()
+        if not isinstance(dataset, SequenceDataset):
+            raise TypeError(f"{type(self).__name__} needs a SequenceDataset (e.g. "
+                            f"graphcl.data.load('beauty')), got {type(dataset).__name__}")
+        self.config = dict(config)
+        if self.backbone is not None and str(config["backbone"]).lower() != self.backbone:
+            raise ValueError(f"{type(self).__name__} is the {self.backbone} backbone; got "
+                             f"backbone={config['backbone']!r} (plug-in methods take a backbone)")
+        self.num_items = dataset.num_items
+        self.max_len = int(config["max_len"])
+        if self.max_len < 1:
+            raise ValueError(f"max_len must be >= 1, got {self.max_len}")
+        self.device_ = torch.device(device)
+        self.dataset = dataset
+        ends, starts = dataset.train_targets()
+        if ends.numel() == 0:
+            raise ValueError(f"{dataset.name}: no training examples (every training part has "
+                             f"fewer than 2 items)")
+        self._ends, self._starts = ends.to(self.device_), starts.to(self.device_)
+        self.encoder = build_sequence_encoder(self.config, self.num_items)
+
+    # --------------------------------------------------------------- encoder
+    @property
+    def item_embeddings(self) -> torch.Tensor:
+        """The ``(num_items + 1, d)`` item table (row 0: padding)."""
+        return self.encoder.item_embedding.weight
+
+    def encode(self, seqs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Last-position representation ``(B, d)`` of left-padded sequences."""
+        return self.encoder.encode(seqs, lengths)
+
+    def rec_loss(self, h: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return full_softmax_ce(h, self.item_embeddings, target)
+
+    # --------------------------------------------------------------- batches
+    def num_batches(self) -> int:
+        b = int(self.config["batch_size"])
+        n = self._ends.numel()
+        return max(1, n // b + (1 if n % b > 1 else 0))
+
+    def batches(self, generator: torch.Generator) -> Iterator[dict[str, torch.Tensor]]:
+        """One shuffled epoch over every training prefix: dicts with ``seq`` (B, L),
+        ``len`` (B,), ``target`` (B,) item ids, plus what :meth:`augment_batch` adds.
+        A last batch of one example joins the previous batch (contrastive losses
+        need two rows)."""
+        n, b = self._ends.numel(), int(self.config["batch_size"])
+        perm = torch.randperm(n, generator=generator, device=generator.device).to(self.device_)
+        bounds = list(range(0, n, b)) + [n]
+        if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+            bounds.pop(-2)
+        for lo, hi in itertools.pairwise(bounds):
+            idx = perm[lo:hi]
+            ends = self._ends[idx]
+            seqs, lengths = self.dataset.windows(ends, self._starts[idx], self.max_len)
+            batch = {"seq": seqs, "len": lengths,
+                     "target": self.dataset.items_on(ends.device)[ends]}
+            yield self.augment_batch(batch, generator)
+
+    def augment_batch(self, batch: dict[str, torch.Tensor],
+                      generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Hook: add augmented views to a training batch (default: none)."""
+        return batch
+
+    # ------------------------------------------------------------------ loss
+    def extra_losses(self, batch: dict[str, torch.Tensor],
+                     h: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Hook: named extra loss terms, already weighted, added to ``L_rec``
+        (``h`` is the encoding of ``batch["seq"]``)."""
+        return {}
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        h = self.encode(batch["seq"], batch["len"])
+        rec = self.rec_loss(h, batch["target"])
+        extra = self.extra_losses(batch, h)
+        total = rec + sum(extra.values()) if extra else rec
+        return {"loss": total, "rec": rec, **extra}
+
+    # --------------------------------------------------------------- scoring
+    @torch.no_grad()
+    def score(self, seqs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, num_items)`` scores; column ``j`` is item ``j + 1``."""
+        return self.encode(seqs, lengths) @ self.item_embeddings[1:].T
+
+
+def check_finite(loss: torch.Tensor, what: str) -> None:
+    """Raise ``FloatingPointError`` (the trainer reports it as divergence) on NaN/inf."""
+    if not bool(torch.isfinite(loss)):
+        raise FloatingPointError(f"{what} is {float(loss)}")
