@@ -46,3 +46,10 @@ def write_entries(path: str, tag: str, n_batches: int, per_batch: int) -> None:
         cache.put_many({f"{tag}-{b}-{k}": f"answer {tag} {b} {k}" for k in range(per_batch)}
                        | {"shared": "same"}, backend="test", model=tag)
     cache.close()
+
+
+def assemble_into(folder: str) -> str:
+    """A process that asks for the embedded GGUF in ``folder`` (assembling it if needed)."""
+    from graphcl.llm.llama_cpp_backend import embedded_gemma_path
+
+    return str(embedded_gemma_path(folder))

@@ -199,6 +199,10 @@ def test_factory_specs(tmp_path):
     assert (gen.backend, gen.model, gen.chat, gen.url) == ("openai", "m", False, "http://127.0.0.1:9/v1/completions")
     gen = make_generator({"backend": "openai", "model": "m", "base_url": "http://localhost:8000"})
     assert gen.chat and gen.url == "http://localhost:8000/v1/chat/completions"
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['n_threads'\] for the openai backend"):
+        make_generator("openai:m@http://127.0.0.1:9/v1", n_threads=2)
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['timeout'\] for the llama-cpp backend"):
+        make_generator("llama-cpp", timeout=3)
     echo = EchoGenerator()
     assert make_generator(echo) is echo
     with pytest.raises(TypeError, match="existing generator"):

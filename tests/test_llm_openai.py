@@ -193,6 +193,8 @@ def test_cli_errors_are_one_line(fake, tmp_path, capsys):
     assert "bad.jsonl:2: expected a JSON string or an object with a string 'prompt'" in capsys.readouterr().err
     assert main(["llm", "cache-stats", "--cache", str(tmp_path / "none.sqlite")]) == 2
     assert "no response cache at" in capsys.readouterr().err
+    assert main(["llm", "generate", "--prompt", "x", "--backend", f"openai:m@{fake.url}", "--threads", "2"]) == 2
+    assert "unknown option(s) ['n_threads'] for the openai backend" in capsys.readouterr().err
     fake.script(*[Reply(503, "down")] * 2)
     assert main(["llm", "generate", "--prompt", "x", "--backend", f"openai:m@{fake.url}", "--no-cache",
                  "--option", "max_retries=1", "--option", "backoff=0"]) == 2

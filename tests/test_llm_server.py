@@ -23,10 +23,9 @@ def test_completion_endpoint_matches_the_local_backend(llama_server):
 
 def test_greedy_is_deterministic_over_http(llama_server):
     gen = _client(llama_server, chat=False, concurrency=2)
-    prompts = ["Once upon a time,", "The recipe needs", "Once upon a time,"]
-    first = gen.generate(prompts, GREEDY)
-    assert first[0] == first[2]
-    assert gen.generate(prompts[::-1], GREEDY) == first[::-1]
+    first = gen.generate(["Once upon a time,", "Once upon a time,"], GREEDY)  # two requests at once
+    assert first[0] == first[1] and first[0].strip()
+    assert gen.generate(["Once upon a time,"], GREEDY) == first[:1]
 
 
 def test_chat_endpoint_returns_text(llama_server):

@@ -71,13 +71,23 @@ def make_generator(spec: str | Mapping | TextGenerator | None = None, **kw: Any)
     if backend in ("llama-cpp", "llama_cpp", "llamacpp"):
         from graphcl.llm.llama_cpp_backend import LlamaCppGenerator
         path = opts.pop("model", None) or opts.pop("model_path", None)
-        return LlamaCppGenerator(Path(path) if path else None, **opts)
+        return _construct(LlamaCppGenerator, "llama-cpp", Path(path) if path else None, **opts)
     if backend == "openai":
         from graphcl.llm.openai_client import OpenAIGenerator
         if not opts.get("model"):
             raise ValueError("the openai backend needs a model name: 'openai:<model>@<base_url>'")
-        return OpenAIGenerator(**opts)
+        return _construct(OpenAIGenerator, "openai", **opts)
     raise ValueError(f"unknown generator backend {backend!r}; expected 'llama-cpp' or 'openai'")
+
+
+def _construct(cls: type, name: str, *args: Any, **opts: Any) -> Any:
+    """``cls(*args, **opts)``, naming the backend and its valid options on a wrong keyword."""
+    import inspect
+    valid = [p for p in inspect.signature(cls).parameters if p != "self"]
+    unknown = sorted(set(opts) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for the {name} backend; valid: {valid}")
+    return cls(*args, **opts)
 
 
 def cached_generator(spec: str | Mapping | TextGenerator | None = None, *, cache: Any = None,

@@ -21,6 +21,7 @@ A prompt longer than ``n_ctx - max_tokens`` tokens is cut from the left of its
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import threading
@@ -98,6 +99,19 @@ def gguf_fingerprint(path: str | Path) -> str:
         fh.seek(max(0, size - (1 << 20)))
         h.update(fh.read(1 << 20))
     return f"{path.name}@{h.hexdigest()[:16]}"
+
+
+@atexit.register
+def _close_models() -> None:
+    """Free the loaded models before interpreter shutdown (llama-cpp-python's
+    ``__del__`` fails noisily once its module globals are gone)."""
+    with _MODELS_LOCK:
+        for llm, _ in _MODELS.values():
+            try:
+                llm.close()
+            except Exception:  # pragma: no cover - best effort at exit
+                pass
+        _MODELS.clear()
 
 
 def _load(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:

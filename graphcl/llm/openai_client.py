@@ -198,7 +198,8 @@ class OpenAIGenerator:
         """The generated text of one answer, with a clear error when malformed."""
         where = f"POST {self.url}"
         if not isinstance(answer, dict):
-            raise LLMError(f"{where}: expected a JSON object, got {type(answer).__name__}: {_snippet(json.dumps(answer))}")
+            raise LLMError(f"{where}: expected a JSON object, got {type(answer).__name__}: "
+                           f"{_snippet(json.dumps(answer))}")
         if "error" in answer and "choices" not in answer:
             raise LLMError(f"{where}: the server answered with an error: {_snippet(json.dumps(answer['error']))}")
         choices = answer.get("choices")
