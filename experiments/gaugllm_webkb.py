@@ -14,7 +14,7 @@ Protocol. Both methods share GRACE's settings (``GRACE_DEFAULTS``: 2-layer GCN,
 hidden 128, lr 5e-4, 200 epochs, view 1 p_e 0.2 / p_f 0.3); plain GRACE's view 2
 is p_e 0.4 / p_f 0.4, GAugLLM's view 2 is the gated expert features with the
 LLM-approved edge edits (p_add = p_del = 0.5, the authors' values). The grid is
-τ ∈ {0.4, 0.8} for both, and for GAugLLM also which features the evaluated
+τ ∈ {0.4, 0.8} × lr ∈ {5e-4, 5e-3} for both, and for GAugLLM also which features the evaluated
 encoder reads (original text embeddings or the gated expert mix; both are
 evaluated from the same trained model). A logistic-regression probe on the
 frozen embeddings, 5 random 60/20/20 splits (the Geom-GCN WebKB proportions),
@@ -46,6 +46,7 @@ if str(REPO) not in sys.path:
 WEBKB = ["webkb-cornell", "webkb-texas", "webkb-washington", "webkb-wisconsin"]
 PROBE = {"probe_train_ratio": 0.6, "probe_val_ratio": 0.2, "probe_seeds": 5}
 TAUS = (0.4, 0.8)
+LRS = (5e-4, 5e-3)
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -62,14 +63,15 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def run_one(method: str, data: Any, seed: int, tau: float, epochs: int, cache: str) -> list[dict[str, Any]]:
+def run_one(method: str, data: Any, seed: int, tau: float, lr: float, epochs: int,
+            cache: str) -> list[dict[str, Any]]:
     """Train one model; one row per evaluated feature set."""
     from graphcl.models.node.gaugllm import GAUGLLM_DEFAULTS, GAugLLMGRACE
     from graphcl.models.node.grace import GRACE, GRACE_DEFAULTS
     from graphcl.train import Trainer
 
     base = GAUGLLM_DEFAULTS if method == "gaugllm" else GRACE_DEFAULTS
-    cfg = {**base, **PROBE, "seed": seed, "tau": tau, "epochs": epochs}
+    cfg = {**base, **PROBE, "seed": seed, "tau": tau, "lr": lr, "epochs": epochs}
     if method == "gaugllm":
         cfg.update({"llm_offline": True, "llm_cache": cache})
     build = GAugLLMGRACE if method == "gaugllm" else GRACE
@@ -91,7 +93,7 @@ def run_one(method: str, data: Any, seed: int, tau: float, epochs: int, cache: s
                 r["llm_stats"] = {k: trainer.model.stats[k] for k in
                                   ("llm_calls", "cache_hits", "cache_hit_rate", "unique_prompts")}
     for r in rows:
-        r.update({"method": method, "seed": seed, "tau": tau, "epochs": epochs,
+        r.update({"method": method, "seed": seed, "tau": tau, "lr": lr, "epochs": epochs,
                   "seconds_per_epoch": result.seconds_per_epoch, "build_seconds": built})
     return rows
 
@@ -137,45 +139,52 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--out", default=str(REPO / "experiments" / "results" / "gaugllm_webkb.md"))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--methods", nargs="+", default=["grace", "gaugllm"], choices=["grace", "gaugllm"])
     args = ap.parse_args(argv)
 
     import torch
     torch.set_num_threads(args.threads)
     from graphcl.data import load
-    from graphcl.llm import TextEncoder, UncachedCallError
+    from graphcl.llm import TextEncoder
+    if "gaugllm" in args.methods:
+        from graphcl.llm import UncachedCallError
+    else:
+        class UncachedCallError(Exception):  # nothing to catch without GAugLLM
+            pass
 
     out = Path(args.out)
     runs_path = out.with_name(out.name + ".runs.jsonl")
     rows = load_rows(runs_path)
-    done = {(r["dataset"], r["method"], r["seed"], r["tau"], r["epochs"]) for r in rows}
+    done = {(r["dataset"], r["method"], r["seed"], r["tau"], r.get("lr", 0.0), r["epochs"]) for r in rows}
     encoder = TextEncoder()
     skipped: dict[str, str] = {}
     for name in args.datasets:
         data = load(name, root=args.data_root, encoder=encoder)
-        if (name, "features", -1, 0.0, 0) not in done:
-            row = {"dataset": name, "method": "features", "seed": -1, "tau": 0.0, "epochs": 0,
+        if (name, "features", -1, 0.0, 0.0, 0) not in done:
+            row = {"dataset": name, "method": "features", "seed": -1, "tau": 0.0, "lr": 0.0, "epochs": 0,
                    "features": "original", **features_only(data)}
             rows.append(row)
             with runs_path.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
         for seed in args.seeds:
-            for tau in TAUS:
-                for method in ("grace", "gaugllm"):
-                    if (name, method, seed, tau, args.epochs) in done or name in skipped:
-                        continue
-                    try:
-                        new = run_one(method, data, seed, tau, args.epochs, args.cache)
-                    except UncachedCallError as exc:
-                        skipped[name] = f"generation incomplete ({str(exc).split(';')[0]})"
-                        print(f"[skip] {name}: {skipped[name]}", flush=True)
-                        continue
-                    for r in new:
-                        r["dataset"] = name
-                        rows.append(r)
-                        with runs_path.open("a") as fh:
-                            fh.write(json.dumps(r) + "\n")
-                    print(f"{name} {method} seed {seed} tau {tau}: " + ", ".join(
-                        f"{r['features']} val {r['valid']:.3f} test {r['test']:.3f}" for r in new), flush=True)
+            for tau, lr, method in ((t, r, m) for t in TAUS for r in LRS for m in args.methods):
+                if (name, method, seed, tau, lr, args.epochs) in done:
+                    continue
+                if method == "gaugllm" and name in skipped:
+                    continue
+                try:
+                    new = run_one(method, data, seed, tau, lr, args.epochs, args.cache)
+                except UncachedCallError as exc:
+                    skipped[name] = f"generation incomplete ({str(exc).split(';')[0]})"
+                    print(f"[skip] {name}: {skipped[name]}", flush=True)
+                    continue
+                for r in new:
+                    r["dataset"] = name
+                    rows.append(r)
+                    with runs_path.open("a") as fh:
+                        fh.write(json.dumps(r) + "\n")
+                print(f"{name} {method} seed {seed} tau {tau} lr {lr}: " + ", ".join(
+                    f"{r['features']} val {r['valid']:.3f} test {r['test']:.3f}" for r in new), flush=True)
     report = render(rows, args, skipped)
     atomic_write(out, report)
     print(report)
@@ -203,18 +212,18 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, skipped: dict[s
                     and r["epochs"] == args.epochs and r["seed"] in args.seeds]
             groups: dict[tuple, list[dict]] = {}
             for r in mine:
-                groups.setdefault((r["tau"], r["features"]), []).append(r)
+                groups.setdefault((r["tau"], r.get("lr", 5e-4), r["features"]), []).append(r)
             full = {k: v for k, v in groups.items() if len(v) == len(args.seeds)}
             if not full:
                 cells.append(skipped.get(name, "not run") if method == "gaugllm" else "not run")
                 continue
             best = max(full, key=lambda k: statistics.fmean(r["valid"] for r in full[k]))
             cells.append(fmt([r["test"] for r in full[best]]))
-            note = f"τ={best[0]}, features={best[1]}"
+            note = f"τ={best[0]}, lr={best[1]:g}, features={best[2]}"
             if method == "gaugllm":
                 chosen = note
             selected_info.append(f"- {name} {method}: {note}; all grid points (valid / test): " + "; ".join(
-                f"τ={k[0]} {k[1]}: {fmt([r['valid'] for r in v])} / {fmt([r['test'] for r in v])}"
+                f"τ={k[0]} lr={k[1]:g} {k[2]}: {fmt([r['valid'] for r in v])} / {fmt([r['test'] for r in v])}"
                 for k, v in sorted(full.items())))
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {chosen or '–'} |")
     lines += ["", ("Selected grid points and every grid point's validation / test accuracy "

@@ -226,3 +226,19 @@ def test_killed_generation_resumes_with_only_the_missing_calls(cornell, shared_d
     fresh = generate_augmentation(cornell, CachedGenerator(FakeLLM(), cache=tmp_path / "fresh.sqlite",
                                                            progress=False), _encoder(emb_dir))
     assert resumed.texts == fresh.texts and torch.equal(resumed.decisions, fresh.decisions)
+
+
+def test_chunked_generation_reports_every_chunk(cornell, emb_dir, tmp_path, capsys):
+    records = []
+    llm = _llm(tmp_path / "chunks.sqlite")
+    aug = generate_augmentation(cornell, llm, _encoder(emb_dir), chunk_size=50, log=True,
+                                on_chunk=records.append)
+    assert "[gaugllm] experts: 50/573 prompts" in capsys.readouterr().err
+    assert sum(r["calls"] for r in records) == llm.calls and all(r["seconds"] >= 0 for r in records)
+    assert [r["phase"] for r in records].count("experts") == 12  # ceil(573 / 50)
+    experts = [p for r in records if r["phase"] == "experts" for p in r["prompts"]]
+    assert experts == aug.prompts["IDR"] + aug.prompts["SAS"] + aug.prompts["SAR"]
+    decisions = [a for r in records if r["phase"] == "edge decisions" for a in r["answers"]]
+    assert decisions == aug.answers["decision"] and records[-1]["config"]["max_tokens"] == 3
+    plain = generate_augmentation(cornell, _llm(tmp_path / "plain.sqlite"), _encoder(emb_dir))
+    assert plain.texts == aug.texts and torch.equal(plain.decisions, aug.decisions)

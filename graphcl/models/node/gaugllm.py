@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from graphcl.augment import drop_edges, mask_feature_columns
-from graphcl.augment.edge_modifier import apply_edge_edits
+from graphcl.augment.edge_modifier import EdgeCandidates, apply_edge_edits
 from graphcl.augment.expert_gate import ExpertGate
 from graphcl.augment.gaugllm import GAugLLMSettings, generate_augmentation, graph_texts
 from graphcl.models.node.grace import GRACE, GRACE_DEFAULTS
@@ -102,14 +102,12 @@ class GAugLLMGRACE(GRACE):
         self.register_buffer("del_candidates", aug.candidates.delete.to(dev))
         self.register_buffer("add_ok", aug.add_ok.to(dev))
         self.register_buffer("del_ok", aug.del_ok.to(dev))
-        self.candidates = aug.candidates
         self.gate = ExpertGate(aug.expert_emb.size(-1), int(c["gate_hidden"]), float(c["gate_tau"]))
 
     def mixed_features(self) -> torch.Tensor:
         return self.gate(self.expert_emb, self.context_emb)
 
     def edited_edges(self, generator: torch.Generator) -> torch.Tensor:
-        from graphcl.augment.edge_modifier import EdgeCandidates
         cand = EdgeCandidates(self.add_candidates, self.del_candidates)
         return apply_edge_edits(self.edge_index, self.num_nodes, cand, self.add_ok, self.del_ok,
                                 float(self.config["p_add"]), float(self.config["p_del"]),
