@@ -3,5 +3,6 @@ from graphcl.models.seq.base import SEQ_DEFAULTS, SequentialRecommender, full_so
 from graphcl.models.seq.gru4rec import GRU4Rec
 from graphcl.models.seq.mclrec import MCLRec
 from graphcl.models.seq.sasrec import SASRec
+from graphcl.models.seq.sracl import SRACL
 
-__all__ = ["SEQ_DEFAULTS", "GRU4Rec", "MCLRec", "SASRec", "SequentialRecommender", "full_softmax_ce"]
+__all__ = ["SEQ_DEFAULTS", "GRU4Rec", "MCLRec", "SASRec", "SRACL", "SequentialRecommender", "full_softmax_ce"]

@@ -140,8 +140,9 @@ class SequentialRecommender(nn.Module):
 
     def batches(self, generator: torch.Generator) -> Iterator[dict[str, torch.Tensor]]:
         """One shuffled epoch over every training prefix: dicts with ``seq`` (B, L),
-        ``len`` (B,), ``target`` (B,) item ids, ``user`` (B,) and ``end`` (B,) (the
-        target's position in ``dataset.items``: it names the prefix), plus what
+        ``len`` (B,), ``target`` (B,) item ids, ``user`` (B,), ``end`` (B,) (the
+        target's position in ``dataset.items``: it names the prefix) and ``example`` (B,)
+        the example's row in :meth:`SequenceDataset.train_targets`, plus what
         :meth:`augment_batch` adds.
         A last batch of one example joins the previous batch (contrastive losses
         need two rows)."""
@@ -155,7 +156,8 @@ class SequentialRecommender(nn.Module):
             ends = self._ends[idx]
             seqs, lengths = self.dataset.windows(ends, self._starts[idx], self.max_len)
             batch = {"seq": seqs, "len": lengths, "target": self.dataset.items_on(ends.device)[ends],
-                     "user": self._users[idx], "end": ends}
+                     "user": self._users[idx], "end": ends,
+                     "example": idx}  # rows of train_targets() (SRA-CL maps them to its units)
             yield self.augment_batch(batch, generator)
 
     def augment_batch(self, batch: dict[str, torch.Tensor],
