@@ -1,11 +1,12 @@
-"""Atomic file writes: a killed process leaves the old file or the new one, never a torn one."""
+"""File helpers. Atomic writes: a killed process leaves the old file or the new one, never a
+torn one. JSON-lines reading with errors that name the file and line."""
 from __future__ import annotations
 
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 
 def atomic_write_bytes(path: str | Path, write) -> None:
@@ -38,3 +39,25 @@ def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> N
 def write_json(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True))
+
+
+def iter_jsonl_objects(path: str | Path, error: type[Exception]) -> Iterator[tuple[str, dict]]:
+    """Yield ``(where, obj)`` for every non-blank line of a JSON-lines file, ``where`` being
+    ``"<path>:<line>"``. Invalid UTF-8, a line that is not valid JSON or a line that is not a JSON
+    object raises ``error`` naming the file (and line)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise error(f"{path}: not valid UTF-8 ({err})") from None
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise error(f"{where}: not valid JSON ({err.msg})") from None
+        if not isinstance(obj, dict):
+            raise error(f"{where}: expected a JSON object, got {type(obj).__name__}")
+        yield where, obj

@@ -4,7 +4,6 @@ import torch
 from torch_geometric.data import Data
 
 from graphcl.data import load
-from graphcl.registry import get_method
 from graphcl.train import build_trainer, train
 from graphcl.train.checkpoint import load_checkpoint
 

@@ -58,7 +58,7 @@ def test_item_text_side_files_csv_and_jsonl(tmp_path, data):
 def test_item_text_errors(tmp_path, data):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"item": 1, "text": "a"}\n{"item": 2, "text": \n')
-    with pytest.raises(DataFormatError, match=r"bad.jsonl:2: not a JSON object"):
+    with pytest.raises(DataFormatError, match=r"bad.jsonl:2: not valid JSON"):
         read_item_text_file(bad)
     short = tmp_path / "short.csv"
     short.write_text("item_id,text\n1,one\n2,two\n")

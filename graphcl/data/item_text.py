@@ -22,12 +22,12 @@ says so and names the side-file formats.
 from __future__ import annotations
 
 import csv
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+from ..io import iter_jsonl_objects
 from .formats import align_table, read_atomic
 from .interactions import DataFormatError
 from .sequences import SequenceDataset
@@ -77,16 +77,7 @@ def read_item_text_file(path: str | os.PathLike[str]) -> dict[str, str]:
         out[k] = t
 
     if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataFormatError(f"{where}: not a JSON object ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise DataFormatError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        for where, row in iter_jsonl_objects(path, DataFormatError):
             key = next((row[c] for c in ID_COLUMNS if c in row), None)
             text = next((row[c] for c in TEXT_COLUMNS if c in row), None)
             if key is None or text is None:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import ast
 import csv
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ from typing import Any
 
 import torch
 
+from ..io import iter_jsonl_objects
 from .interactions import DataFormatError
 from .named import DatasetNotFoundError, MissingDataError, resolve_data_root
 
@@ -334,19 +334,8 @@ def _read_nodes(path: Path, text_field: str, label_field: str | None,
         raise MissingDataError(f"node file not found: {path}")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
-        rows = []
-        with path.open(encoding="utf-8") as handle:
-            for ln, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataFormatError(f"{path}, line {ln}: not valid JSON ({exc})") from None
-                if not isinstance(obj, dict):
-                    raise DataFormatError(f"{path}, line {ln}: each line must be a JSON object")
-                obj["__line"] = f"line {ln}"
-                rows.append(obj)
+        rows = [{**obj, "__line": "line " + where.rsplit(":", 1)[1]}
+                 for where, obj in iter_jsonl_objects(path, DataFormatError)]
     elif suffix in (".csv", ".tsv"):
         csv.field_size_limit(max(csv.field_size_limit(), 1 << 24))
         with path.open(newline="", encoding="utf-8") as handle:

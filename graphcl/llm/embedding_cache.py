@@ -22,7 +22,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from graphcl.llm.sqlite_store import CacheError, open_wal, write_rows
+from graphcl.llm.sqlite_store import CacheError, ConnectionHolder, open_wal, write_rows
 
 __all__ = ["EmbeddingCache", "default_cache_dir", "text_key", "CacheError"]
 
@@ -45,7 +45,7 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-class EmbeddingCache:
+class EmbeddingCache(ConnectionHolder):
     """``get``/``put`` many embeddings of one or more encoders in one SQLite file."""
 
     def __init__(self, directory: str | Path | None = None, timeout: float = 60.0) -> None:
@@ -65,23 +65,6 @@ class EmbeddingCache:
                              f"(delete the file to start an empty cache, or pass cache_dir=False)") from exc
         self._conn = conn
         return conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def __enter__(self) -> "EmbeddingCache":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:  # pragma: no cover - best effort
-        try:
-            self.close()
-        except Exception:
-            pass
 
     # ------------------------------------------------------------------- API
     def get(self, encoder: str, keys: Iterable[str]) -> dict[str, np.ndarray]:

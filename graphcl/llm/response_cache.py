@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from graphcl.llm.sqlite_store import CacheError, open_wal, write_rows
+from graphcl.llm.sqlite_store import CacheError, ConnectionHolder, open_wal, write_rows
 
 __all__ = ["ResponseCache", "default_response_cache_path", "CacheError"]
 
@@ -36,7 +36,7 @@ def default_response_cache_path() -> Path:
     return base / FILE_NAME
 
 
-class ResponseCache:
+class ResponseCache(ConnectionHolder):
     """``get_many``/``put_many`` LLM answers by cache key (see the module docstring).
 
     ``path``: the SQLite file (None: the default file; an existing folder: the
@@ -59,24 +59,6 @@ class ResponseCache:
                 raise CacheError(f"cannot open the LLM response cache {self.path}: {exc} "
                                  f"(delete the file to start an empty cache)") from exc
         return self._conn
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def __enter__(self) -> "ResponseCache":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:  # pragma: no cover - best effort
-        try:
-            self.close()
-        except Exception:
-            pass
 
     # ------------------------------------------------------------------- API
     def get_many(self, keys: Sequence[str]) -> dict[str, str]:

@@ -20,11 +20,44 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-__all__ = ["open_wal", "write_rows", "is_busy_error", "CacheError"]
+__all__ = ["open_wal", "write_rows", "is_busy_error", "CacheError", "ConnectionHolder"]
 
 
 class CacheError(OSError):
     """The cache file cannot be opened or read; the message names the file."""
+
+
+class ConnectionHolder:
+    """Closing plumbing of the caches: the connection lives in ``self._conn`` (None when closed);
+    ``close()`` (under ``self._lock`` when the subclass has one), ``with`` support, and a
+    best-effort close when the object is collected."""
+
+    _conn: sqlite3.Connection | None = None
+
+    def close(self) -> None:
+        lock = getattr(self, "_lock", None)
+        if lock is None:
+            self._close_connection()
+        else:
+            with lock:
+                self._close_connection()
+
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - best effort
+        try:
+            self.close()
+        except Exception:
+            pass
 
 
 def is_busy_error(exc: BaseException) -> bool:

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from graphcl.io import iter_jsonl_objects
+
 __all__ = [
     "Summaries",
     "SummaryFileError",
@@ -208,20 +210,7 @@ def read_summaries_jsonl(path: str | os.PathLike[str]) -> Summaries:
     if not path.is_file():
         raise FileNotFoundError(f"summaries file {path}: no such file")
     out = Summaries()
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as err:
-        raise SummaryFileError(f"{path}: not valid UTF-8 ({err})") from None
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise SummaryFileError(f"{where}: not valid JSON ({err.msg})") from None
-        if not isinstance(row, dict):
-            raise SummaryFileError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    for where, row in iter_jsonl_objects(path, SummaryFileError):
         if ("user" in row) == ("item" in row):
             raise SummaryFileError(f"{where}: needs exactly one of 'user' or 'item'; keys: {sorted(row)}")
         text = row.get("summary")

@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from graphcl.train.node_tasks import frozen_embeddings
+
 from graphcl.eval.clustering import cluster_metrics, evaluate_clustering
 
 METRICS = ("acc", "nmi", "ari", "f1")
@@ -51,10 +53,7 @@ class NodeClusteringTask:
 
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, split: str) -> dict[str, float]:
-        model.eval()
-        emb = model.embed().detach()
-        if not torch.isfinite(emb).all():
-            raise FloatingPointError("the model produced non-finite embeddings")
+        emb = frozen_embeddings(model)
         y = self.data.y.reshape(-1).to(emb.device)
         out: dict[str, float] = {}
         km = evaluate_clustering(emb, y, seeds=self.kmeans_seeds)

@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from graphcl.train.node_tasks import frozen_embeddings
+
 HETERO_TASK_DEFAULTS: dict[str, Any] = {
     "probe_normalize": "auto",  # "auto" (l2 or standard, chosen per split on validation), "standard", "l2", "none"
     "probe_epochs": 300,
@@ -79,10 +81,7 @@ class HeteroProbeTask:
 
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, split: str) -> dict[str, float]:
-        model.eval()
-        emb = model.embed().detach()
-        if not torch.isfinite(emb).all():
-            raise FloatingPointError("the model produced non-finite embeddings")
+        emb = frozen_embeddings(model)
         probe = self._probe(emb)
         if split == "valid":
             return {"micro_f1": float(probe["val_mean"])}

@@ -13,6 +13,15 @@ from typing import Any
 
 import torch
 
+def frozen_embeddings(model: torch.nn.Module) -> torch.Tensor:
+    """The model's node embeddings in eval mode, detached; non-finite values are an error."""
+    model.eval()
+    emb = model.embed().detach()
+    if not torch.isfinite(emb).all():
+        raise FloatingPointError("the model produced non-finite embeddings")
+    return emb
+
+
 NODE_TASK_DEFAULTS: dict[str, Any] = {
     "probe_split": "random",   # "random" (10/10/80 per seed) or "public" (Planetoid masks)
     "probe_seeds": 5,
@@ -51,10 +60,7 @@ class NodeProbeTask:
 
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, split: str) -> dict[str, float]:
-        model.eval()
-        emb = model.embed().detach()
-        if not torch.isfinite(emb).all():
-            raise FloatingPointError("the model produced non-finite embeddings")
+        emb = frozen_embeddings(model)
         probe = self._probe(emb)
         if split == "valid":
             return {"acc": float(probe["val_mean"])}
