@@ -65,9 +65,12 @@ def run_one(method: str, dataset: str, args: argparse.Namespace, workdir: Path) 
     cmd = command(method, dataset, args, run_dir)
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     t0 = time.perf_counter()
+    load_start = os.getloadavg()[0]
     proc = subprocess.run(["/usr/bin/time", "-v"] + cmd, cwd=REPO, env=env, capture_output=True,
                           text=True)
     wall = time.perf_counter() - t0
+    load_end = os.getloadavg()[0]
+    cpu = re.search(r"Percent of CPU this job got: (\d+)%", proc.stderr)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
@@ -81,32 +84,43 @@ def run_one(method: str, dataset: str, args: argparse.Namespace, workdir: Path) 
             "best_epoch": result["best_epoch"], "test": result["test"], "valid": result["valid"],
             "seconds_per_epoch": result["seconds_per_epoch"], "eval_seconds": result["eval_seconds"],
             "peak_rss_mib": int(rss.group(1)) / 1024 if rss else None, "wall_seconds": wall,
-            "curve": curve, "command": " ".join(shown),
+            "curve": curve, "command": " ".join(shown), "date": str(_dt.date.today()),
+            "load_avg": [load_start, load_end], "cpu_percent": int(cpu.group(1)) if cpu else None,
             "tag": args.tag, "threads": args.threads}
+
+
+def _load(r: dict[str, Any]) -> str:
+    if not r.get("load_avg"):
+        return "-"
+    a, b = r["load_avg"]
+    share = f" ({r['cpu_percent']}%)" if r.get("cpu_percent") is not None else ""
+    return f"{a:.1f}-{b:.1f}{share}"
 
 
 def table(rows: list[dict[str, Any]]) -> list[str]:
     head = ("| dataset | method | epochs (best) | " + " | ".join(COLUMNS)
-            + " | s/epoch | s/eval | peak RSS (MiB) |")
+            + " | s/epoch | s/eval | peak RSS (MiB) | load (CPU share) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         name = r["method"] + (f" ({r['tag']})" if r.get("tag") else "")
         vals = " | ".join(f"{r['test'][c]:.4f}" for c in COLUMNS)
         rss = f"{r['peak_rss_mib']:.0f}" if r["peak_rss_mib"] else "-"
         lines.append(f"| {r['dataset']} | {name} | {r['epochs']} ({r['best_epoch'] + 1}) | {vals} | "
-                     f"{r['seconds_per_epoch']:.0f} | {r['eval_seconds']:.1f} | {rss} |")
+                     f"{r['seconds_per_epoch']:.0f} | {r['eval_seconds']:.1f} | {rss} | {_load(r)} |")
         paper = PAPER.get((r["dataset"], r["method"]))
         if paper and not r.get("tag"):
             vals = " | ".join(f"{paper[c]:.4f}" if c in paper else "-" for c in COLUMNS)
-            lines.append(f"| {r['dataset']} | {r['method']} (paper) | - | {vals} | | | |")
+            lines.append(f"| {r['dataset']} | {r['method']} (paper) | - | {vals} | | | | |")
     return lines
 
 
 def render(rows: list[dict[str, Any]]) -> str:
     out = ["# Sequential recommendation: SASRec vs MCLRec", "",
-           f"Date {_dt.date.today()}; {platform.machine()} CPU, torch threads per run as in the "
-           "commands; the machine was shared with other jobs (load average ~12 on 2 cores), so "
-           "absolute times are inflated: compare the side-by-side pairs. Protocol: leave-one-out, "
+           f"Written {_dt.date.today()}; {platform.machine()} CPU ({os.cpu_count()} cores), torch "
+           "threads per run as in the commands; the machine was shared with other jobs (the 1-minute "
+           "load average at the start and end of each run and the share of a core the run got are in "
+           "the `load` column), so absolute times are inflated: compare runs made under similar load. "
+           "Protocol: leave-one-out, "
            "full ranking over all items (history not excluded, as MCLRec's RecBole code), test "
            "metrics of the best valid MRR@10 epoch. `epochs (best)`: epochs run and the 1-based "
            "epoch selected. Paper rows: MCLRec (SIGIR 2023) Table 2 and the authors' README "
