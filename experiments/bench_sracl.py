@@ -106,6 +106,8 @@ def render(rows: list[dict[str, Any]]) -> str:
     head = ("| dataset | variant | epochs (best) | " + " | ".join(COLUMNS)
             + " | s/epoch | CPU s | peak RSS (MiB) | load (CPU share) | date |")
     out += [head, "|" + "---|" * (head.count("|") - 1)]
+    for v, err in failed:
+        print(f"FAILED {v}: {err}", file=sys.stderr)
     for r in rows:
         t = r["test"]
         load = "-"
@@ -154,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench_sracl_", dir=REPO / "runs"))
     print(f"logs in {workdir}", flush=True)
     with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
-        rows = list(pool.map(lambda v: run_variant(v, args, workdir), variants))
+        results = list(pool.map(lambda v: _safe(run_variant, v, args, workdir), variants))
+    rows = [r for r in results if not isinstance(r, Exception)]
+    failed = [(v, r) for v, r in zip(variants, results) if isinstance(r, Exception)]
     out = Path(args.out)
     stored = json.loads(out.read_text()) if out.is_file() else []
     key = lambda r: (r["dataset"], r["variant"], r["epochs"])
@@ -162,13 +166,23 @@ def main(argv: list[str] | None = None) -> int:
     rows = [r for r in stored if key(r) not in fresh] + rows
     atomic_write_text(out, json.dumps(rows, indent=1))
     atomic_write_text(out.with_suffix(".md"), render(rows))
+    for v, err in failed:
+        print(f"FAILED {v}: {err}", file=sys.stderr)
     for r in rows:
         t = r["test"]
         print(f"{r['dataset']:<12} {r['variant']:<16} ep {r['epochs']} best {r['best_epoch'] + 1}  "
               f"HR@20 {t['hit@20']:.4f} N@20 {t['ndcg@20']:.4f} MRR@10 {t['mrr@10']:.4f}  "
               f"{r['seconds_per_epoch']:.0f} s/epoch  cpu {r['cpu_seconds']:.0f} s  "
               f"peak {r['peak_rss_mib']:.0f} MiB")
-    return 0
+    return 1 if failed else 0
+
+
+def _safe(fn, *args):
+    """``fn(*args)``, or the exception it raised (one failed variant keeps the others' rows)."""
+    try:
+        return fn(*args)
+    except Exception as err:  # noqa: BLE001 - reported and turned into the exit status
+        return err
 
 
 if __name__ == "__main__":
