@@ -123,6 +123,12 @@ def render(rows: list[dict[str, Any]]) -> str:
             out.append(f"| {ds} | SRA-CL (paper, converged) | - | "
                        + " | ".join(f"{paper[c]:.4f}" if c in paper else "-" for c in COLUMNS)
                        + " | | | | | |")
+    if any("template_summaries" in r["command"] for r in rows):
+        out += ["", "A `summaries=...template_summaries_*.jsonl` file is written by "
+                "`experiments/sracl_template_summaries.py`: fixed templates (user: the three most "
+                "frequent genres and the three latest titles of the last 15 training items; item: its "
+                "title, year and genres), NOT LLM answers. Those rows exercise SRA-CL's "
+                "precomputed-summaries path end to end; they are not the paper's LLM semantics."]
     out += ["", "## Validation MRR@10 per epoch", ""]
     out += [f"- {r['dataset']} {r['variant']} ({r['epochs']} ep): "
             + ", ".join(f"{c['mrr@10']:.4f}" for c in r["curve"]) for r in rows]
