@@ -124,7 +124,9 @@ def render(rows: list[dict[str, Any]]) -> str:
            "full ranking over all items (history not excluded, as MCLRec's RecBole code), test "
            "metrics of the best valid MRR@10 epoch. `epochs (best)`: epochs run and the 1-based "
            "epoch selected. Paper rows: MCLRec (SIGIR 2023) Table 2 and the authors' README "
-           "(trained to convergence, tens of epochs).", ""]
+           "(trained to convergence, tens of epochs). Per training batch MCLRec makes two encoder "
+           "updates (meta steps 1 and 3) and one augmenter update, SASRec one update, so at equal "
+           "epochs MCLRec has made twice SASRec's encoder updates.", ""]
     out += table(rows)
     out += ["", "## Validation MRR@10 per epoch", ""]
     for r in rows:
@@ -147,9 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--tag", default="", help="label these rows (kept beside untagged ones)")
     parser.add_argument("--out", default=str(DEFAULT_OUT))
+    parser.add_argument("--render-only", action="store_true", help="rewrite --out from its .json; run nothing")
     args = parser.parse_args(argv)
     out = Path(args.out)
     raw = out.with_suffix(".json")
+    if args.render_only:
+        from graphcl.io import atomic_write_text
+        atomic_write_text(out, render(json.loads(raw.read_text())))
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench_seqrec_") as tmp:
         jobs = [(m, d) for d in args.datasets for m in args.methods]
         with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
