@@ -79,7 +79,7 @@ def run_one(method: str, dataset: str, args: argparse.Namespace, workdir: Path) 
     curve = [{"epoch": r["epoch"], "mrr@10": r["mrr@10"], "hit@10": r["hit@10"], "seconds": r["seconds"]}
              for r in log if r["split"] == "valid"]
     at = cmd.index("--run-dir")
-    shown = ["graphcl"] + cmd[4:at] + cmd[at + 2:]
+    shown = ["graphcl"] + cmd[3:at] + cmd[at + 2:]
     return {"dataset": dataset, "method": method, "epochs": result["epochs_run"],
             "best_epoch": result["best_epoch"], "test": result["test"], "valid": result["valid"],
             "seconds_per_epoch": result["seconds_per_epoch"], "eval_seconds": result["eval_seconds"],

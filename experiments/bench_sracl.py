@@ -82,7 +82,7 @@ def run_variant(variant: str, args: argparse.Namespace, workdir: Path) -> dict[s
             "wall_seconds": wall, "curve": curve, "semantics": semantics,
             "load_avg": [load_start, load_end],
             "cpu_percent": grab(r"Percent of CPU this job got: (\d+)%"), "threads": args.threads,
-            "command": " ".join(["graphcl"] + cmd[4:at] + cmd[at + 2:]), "date": time.strftime("%Y-%m-%d")}
+            "command": " ".join(["graphcl"] + cmd[3:at] + cmd[at + 2:]), "date": time.strftime("%Y-%m-%d")}
 
 
 # SRA-CL (NeurIPS 2025) main table, max length 20 protocol (HR@20 / NDCG@20)
