@@ -106,8 +106,6 @@ def render(rows: list[dict[str, Any]]) -> str:
     head = ("| dataset | variant | epochs (best) | " + " | ".join(COLUMNS)
             + " | s/epoch | CPU s | peak RSS (MiB) | load (CPU share) | date |")
     out += [head, "|" + "---|" * (head.count("|") - 1)]
-    for v, err in failed:
-        print(f"FAILED {v}: {err}", file=sys.stderr)
     for r in rows:
         t = r["test"]
         load = "-"
