@@ -65,9 +65,12 @@ def run_one(method: str, dataset: str, args: argparse.Namespace, workdir: Path) 
     cmd = command(method, dataset, args, run_dir)
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     t0 = time.perf_counter()
+    load_start = os.getloadavg()[0]
     proc = subprocess.run(["/usr/bin/time", "-v"] + cmd, cwd=REPO, env=env, capture_output=True,
                           text=True)
     wall = time.perf_counter() - t0
+    load_end = os.getloadavg()[0]
+    cpu = re.search(r"Percent of CPU this job got: (\d+)%", proc.stderr)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
@@ -76,41 +79,54 @@ def run_one(method: str, dataset: str, args: argparse.Namespace, workdir: Path) 
     curve = [{"epoch": r["epoch"], "mrr@10": r["mrr@10"], "hit@10": r["hit@10"], "seconds": r["seconds"]}
              for r in log if r["split"] == "valid"]
     at = cmd.index("--run-dir")
-    shown = ["graphcl"] + cmd[4:at] + cmd[at + 2:]
+    shown = ["graphcl"] + cmd[3:at] + cmd[at + 2:]
     return {"dataset": dataset, "method": method, "epochs": result["epochs_run"],
             "best_epoch": result["best_epoch"], "test": result["test"], "valid": result["valid"],
             "seconds_per_epoch": result["seconds_per_epoch"], "eval_seconds": result["eval_seconds"],
             "peak_rss_mib": int(rss.group(1)) / 1024 if rss else None, "wall_seconds": wall,
-            "curve": curve, "command": " ".join(shown),
+            "curve": curve, "command": " ".join(shown), "date": str(_dt.date.today()),
+            "load_avg": [load_start, load_end], "cpu_percent": int(cpu.group(1)) if cpu else None,
             "tag": args.tag, "threads": args.threads}
+
+
+def _load(r: dict[str, Any]) -> str:
+    if not r.get("load_avg"):
+        return "-"
+    a, b = r["load_avg"]
+    share = f" ({r['cpu_percent']}%)" if r.get("cpu_percent") is not None else ""
+    return f"{a:.1f}-{b:.1f}{share}"
 
 
 def table(rows: list[dict[str, Any]]) -> list[str]:
     head = ("| dataset | method | epochs (best) | " + " | ".join(COLUMNS)
-            + " | s/epoch | s/eval | peak RSS (MiB) |")
+            + " | s/epoch | s/eval | peak RSS (MiB) | load (CPU share) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         name = r["method"] + (f" ({r['tag']})" if r.get("tag") else "")
         vals = " | ".join(f"{r['test'][c]:.4f}" for c in COLUMNS)
         rss = f"{r['peak_rss_mib']:.0f}" if r["peak_rss_mib"] else "-"
         lines.append(f"| {r['dataset']} | {name} | {r['epochs']} ({r['best_epoch'] + 1}) | {vals} | "
-                     f"{r['seconds_per_epoch']:.0f} | {r['eval_seconds']:.1f} | {rss} |")
+                     f"{r['seconds_per_epoch']:.0f} | {r['eval_seconds']:.1f} | {rss} | {_load(r)} |")
         paper = PAPER.get((r["dataset"], r["method"]))
         if paper and not r.get("tag"):
             vals = " | ".join(f"{paper[c]:.4f}" if c in paper else "-" for c in COLUMNS)
-            lines.append(f"| {r['dataset']} | {r['method']} (paper) | - | {vals} | | | |")
+            lines.append(f"| {r['dataset']} | {r['method']} (paper) | - | {vals} | | | | |")
     return lines
 
 
 def render(rows: list[dict[str, Any]]) -> str:
     out = ["# Sequential recommendation: SASRec vs MCLRec", "",
-           f"Date {_dt.date.today()}; {platform.machine()} CPU, torch threads per run as in the "
-           "commands; the machine was shared with other jobs (load average ~12 on 2 cores), so "
-           "absolute times are inflated: compare the side-by-side pairs. Protocol: leave-one-out, "
+           f"Written {_dt.date.today()}; {platform.machine()} CPU ({os.cpu_count()} cores), torch "
+           "threads per run as in the commands; the machine was shared with other jobs (the 1-minute "
+           "load average at the start and end of each run and the share of a core the run got are in "
+           "the `load` column), so absolute times are inflated: compare runs made under similar load. "
+           "Protocol: leave-one-out, "
            "full ranking over all items (history not excluded, as MCLRec's RecBole code), test "
            "metrics of the best valid MRR@10 epoch. `epochs (best)`: epochs run and the 1-based "
            "epoch selected. Paper rows: MCLRec (SIGIR 2023) Table 2 and the authors' README "
-           "(trained to convergence, tens of epochs).", ""]
+           "(trained to convergence, tens of epochs). Per training batch MCLRec makes two encoder "
+           "updates (meta steps 1 and 3) and one augmenter update, SASRec one update, so at equal "
+           "epochs MCLRec has made twice SASRec's encoder updates.", ""]
     out += table(rows)
     out += ["", "## Validation MRR@10 per epoch", ""]
     for r in rows:
@@ -133,9 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--tag", default="", help="label these rows (kept beside untagged ones)")
     parser.add_argument("--out", default=str(DEFAULT_OUT))
+    parser.add_argument("--render-only", action="store_true", help="rewrite --out from its .json; run nothing")
     args = parser.parse_args(argv)
     out = Path(args.out)
     raw = out.with_suffix(".json")
+    if args.render_only:
+        from graphcl.io import atomic_write_text
+        atomic_write_text(out, render(json.loads(raw.read_text())))
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench_seqrec_") as tmp:
         jobs = [(m, d) for d in args.datasets for m in args.methods]
         with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:

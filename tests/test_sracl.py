@@ -200,7 +200,8 @@ def test_cli_with_precomputed_summaries_and_fallback(tmp_path, data, capsys):
                "--set", "llm=openai:none@http://127.0.0.1:9", "--run-dir", str(tmp_path / "a"), *common])
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert "SRA-CL semantics: llm summaries embedded by" in out and "0 LLM calls" in out
+    assert f"SRA-CL semantics: precomputed summaries from {summaries} embedded by" in out
+    assert "0 LLM calls" in out
     assert json.loads(out.strip().splitlines()[-1])["test"]["hit@20"] > 0
     rc = main(["train", "sracl", "--dataset", str(path), "--set", "semantics=fallback-cooccurrence",
                "--backbone", "gru4rec", "--run-dir", str(tmp_path / "b"), *common])

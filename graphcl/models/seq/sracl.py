@@ -139,6 +139,7 @@ def prepare_semantics(dataset: SequenceDataset, config: dict[str, Any], *, llm: 
         path = str(config["summaries"])
         unit_texts, item_texts = summaries_from_file(dataset, units, read_summaries_jsonl(path), path)
         stats: dict[str, Any] = {"source": path, "llm_calls": 0}
+        source = f"precomputed summaries from {path}"
     else:
         from graphcl.data.item_text import sequence_item_texts
         item_text = sequence_item_texts(dataset, config["item_text"] or None)
@@ -146,12 +147,13 @@ def prepare_semantics(dataset: SequenceDataset, config: dict[str, Any], *, llm: 
             llm = make_llm(config)
         summaries, stats = generate_summaries(dataset, units, item_text, llm, settings)
         stats["source"] = f"llm {getattr(llm, 'backend', '?')}:{getattr(llm, 'model', '?')}"
+        source = "llm summaries"
         table = summaries.prefixes if units.level == "prefix" else summaries.users
         unit_texts = [table[key] for key in units.keys]
         tokens = dataset.item_tokens or [str(i) for i in range(1, dataset.num_items + 1)]
         item_texts = [summaries.items[t] for t in tokens]
     return build_semantics(dataset, units, k=k, unit_texts=unit_texts, item_texts=item_texts,
-                           encoder=encoder, block_size=block, stats=stats)
+                           encoder=encoder, block_size=block, stats=stats, text_source=source)
 
 
 class SRACL(SequentialRecommender):

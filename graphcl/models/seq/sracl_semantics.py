@@ -258,10 +258,12 @@ def _encode(encoder: Any, texts: list[str]) -> torch.Tensor:
 def build_semantics(dataset: SequenceDataset, units: SemanticUnits, *, k: int = 10,
                     unit_texts: list[str] | None = None, item_texts: list[str] | None = None,
                     encoder: Any = None, fallback_rank: int = 64, block_size: int = 1024,
-                    stats: dict[str, Any] | None = None) -> Semantics:
+                    stats: dict[str, Any] | None = None, text_source: str = "llm summaries"
+                    ) -> Semantics:
     """Semantic vectors and top-``k`` neighbours: from the summary texts embedded by
     ``encoder`` (a :class:`graphcl.llm.TextEncoder`), or, when no texts are given,
-    the co-occurrence fallback."""
+    the co-occurrence fallback. ``text_source`` names where the texts came from in
+    the ``kind`` label (a precomputed file need not hold LLM answers)."""
     if (unit_texts is None) != (item_texts is None):
         raise ValueError("give both unit_texts and item_texts, or neither (fallback)")
     if len(units) <= k or dataset.num_items <= k:
@@ -275,7 +277,7 @@ def build_semantics(dataset: SequenceDataset, units: SemanticUnits, *, k: int = 
             from graphcl.llm import TextEncoder
             encoder = TextEncoder()
         unit_emb, item_emb = _encode(encoder, unit_texts), _encode(encoder, item_texts)
-        kind = f"llm summaries embedded by {getattr(encoder, 'encoder_id', type(encoder).__name__)}"
+        kind = f"{text_source} embedded by {getattr(encoder, 'encoder_id', type(encoder).__name__)}"
     for name, e in (("unit", unit_emb), ("item", item_emb)):
         if not bool(torch.isfinite(e).all()):
             raise ValueError(f"the {name} semantic embeddings contain NaN or inf")
