@@ -57,3 +57,12 @@ def test_config_file_and_set_precedence(tmp_path, capsys):
                  "--run-dir", str(run), "--quiet"]) == 0
     saved = json.loads((run / "config.json").read_text())
     assert saved["config"]["embedding_dim"] == 12 and saved["config"]["epochs"] == 1
+
+
+def test_python_dash_m_runs_the_cli():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "graphcl", "methods"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "lightgcn" in out.stdout and "meow" in out.stdout
