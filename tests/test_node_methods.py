@@ -78,3 +78,20 @@ def test_bad_graphs_are_refused(tmp_path):
     no_x = Data(edge_index=ok.edge_index, y=ok.y, num_nodes=4)
     with pytest.raises(ValueError, match="no `x`"):
         train("grace", no_x, config=FAST, run_dir=tmp_path / "d")
+
+
+def test_probe_normalize_option(cora, tmp_path):
+    """``probe_normalize`` switches the probe's input scaling; a bad value fails before training."""
+    from graphcl.eval.node import linear_probe
+    from graphcl.train.node_tasks import frozen_embeddings
+    cfg = {**FAST, "epochs": 1, "probe_seeds": 1, "probe_normalize": "l2"}
+    trainer = build_trainer("grace", cora, config=cfg, run_dir=tmp_path / "r", verbose=False)
+    emb = frozen_embeddings(trainer.model)
+    got = trainer.task.evaluate(trainer.model, "test")["acc"]
+    want = linear_probe(emb, cora.y, split="random", seeds=(0,), normalize="l2")["mean"]
+    other = linear_probe(emb, cora.y, split="random", seeds=(0,), normalize="standard")["mean"]
+    assert got == pytest.approx(want, abs=1e-9)
+    assert got != other  # the option is actually applied
+    with pytest.raises(ValueError, match="probe_normalize"):
+        build_trainer("grace", cora, config={**cfg, "probe_normalize": "minmax"},
+                      run_dir=tmp_path / "bad", verbose=False)

@@ -22,11 +22,24 @@ def frozen_embeddings(model: torch.nn.Module) -> torch.Tensor:
     return emb
 
 
+PROBE_NORMALIZATIONS = ("standard", "l2", "none")
+
+
+def probe_normalization(value: Any) -> str | None:
+    """The linear probe's ``normalize`` argument for the config value ``probe_normalize``."""
+    if value is None or value == "none":
+        return None
+    if value not in PROBE_NORMALIZATIONS:
+        raise ValueError(f"probe_normalize must be one of {PROBE_NORMALIZATIONS}, got {value!r}")
+    return str(value)
+
+
 NODE_TASK_DEFAULTS: dict[str, Any] = {
     "probe_split": "random",   # "random" (10/10/80 per seed) or "public" (Planetoid masks)
     "probe_seeds": 5,
     "probe_train_ratio": 0.1,
     "probe_val_ratio": 0.1,
+    "probe_normalize": "standard",  # "standard" (z-score), "l2" (GRACE authors' protocol) or "none"
     "cluster": False,
 }
 
@@ -35,6 +48,7 @@ class NodeProbeTask:
     def __init__(self, data: Any, config: dict[str, Any], device: torch.device) -> None:
         if getattr(data, "y", None) is None:
             raise ValueError("node evaluation needs labels: the graph has no `y`")
+        probe_normalization(config.get("probe_normalize", "standard"))  # fail before training
         self.data = data
         self.name = str(getattr(data, "name", None) or "graph")
         self.config = config
@@ -56,6 +70,7 @@ class NodeProbeTask:
                             train_ratio=float(self.config.get("probe_train_ratio", 0.1)),
                             val_ratio=float(self.config.get("probe_val_ratio", 0.1)),
                             seeds=tuple(range(int(self.config.get("probe_seeds", 5)))),
+                            normalize=probe_normalization(self.config.get("probe_normalize", "standard")),
                             device=emb.device)
 
     @torch.no_grad()
