@@ -53,10 +53,16 @@ PUBLISHED: dict[str, list[str]] = {
     "HeCo (paper)": ["88.56", "87.61", "89.04", "88.13", "87.45", "88.71", "96.49", "96.40", "96.55",
                      "56.87", "56.94"],
 }
-PUBLISHED_NOTE = ("HeCo's figures are quoted from its paper (Tables 2-3) without access to the PDF "
-                  "here: check them before citing. MEOW's and AdaMEOW's own ACM figures could not be "
-                  "looked up offline (the authors' repository, jianxiangyu/MEOW, ships code and run logs "
-                  "but no results table); add them from the SDM 2023 / TKDE 2024 papers.")
+PUBLISHED_NOTE = (
+    "HeCo's nine classification figures (Ma-F1/Mi-F1/AUC at 20/40/60) match the \"Paper\" column of "
+    "BUPT-GAMMA/GammaGL's examples/heco/README.md (and the 60-label row of OpenHGNN's "
+    "openhgnn/output/HeCo/README.md); the paper's PDF was not reachable here. Its clustering figures "
+    "(NMI 56.87, ARI 56.94) are quoted from memory and could not be confirmed: treat them as "
+    "unverified. MEOW's and AdaMEOW's own published ACM tables could not be found offline; the "
+    "authors' repository (jianxiangyu/MEOW) ships run logs, not the papers' tables: "
+    "code_adameow/result_acm20.txt reads Ma-F1 91.69 ± 0.2, Mi-F1 91.69 ± 0.23, AUC 98.57; "
+    "result_acm40.txt 90.61 / 90.76 / 98.23 (no 60-label log) — those are logs of one run "
+    "configuration, not published results.")
 DEFAULT_OUT = REPO / "experiments" / "results" / "meow_acm.md"
 
 
