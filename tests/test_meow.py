@@ -165,3 +165,27 @@ def test_cli_trains_meow_on_real_acm(shared_data, tmp_path):
     assert 0.3 < result["test"]["micro_f1_20"] <= 1.0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["config"]["lr"] == 7e-4 and config["config"]["tau"] == 0.4  # the ACM preset
+
+
+@pytest.mark.parametrize("mode", ["per-epoch", "fixed"])
+def test_kmeans_seed_modes(monkeypatch, mode):
+    """``kmeans_seed: fixed`` reuses one k-means seed every epoch (the authors' code);
+    ``per-epoch`` draws a new one from the epoch's generator; anything else is refused."""
+    import graphcl.models.node.meow as meow_module
+    seeds = []
+    real = meow_module.cluster_runs
+
+    def spy(z, counts, tau, seed, **kw):
+        seeds.append(seed)
+        return real(z, counts, tau, seed, **kw)
+
+    monkeypatch.setattr(meow_module, "cluster_runs", spy)
+    _train("meow", steps=3, kmeans_seed=mode, seed=0)
+    assert len(seeds) == 3
+    if mode == "fixed":
+        assert len(set(seeds)) == 1
+    else:
+        assert len(set(seeds)) == 3
+    spec, cfg = _config(kmeans_seed="sometimes")
+    with pytest.raises(ValueError, match="kmeans_seed must be"):
+        spec.build(_toy(), cfg, "cpu")

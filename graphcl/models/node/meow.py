@@ -18,7 +18,7 @@ Views, with h = ELU(Dropout(W x)) per node type and a shared GCN f (2 layers):
 Projection g(z) = normalize(tanh(W z)) (shared). Embedding for evaluation: z_fine.
 
 Loss (eq. 9-12): anchors ẑ_coarse, keys ẑ_fine. Every epoch, k-means on ẑ_fine once
-per cluster count (``cluster_counts``; seeded from the epoch's generator) gives
+per cluster count (``cluster_counts``) gives
 hard weights w_ij = R − #{runs with i, j in one cluster};
 L = −mean_i log(e^{ẑc_i·ẑf_i/τ} / Σ_j w_ij e^{ẑc_i·ẑf_j/τ}) + λ L_proto(ẑ_coarse),
 computed blockwise (:func:`graphcl.losses.weighted.weighted_info_nce`). Options:
@@ -29,7 +29,11 @@ Differences from the authors' code (documented choices): the top-k graph is
 normalized as D^{-1/2} A D^{-1/2} with row i aggregating its own top-k (the code
 propagates with the transpose); the PCL concentration uses Euclidean distances
 (the code takes the square root of faiss inner products); k-means is ours (torch,
-k-means++, ``kmeans_restarts`` x ``kmeans_iters`` like faiss' nredo 5, niter 20);
+random initial centroids as faiss, ``kmeans_restarts`` x ``kmeans_iters`` like faiss'
+nredo 5, niter 20). ``kmeans_seed``: ``"per-epoch"`` (default) draws the k-means
+seed from the epoch's generator; ``"fixed"`` reuses the same seed (``seed`` + run
+index) every epoch, as the authors' code does, so clusters drift only with the
+embeddings;
 training length and model selection follow the trainer (select on validation)
 instead of early stopping on the training loss.
 """
@@ -116,6 +120,8 @@ class MEOW(nn.Module):
         c = self.config
         if c["weighting"] not in ("hard", "none"):
             raise ValueError(f"weighting must be 'hard' or 'none', got {c['weighting']!r}")
+        if c["kmeans_seed"] not in ("per-epoch", "fixed"):
+            raise ValueError(f"kmeans_seed must be 'per-epoch' or 'fixed', got {c['kmeans_seed']!r}")
         if c["weighting"] == "hard" and not c["cluster_counts"]:
             raise ValueError("weighting 'hard' needs at least one entry in cluster_counts")
         if float(c["lam_proto"]) < 0:
@@ -168,6 +174,8 @@ class MEOW(nn.Module):
         clusters = None
         if c["weighting"] == "hard" or lam > 0:
             seed = int(torch.randint(2 ** 31 - 1, (1,), generator=generator, device=generator.device))
+            if c["kmeans_seed"] == "fixed":  # the authors' code: the same k-means seed every epoch
+                seed = int(c.get("seed", 0))
             clusters = cluster_runs(zf, [int(k) for k in c["cluster_counts"]], tau, seed,
                                     n_init=int(c["kmeans_restarts"]), max_iter=int(c["kmeans_iters"]),
                                     alpha=float(c["concentration_alpha"]))
@@ -203,6 +211,7 @@ MEOW_DEFAULTS: dict[str, Any] = {
     "feat_mask": 0.3, "adj_mask": [0.3], "normalize_features": True,
     "weighting": "hard", "cluster_counts": [100, 300], "lam_proto": 1.0,
     "kmeans_restarts": 5, "kmeans_iters": 20, "concentration_alpha": 10.0,
+    "kmeans_seed": "per-epoch",  # or "fixed" (the authors' code)
     "loss_block_size": 1024,
 }
 
