@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         def on_chunk(record: dict, name: str = name) -> None:
             prompts, answers, config = record.pop("prompts"), record.pop("answers"), record.pop("config")
             line = {"dataset": name, "llm": f"{llm.backend}:{llm.model}", "time": time.time(),
-                    "pid": os.getpid(), **record}
+                    "pid": os.getpid(), "threads": args.threads if kw else None, **record}
             with log_path.open("a") as fh:
                 fh.write(json.dumps(line) + "\n")
             if record["calls"]:  # a plain-text copy of the new answers (re-keyable, see --import)

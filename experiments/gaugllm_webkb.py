@@ -116,7 +116,8 @@ def generation_summary(log: Path, runs_dir: Path, dataset: str) -> dict[str, Any
     by_phase = {p: (sum(r["calls"] for r in lines if r["phase"] == p),
                     sum(r["seconds"] for r in lines if r["phase"] == p and r["calls"] > 0))
                 for p in ("experts", "edge decisions")}
-    out = {"calls": calls, "llm_seconds": seconds, "by_phase": by_phase,
+    threads = sorted({str(r.get("threads", "?")) for r in lines if r["calls"] > 0})
+    out = {"calls": calls, "llm_seconds": seconds, "by_phase": by_phase, "threads": threads,
            "llm": lines[-1].get("llm"), "complete": info_path.exists()}
     if info_path.exists():
         out["stats"] = json.loads(info_path.read_text())["stats"]
@@ -228,15 +229,17 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, skipped: dict[s
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {chosen or '–'} |")
     lines += ["", ("Selected grid points and every grid point's validation / test accuracy "
               "(the test column is shown for transparency, never used for selection):"), ""] + selected_info
-    lines += ["", "## LLM generation (embedded Gemma-3-270M Q4_K_M via llama.cpp, 1 thread)", "",
+    lines += ["", "## LLM generation (embedded Gemma-3-270M Q4_K_M via llama.cpp)", "",
+              ("LLM calls and seconds are summed over every logged chunk of the generation runs "
+               "(`--gen-log`); threads: llama.cpp threads of the runs that made calls (`?`: not logged)."), "",
               ("| dataset | nodes | expert prompts | edge-decision prompts | unique prompts | LLM calls made "
-              "| LLM seconds | s / call | s per 100 nodes | cache hit rate on re-run | complete |"),
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| LLM seconds | s / call | s per 100 nodes | threads | cache hit rate on re-run | complete |"),
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     runs_dir = Path(args.gen_log).parent
     for name in args.datasets:
         g = generation_summary(Path(args.gen_log), runs_dir, name)
         if g is None:
-            lines.append(f"| {name} | – | – | – | – | 0 | – | – | – | – | no |")
+            lines.append(f"| {name} | – | – | – | – | 0 | – | – | – | – | – | no |")
             continue
         s = g.get("stats", {})
         n = s.get("nodes")
@@ -246,7 +249,7 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, skipped: dict[s
                  if r["dataset"] == name and r.get("llm_stats")]
         lines.append(f"| {name} | {n or '–'} | {s.get('expert_prompts', '–')} | {s.get('decision_prompts', '–')} "
                      f"| {s.get('unique_prompts', '–')} | {g['calls']} | {g['llm_seconds']:.0f} | {per_call:.2f} "
-                     f"| {per100:.0f} | {f'{100 * min(h for h, _ in rerun):.0f}% ({max(c for _, c in rerun)} calls)' if rerun else '–'} "
+                     f"| {per100:.0f} | {', '.join(g['threads']) or '–'} | {f'{100 * min(h for h, _ in rerun):.0f}% ({max(c for _, c in rerun)} calls)' if rerun else '–'} "
                      f"| {'yes' if g['complete'] else 'no'} |")
     return "\n".join(lines) + "\n"
 
