@@ -2,6 +2,8 @@
 blockwise forms equal the dense ones, values and gradients."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -137,3 +139,54 @@ def test_prototypical_loss_and_concentration():
     phi = concentration(pts, lab, cen, tau=1.0)
     assert phi[0] < phi[1]
     assert isinstance(clusters, ClusterResult)
+
+
+def test_inner_product_kmeans_is_a_fixed_point_of_faiss_ip_clustering():
+    """``metric="ip"`` (MEOW's faiss IndexFlatIP clustering): every point sits with the
+    centre of largest inner product, each centre is the plain mean of its points, and
+    the partition can differ from Euclidean k-means (a long centre attracts more)."""
+    from graphcl.eval.clustering import kmeans
+    gen = torch.Generator().manual_seed(3)
+    mus = F.normalize(torch.randn(5, 6, generator=gen), dim=1)
+    spread = [0.1, 0.3, 0.6, 1.0, 1.5]  # tight clusters have long mean vectors, loose ones short
+    x = F.normalize(torch.cat([mus[k] + spread[k] * torch.randn(40, 6, generator=gen) for k in range(5)]),
+                    dim=1)
+    labels, centers = kmeans(x, 5, n_init=3, max_iter=100, seed=0, init="random", metric="ip", tol=0.0)
+    assert labels.shape == (200,) and centers.shape == (5, 6)
+    assert torch.equal(labels, (x @ centers.T).argmax(1))
+    for j in range(5):
+        assert bool((labels == j).any())
+        torch.testing.assert_close(centers[j], x[labels == j].mean(0))
+    again = kmeans(x, 5, n_init=3, max_iter=100, seed=0, init="random", metric="ip", tol=0.0)
+    assert torch.equal(again[0], labels)
+    # Euclidean k-means on the same data is not such a fixed point: the two rules differ
+    l2_labels, l2_centers = kmeans(x, 5, n_init=3, max_iter=100, seed=0, init="random", tol=0.0)
+    assert not torch.equal(l2_labels, (x @ l2_centers.T).argmax(1))
+    with pytest.raises(ValueError, match="metric must be"):
+        kmeans(x, 3, metric="cosine")
+
+
+def test_meow_code_concentration_matches_its_formula():
+    """``form="meow-code"``: φ_k = mean_i √(v_i·c_k) / log(n_k + 5), singletons get the
+    largest φ, clipped to the 10th/90th percentiles, rescaled to mean τ."""
+    gen = torch.Generator().manual_seed(1)
+    x = F.normalize(torch.randn(40, 4, generator=gen).abs(), dim=1)
+    labels = torch.cat([torch.zeros(15), torch.ones(12), torch.full((12,), 2), torch.full((1,), 3)]).long()
+    cen = torch.stack([x[labels == k].mean(0) for k in range(4)])
+    phi = concentration(x, labels, cen, tau=0.5, form="meow-code")
+    raw = []
+    for k in range(3):
+        pts = x[labels == k]
+        n = pts.shape[0]
+        raw.append(float((pts @ cen[k]).sqrt().mean()) / math.log(n + 5))
+    raw.append(max(raw))
+    raw = torch.tensor(raw)
+    raw = raw.clamp(torch.quantile(raw, 0.1), torch.quantile(raw, 0.9))
+    torch.testing.assert_close(phi, 0.5 * raw / raw.mean())
+    # a negative similarity is clamped at 0 instead of producing NaN
+    neg = concentration(torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]),
+                        torch.tensor([0, 0, 1, 1]), torch.tensor([[1.0, 0.0], [0.0, 1.0]]), tau=1.0,
+                        form="meow-code")
+    assert torch.isfinite(neg).all()
+    with pytest.raises(ValueError, match="concentration form"):
+        concentration(x, labels, cen, tau=0.5, form="faiss")

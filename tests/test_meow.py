@@ -189,3 +189,26 @@ def test_kmeans_seed_modes(monkeypatch, mode):
     spec, cfg = _config(kmeans_seed="sometimes")
     with pytest.raises(ValueError, match="kmeans_seed must be"):
         spec.build(_toy(), cfg, "cpu")
+
+
+def test_authors_clustering_options_reach_kmeans(monkeypatch):
+    """``kmeans_metric: ip`` and ``concentration: meow-code`` (the authors' faiss inner-product
+    clustering and their concentration) are passed to the per-epoch clustering, training
+    stays finite, and unknown values are refused before training."""
+    import graphcl.models.node.meow as meow_module
+    seen = []
+    real = meow_module.cluster_runs
+
+    def spy(z, counts, tau, seed, **kw):
+        seen.append((kw["metric"], kw["concentration_form"], kw["alpha"]))
+        return real(z, counts, tau, seed, **kw)
+
+    monkeypatch.setattr(meow_module, "cluster_runs", spy)
+    _, losses, _ = _train("meow", steps=2, kmeans_metric="ip", concentration="meow-code", seed=0)
+    assert all(np.isfinite(losses))
+    assert seen == [("ip", "meow-code", None)] * 2
+    for key, bad, msg in (("kmeans_metric", "cosine", "kmeans_metric must be"),
+                          ("concentration", "faiss", "concentration must be")):
+        spec, cfg = _config(**{key: bad})
+        with pytest.raises(ValueError, match=msg):
+            spec.build(_toy(), cfg, "cpu")

@@ -41,21 +41,26 @@ def _random_init(x: Tensor, k: int, runs: int, gen: torch.Generator) -> Tensor:
 
 
 def kmeans(x: Tensor, k: int, n_init: int = 10, max_iter: int = 300, seed: int = 0,
-           tol: float = 1e-4, init: str = "k-means++") -> tuple[Tensor, Tensor]:
+           tol: float = 1e-4, init: str = "k-means++", metric: str = "l2") -> tuple[Tensor, Tensor]:
     """Lloyd's k-means with k-means++ seeding (``init="random"``: k distinct random
     points, as faiss, k times cheaper to seed), ``n_init`` restarts run together.
 
-    Minimizes the inertia Σ_n min_j ||x_n − c_j||²; stops when every run's centre
-    shift Σ_j ||c_j^{t+1} − c_j^t||² is below ``tol`` · mean per-feature variance
-    (sklearn's criterion). An emptied cluster is moved to the point farthest
-    from its centre. Returns the labels (N,) and centres (k, d) of the run of
-    lowest inertia. Seeded by a ``torch.Generator`` on ``x``'s device.
+    ``metric="l2"`` (default) minimizes the inertia Σ_n min_j ||x_n − c_j||²; stops when
+    every run's centre shift Σ_j ||c_j^{t+1} − c_j^t||² is below ``tol`` · mean
+    per-feature variance (sklearn's criterion). ``metric="ip"`` is faiss' clustering
+    on an inner-product index (``IndexFlatIP``, ``spherical=False``): each point goes
+    to the centre of largest x·c_j, centres stay plain (unnormalized) means, and the
+    restart with the largest Σ_n max_j x_n·c_j wins. An emptied cluster is moved to
+    the point farthest from (least similar to) its centre. Returns the labels (N,)
+    and centres (k, d) of the best run. Seeded by a ``torch.Generator`` on ``x``'s device.
     """
     x = x.detach()
     x = x if torch.is_floating_point(x) else x.float()
     n = x.shape[0]
     if not 1 <= k <= n:
         raise ValueError(f"need 1 <= k <= number of points ({n}), got k={k}")
+    if metric not in ("l2", "ip"):
+        raise ValueError(f"metric must be 'l2' or 'ip', got {metric!r}")
     gen = torch.Generator(device=x.device).manual_seed(int(seed))
     if init not in ("k-means++", "random"):
         raise ValueError(f"init must be 'k-means++' or 'random', got {init!r}")
@@ -66,11 +71,15 @@ def kmeans(x: Tensor, k: int, n_init: int = 10, max_iter: int = 300, seed: int =
     x_runs = x.expand(runs, n, x.shape[1])
     offset = (torch.arange(runs, device=x.device) * k)[:, None]
     for _ in range(max_iter):
-        # ||x − c||² = ||x||² + (||c||² − 2 x·c): one (R, N, k) buffer for the argmin
-        part = torch.baddbmm(centers.pow(2).sum(2)[:, None, :], x_runs, centers.transpose(1, 2),
-                             alpha=-2.0)
-        closest, assign = part.min(2)                                      # (R, N)
-        closest = (closest + x2).clamp_min_(0)
+        if metric == "l2":
+            # ||x − c||² = ||x||² + (||c||² − 2 x·c): one (R, N, k) buffer for the argmin
+            part = torch.baddbmm(centers.pow(2).sum(2)[:, None, :], x_runs, centers.transpose(1, 2),
+                                 alpha=-2.0)
+            closest, assign = part.min(2)                                  # (R, N)
+            closest = (closest + x2).clamp_min_(0)                         # distance: larger = farther
+        else:
+            sim, assign = torch.bmm(x_runs, centers.transpose(1, 2)).max(2)
+            closest = -sim                                                 # larger = farther
         flat = (assign + offset).reshape(-1)
         counts = torch.bincount(flat, minlength=runs * k).to(x.dtype).reshape(runs, k, 1)
         sums = x.new_zeros(runs * k, x.shape[1]).index_add_(0, flat, x.repeat(runs, 1))
@@ -84,8 +93,12 @@ def kmeans(x: Tensor, k: int, n_init: int = 10, max_iter: int = 300, seed: int =
         centers = new
         if bool((shift <= tol_abs).all()):
             break
-    closest, assign = _sq_dist(x, centers).min(2)
-    best = int(closest.sum(1).argmin())
+    if metric == "l2":
+        closest, assign = _sq_dist(x, centers).min(2)
+        best = int(closest.sum(1).argmin())
+    else:
+        sim, assign = torch.matmul(x, centers.transpose(1, 2)).max(2)
+        best = int(sim.sum(1).argmax())
     return assign[best], centers[best]
 
 

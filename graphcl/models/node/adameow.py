@@ -47,7 +47,8 @@ class AdaMEOW(MEOW):
 ADAMEOW_DEFAULTS: dict[str, Any] = {
     **{k: v for k, v in MEOW_DEFAULTS.items()
        if k not in ("weighting", "cluster_counts", "lam_proto", "kmeans_restarts", "kmeans_iters",
-                    "concentration_alpha", "loss_block_size")},
+                    "kmeans_seed", "kmeans_metric", "concentration", "concentration_alpha",
+                    "loss_block_size")},
     "weight_hidden": 16, "weight_block_size": 256,
 }
 

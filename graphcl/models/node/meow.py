@@ -28,9 +28,10 @@ computed blockwise (:func:`graphcl.losses.weighted.weighted_info_nce`). Options:
 Differences from the authors' code (documented choices): the top-k graph is
 normalized as D^{-1/2} A D^{-1/2} with row i aggregating its own top-k (the code
 propagates with the transpose); the PCL concentration uses Euclidean distances
-(the code takes the square root of faiss inner products); k-means is ours (torch,
-random initial centroids as faiss, ``kmeans_restarts`` x ``kmeans_iters`` like faiss'
-nredo 5, niter 20). ``kmeans_seed``: ``"per-epoch"`` (default) draws the k-means
+(``concentration: meow-code``: the code's square root of faiss inner products, α 5);
+k-means is ours (torch, random initial centroids as faiss, ``kmeans_restarts`` x
+``kmeans_iters`` like faiss' nredo 5, niter 20), Euclidean by default
+(``kmeans_metric: ip``: the code's inner-product assignment to unnormalized centroids). ``kmeans_seed``: ``"per-epoch"`` (default) draws the k-means
 seed from the epoch's generator; ``"fixed"`` reuses the same seed (``seed`` + run
 index) every epoch, as the authors' code does, so clusters drift only with the
 embeddings;
@@ -45,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphcl.losses.prototypical import cluster_runs, prototypical_loss
+from graphcl.losses.prototypical import CONCENTRATION_FORMS, cluster_runs, prototypical_loss
 from graphcl.losses.weighted import ClusterWeights, weighted_info_nce
 from graphcl.models.node.meow_views import (coarse_graph, context_operators, mask_entries,
                                             masked_graph, metapath_graphs, per_metapath,
@@ -122,6 +123,10 @@ class MEOW(nn.Module):
             raise ValueError(f"weighting must be 'hard' or 'none', got {c['weighting']!r}")
         if c["kmeans_seed"] not in ("per-epoch", "fixed"):
             raise ValueError(f"kmeans_seed must be 'per-epoch' or 'fixed', got {c['kmeans_seed']!r}")
+        if c["kmeans_metric"] not in ("l2", "ip"):
+            raise ValueError(f"kmeans_metric must be 'l2' or 'ip', got {c['kmeans_metric']!r}")
+        if c["concentration"] not in CONCENTRATION_FORMS:
+            raise ValueError(f"concentration must be one of {CONCENTRATION_FORMS}, got {c['concentration']!r}")
         if c["weighting"] == "hard" and not c["cluster_counts"]:
             raise ValueError("weighting 'hard' needs at least one entry in cluster_counts")
         if float(c["lam_proto"]) < 0:
@@ -178,7 +183,10 @@ class MEOW(nn.Module):
                 seed = int(c.get("seed", 0))
             clusters = cluster_runs(zf, [int(k) for k in c["cluster_counts"]], tau, seed,
                                     n_init=int(c["kmeans_restarts"]), max_iter=int(c["kmeans_iters"]),
-                                    alpha=float(c["concentration_alpha"]))
+                                    alpha=(None if c["concentration_alpha"] is None
+                                           else float(c["concentration_alpha"])),
+                                    metric=str(c["kmeans_metric"]),
+                                    concentration_form=str(c["concentration"]))
         weights = ClusterWeights(clusters.labels, zc.dtype) if c["weighting"] == "hard" else None
         info = weighted_info_nce(zc, zf, weights, tau, block_size=int(c["loss_block_size"]))
         out = {"info": info}
@@ -210,8 +218,11 @@ MEOW_DEFAULTS: dict[str, Any] = {
     "hidden_dim": 64, "embed_dim": 64, "dropout": 0.2, "tau": 0.4,
     "feat_mask": 0.3, "adj_mask": [0.3], "normalize_features": True,
     "weighting": "hard", "cluster_counts": [100, 300], "lam_proto": 1.0,
-    "kmeans_restarts": 5, "kmeans_iters": 20, "concentration_alpha": 10.0,
+    "kmeans_restarts": 5, "kmeans_iters": 20,
     "kmeans_seed": "per-epoch",  # or "fixed" (the authors' code)
+    "kmeans_metric": "l2",       # or "ip": faiss inner-product assignment (the authors' code)
+    "concentration": "pcl",      # or "meow-code": sqrt of the similarity, alpha 5 (the authors' code)
+    "concentration_alpha": None,  # None: the form's constant (PCL 10, MEOW's code 5)
     "loss_block_size": 1024,
 }
 
