@@ -14,7 +14,8 @@ calls. After each chunk a JSON line (dataset, phase, prompts done, LLM calls,
 cache hits, seconds) is appended to ``--log``; the timings in the results file
 are the sums over these lines (so they survive restarts). When a dataset is
 complete its statistics and a few example answers go to
-``runs/gaugllm/generation_<dataset>.json``.
+``runs/gaugllm/generation_<dataset>.json`` (``stats``: this run; ``runs``: every run's
+stats, oldest first, so a cache-served re-run keeps the generating run's timings).
 
 ``--llm`` is a :func:`graphcl.llm.make_generator` spec: ``default`` is the
 embedded Gemma-3-270M GGUF through llama.cpp on ``--threads`` CPU threads;
@@ -95,8 +96,18 @@ def main(argv: list[str] | None = None) -> int:
         examples["decision"] = [{"prompt": p, "answer": a} for p, a in
                                 list(zip(aug.prompts["decision"], aug.answers["decision"]))[:4]]
         out = log_path.parent / f"generation_{name}.json"
+        # keep every run's stats: a re-run served from the cache (0 calls) must not erase
+        # the timings of the run that made the calls
+        runs = []
+        if out.exists():
+            try:
+                old = json.loads(out.read_text())
+                runs = old.get("runs") or ([old["stats"]] if "stats" in old else [])
+            except (json.JSONDecodeError, OSError) as exc:
+                print(f"[gaugllm] {out} unreadable ({exc}); starting its run history afresh", flush=True)
+        runs.append(stats)
         tmp = out.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"stats": stats, "examples": examples}, indent=2))
+        tmp.write_text(json.dumps({"stats": stats, "runs": runs, "examples": examples}, indent=2))
         os.replace(tmp, out)
         print(f"[gaugllm] {name} done: {json.dumps(stats)}", flush=True)
     return 0
