@@ -249,3 +249,24 @@ def test_sequential_methods_take_the_seq_form_and_presets(shared_data, tmp_path)
     assert (t.config["lmd"], t.config["beta"]) == (0.0, 0.05) and t.task.name == "beauty"
     t = build_trainer("sasrec", "ml-100k", run_dir=tmp_path / "s", verbose=False)
     assert t.task.name == "ml-100k-seq" and t.config["valid_metric"] == "mrr@10"
+
+
+def test_malloc_trim_every_trims_after_every_nth_step_and_leaves_results_unchanged(data, tmp_path,
+                                                                                      monkeypatch):
+    """``malloc_trim_every: N`` hands freed heap pages back to the OS after every N-th step
+    (memory only: the metrics are bit-identical); a negative value is refused."""
+    import graphcl.train.trainer as trainer_module
+    from graphcl.train.utils import release_freed_memory
+    assert release_freed_memory() in (True, False)  # a no-op where libc has no malloc_trim
+    calls = []
+    monkeypatch.setattr(trainer_module, "release_freed_memory", lambda: calls.append(1) or True)
+    cfg = {**SMALL, "epochs": 1}
+    plain = build_trainer("sasrec", data, config=cfg, run_dir=tmp_path / "a", verbose=False)
+    steps = plain.model.num_batches()
+    base = plain.fit()
+    assert calls == []
+    trimmed = train("sasrec", data, config={**cfg, "malloc_trim_every": 2}, run_dir=tmp_path / "b",
+                    verbose=False)
+    assert len(calls) == steps // 2 and trimmed.test == base.test
+    with pytest.raises(ValueError, match="malloc_trim_every must be >= 0"):
+        train("sasrec", data, config={**cfg, "malloc_trim_every": -1}, run_dir=tmp_path / "c", verbose=False)

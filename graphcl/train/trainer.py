@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from graphcl.train.checkpoint import JsonlLogger, load_checkpoint, save_checkpoint, write_json
 from graphcl.train.tasks import make_task
-from graphcl.train.utils import make_generator, resolve_device, seed_everything
+from graphcl.train.utils import make_generator, release_freed_memory, resolve_device, seed_everything
 
 
 class TrainingDivergedError(RuntimeError):
@@ -171,6 +171,9 @@ class Trainer:
         bar = tqdm(batches, total=total, desc=f"epoch {epoch}", leave=False,
                    disable=None if self.progress is None else not self.progress)
         train_step = getattr(self.model, "train_step", None)
+        trim_every = int(self.config.get("malloc_trim_every", 0) or 0)
+        if trim_every < 0:
+            raise ValueError(f"malloc_trim_every must be >= 0, got {trim_every}")
         for step, batch in enumerate(bar):
             if callable(train_step):
                 try:
@@ -195,6 +198,8 @@ class Trainer:
             for k, v in parts.items():
                 sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
             count += 1
+            if trim_every and count % trim_every == 0:
+                release_freed_memory()
             if count % 20 == 0 and not bar.disable:
                 bar.set_postfix(loss=f"{float(sums['loss']) / count:.4f}")
         bar.close()

@@ -1,6 +1,8 @@
-"""Device selection and seeding."""
+"""Device selection, seeding, and handing freed heap memory back to the OS."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import random
 
 import numpy as np
@@ -29,3 +31,26 @@ def make_generator(seed: int, device: torch.device) -> torch.Generator:
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
     return gen
+
+
+_LIBC: ctypes.CDLL | None | bool = False  # False: not looked up yet; None: no malloc_trim here
+
+
+def release_freed_memory() -> bool:
+    """Return the C heap's free pages to the OS (glibc ``malloc_trim(0)``).
+
+    glibc keeps freed blocks below its mmap threshold in the heap; when tensor
+    shapes vary from step to step the heap fragments and the process' RSS only
+    grows. Trimming after a step brings RSS back to what is live. Returns False
+    (and does nothing) where the C library has no ``malloc_trim`` (not glibc)."""
+    global _LIBC
+    if _LIBC is False:
+        try:
+            lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _LIBC = lib if hasattr(lib, "malloc_trim") else None
+        except OSError:
+            _LIBC = None
+    if _LIBC is None:
+        return False
+    _LIBC.malloc_trim(0)
+    return True

@@ -58,6 +58,10 @@ SEQ_DEFAULTS: dict[str, Any] = {
     "topk": [5, 10, 20],
     "eval_batch_size": 4096,
     "exclude_history": False,
+    # hand freed heap memory back to the OS every N training steps (glibc malloc_trim; 0: never).
+    # Batches of varying shape (SRA-CL's neighbour sets) fragment glibc's heap so RSS only grows:
+    # 1 keeps SRA-CL on ml-100k near 0.8 GiB instead of ~2.2 GiB, at the cost of re-faulting pages
+    "malloc_trim_every": 0,
 }
 
 
