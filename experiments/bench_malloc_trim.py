@@ -111,11 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {r['trim']} | {r['steps']} | {r['s_per_step']:.3f} | {r['peak_rss_mib']:.0f} | "
                      f"{r['rss_end_mib']:.0f} | {r['peak_rss_mib'] / ref['peak_rss_mib']:.2f}x |")
     text = "\n".join(lines) + "\n"
+    from graphcl.io import atomic_write_text
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=args.out.parent, prefix=f".{args.out.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, args.out)
+    atomic_write_text(args.out, text)
     print(text)
     return 0
 
