@@ -2,12 +2,12 @@
 
     .venv/bin/python experiments/probe_variants.py --method grace --dataset cora --seeds 0 1 2 3 4
         [--emb-dir runs/probe_embeddings] [--variants default l2-wide ...] [--data-root ../shared/data]
-        [--out experiments/results/probe_variants_grace_cora.md]
+        [--out experiments/results/probe_variants_grace_cora.md] [--set gamma_max=5 ...]
 
 Trains ``--method`` on ``--dataset`` once per training seed with its preset (the model after
 the last epoch, as :mod:`experiments.node_classification` without ``--eval-every``) and
-caches the embeddings in ``--emb-dir`` (``<method>_<dataset>_s<seed>.pt``; a cached file is
-reused). Every probe variant (normalization, weight-decay grid, Adam epochs of
+caches the embeddings in ``--emb-dir`` (``<method>_<dataset>[_<overrides>]_s<seed>.pt``; a cached
+file is reused, and refused when it was trained with other ``--set`` overrides). Every probe variant (normalization, weight-decay grid, Adam epochs of
 :func:`graphcl.eval.node.linear_probe`) is then fitted on the same 5 random 10/10/80 splits
 per seed. Reported: mean validation and test accuracy over seeds; the variant with the best
 mean validation accuracy is the one to pick (its test accuracy is the result).
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -37,22 +38,34 @@ VARIANTS: dict[str, dict] = {
 }
 
 
-def embeddings(method: str, dataset: str, seed: int, emb_dir: Path, data_root: str | None):
+def overrides_tag(overrides: dict) -> str:
+    """File-name tag of the config overrides: ``""`` or ``"_gamma_max-5_t0-0"`` (sorted keys)."""
+    parts = [f"{k}-{v}" for k, v in sorted(overrides.items())]
+    return "".join("_" + re.sub(r"[^A-Za-z0-9.+-]", "", p.replace("_", "")) for p in parts) if parts else ""
+
+
+def embeddings(method: str, dataset: str, seed: int, emb_dir: Path, data_root: str | None,
+               overrides: dict | None = None):
     import torch
     from graphcl.train import build_trainer
     from graphcl.train.node_tasks import frozen_embeddings
-    path = emb_dir / f"{method}_{dataset}_s{seed}.pt"
+    overrides = dict(overrides or {})
+    path = emb_dir / f"{method}_{dataset}{overrides_tag(overrides)}_s{seed}.pt"
     if path.exists():
-        return torch.load(path)["emb"]
+        saved = torch.load(path)
+        if saved.get("overrides", {}) != overrides:
+            raise ValueError(f"{path} was trained with overrides {saved.get('overrides', {})}, not "
+                             f"{overrides}; remove it or use another --emb-dir")
+        return saved["emb"]
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = build_trainer(method, dataset, config={"seed": seed}, data_root=data_root,
+        trainer = build_trainer(method, dataset, config={**overrides, "seed": seed}, data_root=data_root,
                                 run_dir=Path(tmp) / "run", verbose=False)
         trainer.fit()
         emb = frozen_embeddings(trainer.model)
     emb_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp_path = tempfile.mkstemp(dir=emb_dir, suffix=".tmp")
     os.close(fd)
-    torch.save({"emb": emb}, tmp_path)
+    torch.save({"emb": emb, "overrides": overrides}, tmp_path)
     os.replace(tmp_path, path)
     return emb
 
@@ -66,12 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--emb-dir", type=Path, default=REPO / "runs" / "probe_embeddings")
     p.add_argument("--data-root", default=None)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for training (e.g. gamma_max=5); part of the cache file name")
     args = p.parse_args(argv)
+    from graphcl.config import parse_set_options
+    overrides = parse_set_options(args.set)
 
     from graphcl.data import load
     from graphcl.eval.node import linear_probe
     labels = load(args.dataset, root=args.data_root).y
-    embs = [embeddings(args.method, args.dataset, s, args.emb_dir, args.data_root) for s in args.seeds]
+    embs = [embeddings(args.method, args.dataset, s, args.emb_dir, args.data_root, overrides) for s in args.seeds]
     rows = []
     for name in args.variants:
         t0 = time.perf_counter()
@@ -83,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:20s} valid {rows[-1][1]:.2f}  test {rows[-1][2]:.2f} ± {rows[-1][3]:.2f}  "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
     best = max(rows, key=lambda r: r[1])
-    lines = [f"# Probe variants: {args.method} on {args.dataset}, training seeds {args.seeds}", "",
+    title = f"# Probe variants: {args.method} on {args.dataset}, training seeds {args.seeds}"
+    lines = [title + (f", config {overrides}" if overrides else ""), "",
              f"- command: `python experiments/probe_variants.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
              "- 5 random 10/10/80 splits per training seed; weight decay chosen per split on validation; "
              "mean over training seeds (test std over training seeds, ddof 1)", "",
