@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-WIDE = tuple([0.0] + [10.0 ** (e / 2) for e in range(-12, 1)])  # 0, 1e-6, 10^-5.5, ..., 1
+from graphcl.eval.node import WIDE_WEIGHT_DECAYS as WIDE  # noqa: E402  (0, 1e-6, 10^-5.5, ..., 1)
 VARIANTS: dict[str, dict] = {
     "default": {},
     "wide": {"weight_decay": WIDE},

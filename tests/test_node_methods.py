@@ -95,3 +95,24 @@ def test_probe_normalize_option(cora, tmp_path):
     with pytest.raises(ValueError, match="probe_normalize"):
         build_trainer("grace", cora, config={**cfg, "probe_normalize": "minmax"},
                       run_dir=tmp_path / "bad", verbose=False)
+
+
+def test_probe_weight_decays_and_epochs_options(cora, tmp_path):
+    """``probe_weight_decays`` / ``probe_epochs`` reach the probe; bad values fail before training."""
+    from graphcl.eval.node import WIDE_WEIGHT_DECAYS, linear_probe
+    from graphcl.train.node_tasks import frozen_embeddings
+    assert WIDE_WEIGHT_DECAYS[0] == 0.0 and len(WIDE_WEIGHT_DECAYS) == 14
+    assert WIDE_WEIGHT_DECAYS[1] == pytest.approx(1e-6) and WIDE_WEIGHT_DECAYS[-1] == 1.0
+    cfg = {**FAST, "epochs": 1, "probe_seeds": 1, "probe_weight_decays": [1.0], "probe_epochs": 40}
+    trainer = build_trainer("grace", cora, config=cfg, run_dir=tmp_path / "r", verbose=False)
+    emb = frozen_embeddings(trainer.model)
+    got = trainer.task.evaluate(trainer.model, "test")["acc"]
+    want = linear_probe(emb, cora.y, split="random", seeds=(0,), weight_decay=[1.0], epochs=40)["mean"]
+    other = linear_probe(emb, cora.y, split="random", seeds=(0,))["mean"]
+    assert got == pytest.approx(want, abs=1e-9)
+    assert got != other  # a decay of 1 for 40 epochs is a different probe than the default one
+    for key, bad in (("probe_weight_decays", [-1e-3]), ("probe_weight_decays", []),
+                     ("probe_weight_decays", "huge"), ("probe_weight_decays", [float("nan")]),
+                     ("probe_epochs", 0), ("probe_epochs", 2.5)):
+        with pytest.raises(ValueError, match=key):
+            build_trainer("grace", cora, config={**cfg, key: bad}, run_dir=tmp_path / "bad", verbose=False)

@@ -29,6 +29,9 @@ from torch import Tensor
 
 Masks = tuple[Tensor, Tensor, Tensor]
 DEFAULT_WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
+# 0 and 10^-6 ... 1 in half decades: the grid that validation selected for GRACE on Cora
+# (experiments/results/probe_variants_grace_cora.md); close to the GRACE authors' C = 2^-10 ... 2^10.
+WIDE_WEIGHT_DECAYS = tuple([0.0] + [10.0 ** (e / 2) for e in range(-12, 1)])
 
 
 from graphcl.eval._common import _as_tensor, _summary, macro_f1  # noqa: F401 (macro_f1 re-exported)

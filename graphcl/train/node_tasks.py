@@ -34,12 +34,41 @@ def probe_normalization(value: Any) -> str | None:
     return str(value)
 
 
+def probe_weight_decays(value: Any) -> tuple[float, ...]:
+    """The probe's weight-decay grid for the config value ``probe_weight_decays``:
+    ``None`` or ``"default"`` (0, 1e-5 ... 1e-2), ``"wide"`` (0, 1e-6 ... 1 in half decades) or a list of
+    non-negative numbers; the decay is chosen per split on validation."""
+    from graphcl.eval.node import DEFAULT_WEIGHT_DECAYS, WIDE_WEIGHT_DECAYS
+    if value is None or value == "default":
+        return DEFAULT_WEIGHT_DECAYS
+    if value == "wide":
+        return WIDE_WEIGHT_DECAYS
+    values = value if isinstance(value, (list, tuple)) else [value]
+    try:
+        grid = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        grid = ()
+    if not grid or any(not (g >= 0.0) or g == float("inf") for g in grid):
+        raise ValueError("probe_weight_decays must be 'default', 'wide' or a non-empty list of finite "
+                         f"non-negative numbers, got {value!r}")
+    return grid
+
+
+def probe_epochs(value: Any) -> int:
+    """The probe's Adam epochs for the config value ``probe_epochs`` (a positive integer)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"probe_epochs must be a positive integer, got {value!r}")
+    return value
+
+
 NODE_TASK_DEFAULTS: dict[str, Any] = {
     "probe_split": "random",   # "random" (10/10/80 per seed) or "public" (Planetoid masks)
     "probe_seeds": 5,
     "probe_train_ratio": 0.1,
     "probe_val_ratio": 0.1,
     "probe_normalize": "standard",  # "standard" (z-score), "l2" (GRACE authors' protocol) or "none"
+    "probe_weight_decays": None,  # None/"default" (0, 1e-5...1e-2), "wide" (0, 1e-6...1) or a list
+    "probe_epochs": 300,
     "cluster": False,
 }
 
@@ -49,6 +78,8 @@ class NodeProbeTask:
         if getattr(data, "y", None) is None:
             raise ValueError("node evaluation needs labels: the graph has no `y`")
         probe_normalization(config.get("probe_normalize", "standard"))  # fail before training
+        probe_weight_decays(config.get("probe_weight_decays"))
+        probe_epochs(config.get("probe_epochs", 300))
         self.data = data
         self.name = str(getattr(data, "name", None) or "graph")
         self.config = config
@@ -71,6 +102,8 @@ class NodeProbeTask:
                             val_ratio=float(self.config.get("probe_val_ratio", 0.1)),
                             seeds=tuple(range(int(self.config.get("probe_seeds", 5)))),
                             normalize=probe_normalization(self.config.get("probe_normalize", "standard")),
+                            weight_decay=probe_weight_decays(self.config.get("probe_weight_decays")),
+                            epochs=probe_epochs(self.config.get("probe_epochs", 300)),
                             device=emb.device)
 
     @torch.no_grad()
