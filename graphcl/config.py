@@ -8,10 +8,26 @@ them itself.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import yaml
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML's safe loader that also reads ``1e-3``/``5E4`` as numbers (YAML 1.2; PyYAML's 1.1
+    rules need a dot, so ``lr: 1e-3`` would otherwise be the string ``"1e-3"``)."""
+
+
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 (a SafeLoader subclass)
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "epochs": 100,
@@ -42,7 +58,7 @@ def parse_set_options(items: Iterable[str]) -> dict[str, Any]:
         if not key:
             raise ConfigError(f"--set has an empty key in '{item}'")
         try:
-            out[key] = yaml.safe_load(raw) if raw.strip() else ""
+            out[key] = _load_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
             raise ConfigError(f"--set {key}: cannot parse value '{raw}': {exc}") from None
     return out
@@ -54,7 +70,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        content = yaml.safe_load(path.read_text())
+        content = _load_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
     if content is None:

@@ -108,3 +108,19 @@ def test_config_errors(toy, tmp_path):
         train("nope", toy)
     with pytest.raises(ValueError, match="valid_metric 'auc@20' is not computed"):
         train("lightgcn", toy, config={**CFG, "valid_metric": "auc@20"}, run_dir=tmp_path / "r2", verbose=False)
+
+
+def test_scientific_notation_in_set_options_and_config_files(tmp_path):
+    """``--set lr=1e-3`` and ``lr: 1e-3`` in a YAML file are numbers (PyYAML alone reads strings),
+    and the global ``yaml.safe_load`` is left as it is."""
+    import yaml
+    from graphcl.config import load_config_file, merge_config, parse_set_options
+    from graphcl.registry import get_method
+    got = parse_set_options(["lr=1e-3", "reg_weight=5E-4", "epochs=1e2", "tag=1e-3x", "x=[1e-3, 2]"])
+    assert got == {"lr": 1e-3, "reg_weight": 5e-4, "epochs": 100.0, "tag": "1e-3x", "x": [1e-3, 2]}
+    path = tmp_path / "c.yaml"
+    path.write_text("lr: 1e-3\nnum_layers: 2\nepochs: 1e1\n")
+    assert load_config_file(path) == {"lr": 1e-3, "num_layers": 2, "epochs": 10.0}
+    cfg, _ = merge_config(get_method("lightgcn").defaults, load_config_file(path), method="lightgcn")
+    assert cfg["lr"] == 1e-3 and cfg["epochs"] == 10 and isinstance(cfg["epochs"], int)
+    assert yaml.safe_load("lr: 1e-3") == {"lr": "1e-3"}
