@@ -75,15 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "experiments" / "results" / "malloc_trim.md")
     p.add_argument("--child-trim", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    args.overrides = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            p.error(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            args.overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            args.overrides[key] = value
+    from graphcl.config import ConfigError, parse_set_options
+    try:
+        args.overrides = parse_set_options(args.set)
+    except ConfigError as exc:
+        p.error(str(exc))
     if args.child_trim is not None:
         child(args)
         return 0

@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="evaluate on validation every N epochs and test the best checkpoint "
                         "(default 0: test the last epoch's model, the papers' protocol)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override for every run (VALUE parsed as JSON when it parses)")
+                   help="config override for every run (VALUE read as YAML: numbers, true/false, [lists]; else a string)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -225,15 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--epochs must be >= 1")
     if args.eval_every < 0:
         p.error("--eval-every must be >= 0")
-    args.overrides = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            p.error(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            args.overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            args.overrides[key] = value
+    from graphcl.config import ConfigError, parse_set_options
+    try:
+        args.overrides = parse_set_options(args.set)
+    except ConfigError as exc:
+        p.error(str(exc))
 
     from graphcl.train import resolve_device
     device = str(resolve_device(args.device))
