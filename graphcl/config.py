@@ -36,6 +36,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "batch_size": 2048,
     "eval_every": 1,
     "patience": 10,
+    "loss_patience": 0,  # >0: stop once the training loss has set no new minimum for this many epochs
     "valid_metric": "ndcg@20",
     "topk": [10, 20],
     "eval_batch_size": 1024,

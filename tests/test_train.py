@@ -124,3 +124,41 @@ def test_scientific_notation_in_set_options_and_config_files(tmp_path):
     cfg, _ = merge_config(get_method("lightgcn").defaults, load_config_file(path), method="lightgcn")
     assert cfg["lr"] == 1e-3 and cfg["epochs"] == 10 and isinstance(cfg["epochs"], int)
     assert yaml.safe_load("lr: 1e-3") == {"lr": "1e-3"}
+
+
+def test_loss_patience_stops_on_a_training_loss_plateau(toy, tmp_path):
+    """``loss_patience: N`` (HeCo's/MEOW's rule) stops at the first epoch that ends N epochs without
+    a new training-loss minimum, evaluates that epoch, and tests the best validation model."""
+    n = 2
+    cfg = {**CFG, "epochs": 60, "lr": 0.0, "eval_every": 0, "loss_patience": n}  # lr 0: the loss only jitters
+    res = train("lightgcn", toy, config=cfg, run_dir=tmp_path / "r", verbose=False)
+    records = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in records if r["split"] == "train"]
+    assert res.epochs_run == len(losses) < 60
+    best, bad, stop_at = float("inf"), 0, None  # replay the rule on the logged losses
+    for epoch, loss in enumerate(losses):
+        best, bad = (loss, 0) if loss < best else (best, bad + 1)
+        if bad >= n:
+            stop_at = epoch
+            break
+    assert stop_at == len(losses) - 1
+    assert [r["epoch"] for r in records if r["split"] == "valid"] == [stop_at]  # eval_every 0: only there
+    assert res.best_epoch == stop_at and "recall@20" in res.test
+    off = train("lightgcn", toy, config={**cfg, "epochs": 8, "loss_patience": 0}, run_dir=tmp_path / "off",
+                verbose=False)
+    assert off.epochs_run == 8
+    with pytest.raises(ValueError, match="loss_patience must be >= 0"):
+        train("lightgcn", toy, config={**cfg, "loss_patience": -1}, run_dir=tmp_path / "bad", verbose=False)
+
+
+def test_resume_accepts_a_checkpoint_from_before_a_new_loop_key(toy, tmp_path):
+    """A ``last.pt`` written before ``loss_patience`` existed resumes when the key is at its default."""
+    from graphcl.train.checkpoint import save_checkpoint
+    build_trainer("lightgcn", toy, config={**CFG, "epochs": 2}, run_dir=tmp_path / "old", verbose=False).fit()
+    ckpt = load_checkpoint(tmp_path / "old" / "last.pt")
+    del ckpt["config"]["loss_patience"], ckpt["best_loss"], ckpt["loss_bad_epochs"]
+    save_checkpoint(ckpt, tmp_path / "old" / "last.pt")
+    resumed = build_trainer("lightgcn", toy, config=CFG, resume=tmp_path / "old", verbose=False)
+    assert resumed.start_epoch == 2 and resumed.loss_bad_epochs == 0
+    with pytest.raises(ValueError, match="different config: loss_patience"):
+        build_trainer("lightgcn", toy, config={**CFG, "loss_patience": 5}, resume=tmp_path / "old", verbose=False)

@@ -2,7 +2,9 @@
 
 One loop for every method: Adam, evaluation on the validation split every
 ``eval_every`` epochs (0: after the last epoch only), early stopping on ``valid_metric`` with ``patience``
-(counted in evaluations), the best model written atomically to
+(counted in evaluations) and, with ``loss_patience: N > 0``, on the training loss (no new minimum in
+N epochs: the stopping rule of HeCo's and MEOW's code; the stopping epoch is then evaluated too),
+the best model written atomically to
 ``best.pt``, the full training state to ``last.pt`` after each epoch (resume
 continues exactly where it stopped: model, optimizer, sampler generator and
 torch RNG state), a JSON-lines metric log, and a final test evaluation of the
@@ -101,6 +103,8 @@ class Trainer:
         self.best_epoch = -1
         self.best_valid: dict[str, float] = {}
         self.bad_evals = 0
+        self.best_loss = math.inf
+        self.loss_bad_epochs = 0
         self.history: list[dict[str, Any]] = []
         self.data_options: dict[str, Any] = {}
         self.logger = JsonlLogger(self.run_dir / "metrics.jsonl")
@@ -129,6 +133,8 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "best_valid": self.best_valid,
             "bad_evals": self.bad_evals,
+            "best_loss": self.best_loss,
+            "loss_bad_epochs": self.loss_bad_epochs,
             "history": self.history,
         }
 
@@ -138,8 +144,12 @@ class Trainer:
         if ckpt.get("method") != self.method or ckpt.get("dataset") != self.task.name:
             raise ValueError(f"checkpoint {checkpoint} is for {ckpt.get('method')} on "
                              f"{ckpt.get('dataset')}, not {self.method} on {self.task.name}")
+        from graphcl.config import TRAIN_DEFAULTS
         differing = sorted(k for k in set(ckpt["config"]) | set(self.config)
-                           if k != "epochs" and ckpt["config"].get(k) != self.config.get(k))
+                           if k != "epochs" and ckpt["config"].get(k) != self.config.get(k)
+                           # a key added to the loop after the checkpoint was written, at its default
+                           and not (k not in ckpt["config"] and k in TRAIN_DEFAULTS
+                                    and self.config.get(k) == TRAIN_DEFAULTS[k]))
         if differing:
             raise ValueError(f"checkpoint {checkpoint} was trained with a different config: "
                              f"{', '.join(differing)}")
@@ -159,6 +169,8 @@ class Trainer:
         self.best_epoch = int(ckpt["best_epoch"])
         self.best_valid = dict(ckpt["best_valid"])
         self.bad_evals = int(ckpt["bad_evals"])
+        self.best_loss = float(ckpt.get("best_loss", math.inf))
+        self.loss_bad_epochs = int(ckpt.get("loss_bad_epochs", 0))
         self.history = list(ckpt["history"])
 
     # ----------------------------------------------------------------- train
@@ -212,6 +224,9 @@ class Trainer:
     def fit(self) -> TrainResult:
         cfg = self.config
         epochs, eval_every, patience = int(cfg["epochs"]), int(cfg["eval_every"]), int(cfg["patience"])
+        loss_patience = int(cfg.get("loss_patience", 0))
+        if loss_patience < 0:
+            raise ValueError(f"loss_patience must be >= 0 (0: off), got {loss_patience}")
         if self.start_epoch == 0 and (self.run_dir / "metrics.jsonl").exists():
             raise FileExistsError(f"run folder {self.run_dir} already holds a run; resume it or pick "
                                   f"another run folder")
@@ -231,9 +246,15 @@ class Trainer:
             train_seconds.append(time.perf_counter() - t0)
             record: dict[str, Any] = {"epoch": epoch, "split": "train", "seconds": train_seconds[-1], **losses}
             self.logger.log(record)
-            stop = False
+            stop = loss_stop = False
+            if loss_patience:
+                if losses["loss"] < self.best_loss:
+                    self.best_loss, self.loss_bad_epochs = losses["loss"], 0
+                else:
+                    self.loss_bad_epochs += 1
+                    loss_stop = self.loss_bad_epochs >= loss_patience
             due = (epoch + 1) % eval_every == 0 if eval_every > 0 else False
-            if self.has_valid and (due or epoch == epochs - 1):
+            if self.has_valid and (due or epoch == epochs - 1 or loss_stop):
                 t1 = time.perf_counter()
                 valid = self.evaluate("valid")
                 eval_seconds.append(time.perf_counter() - t1)
@@ -256,6 +277,9 @@ class Trainer:
             save_checkpoint(self.state(epoch), self.run_dir / "last.pt")
             if stop:
                 self._say(f"early stop: no {self.valid_metric} gain in {patience} evaluations")
+                break
+            if loss_stop:
+                self._say(f"early stop: no new training-loss minimum in {loss_patience} epochs")
                 break
         if self.has_valid and self.best_epoch >= 0:
             best = load_checkpoint(self.run_dir / "best.pt", map_location=self.device)
