@@ -74,6 +74,21 @@ def test_leiden_missing_extra(monkeypatch):
         detect_communities(toy_two_communities(), 7, method="leiden")
 
 
+def test_leiden_on_cora_is_seeded_and_matches_networkx_modularity(shared_data):
+    """The paper's detector (``method='leiden'``, the ``community`` extra): the same seed gives the
+    same partition, and the community strengths sum to networkx's modularity of it."""
+    pytest.importorskip("leidenalg")
+    from graphcl.data import load
+    data = load("cora", root=shared_data)
+    comm = detect_communities(data.edge_index, data.num_nodes, method="leiden", seed=0)
+    assert torch.equal(comm, detect_communities(data.edge_index, data.num_nodes, method="leiden", seed=0))
+    assert comm.shape == (data.num_nodes,) and int(comm.min()) == 0
+    assert torch.unique(comm).numel() == int(comm.max()) + 1  # numbered 0..C-1 without gaps
+    cs_c, _ = community_strength(data.edge_index, comm, data.num_nodes, dtype=torch.float64)
+    q = _modularity(data.edge_index, comm, data.num_nodes)
+    assert abs(float(cs_c.sum()) - q) < 1e-6 and q > 0.75
+
+
 def test_cora_strength_matches_networkx(shared_data, tmp_path):
     from torch_geometric.datasets import Planetoid
     src = shared_data / "pyg" / "Planetoid" / "Cora" / "raw"
