@@ -29,6 +29,7 @@ _ConfigLoader.add_implicit_resolver(
 def _load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 (a SafeLoader subclass)
 
+
 TRAIN_DEFAULTS: dict[str, Any] = {
     "epochs": 100,
     "lr": 1e-3,
