@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--level", default="user", choices=("user", "prefix"))
     ap.add_argument("--item-text", default="", help="side file of item texts (CSV/JSONL)")
-    ap.add_argument("--order", default="users-first", choices=("users-first", "items-first"))
+    ap.add_argument("--order", default="users-first",
+                    choices=("users-first", "items-first", "users-first-reversed", "items-first-reversed"),
+                    help="a second process on the same cache: use a *-reversed order")
     args = ap.parse_args(argv)
 
     import torch

@@ -242,6 +242,26 @@ def test_generate_summaries_through_the_cache_second_run_makes_no_call(tmp_path,
         generate_summaries(data, units, item_text, other)
 
 
+def test_summary_orders_give_the_same_summaries(tmp_path, data):
+    """Every ``order`` (phase first, ``*-reversed``: each phase from its last prompt, for a second
+    worker on the same cache) maps the same answers to the same users and items."""
+    item_text = sequence_item_texts(data, write_item_texts(tmp_path / "items.csv", data))
+    units = semantic_units(data)
+    unit_prompts, item_prompts = summary_prompts(data, units, item_text, SummarySettings())
+    results = {}
+    for order in ("users-first", "items-first", "users-first-reversed", "items-first-reversed"):
+        double = TopicGenerator()
+        llm = CachedGenerator(double, tmp_path / f"{order}.sqlite", progress=False)
+        results[order] = generate_summaries(data, units, item_text, llm, order=order)[0]
+        first = {"users-first": unit_prompts[0], "items-first": item_prompts[0],
+                 "users-first-reversed": unit_prompts[-1], "items-first-reversed": item_prompts[-1]}[order]
+        assert double.prompts[0] == first
+    assert all(r == results["users-first"] for r in results.values())
+    with pytest.raises(ValueError, match="order must be one of"):
+        generate_summaries(data, units, item_text, CachedGenerator(TopicGenerator(), tmp_path / "x.sqlite",
+                                                                   progress=False), order="random")
+
+
 def test_empty_answers_fall_back_to_the_prompt_text_and_are_counted(tmp_path, data):
     texts = tmp_path / "items.csv"
     texts.write_text("item_id,text\n" + "".join(f"{i},plain thing {i}\n" for i in range(1, 25)))

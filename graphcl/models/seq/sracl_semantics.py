@@ -120,6 +120,9 @@ def summary_prompts(dataset: SequenceDataset, units: SemanticUnits, item_text: I
     return unit_prompts, item_prompts
 
 
+SUMMARY_ORDERS = ("users-first", "items-first", "users-first-reversed", "items-first-reversed")
+
+
 def generate_summaries(dataset: SequenceDataset, units: SemanticUnits, item_text: ItemText, llm: Any,
                        settings: SummarySettings | None = None, *, order: str = "users-first",
                        chunk_size: int | None = None, log: bool = False,
@@ -127,20 +130,25 @@ def generate_summaries(dataset: SequenceDataset, units: SemanticUnits, item_text
                        ) -> tuple[Summaries, dict[str, Any]]:
     """Every unit's and item's summary from ``llm`` (a cached generator), and stats
     (calls, cache hits, seconds, empty answers). An empty answer falls back to the
-    prompt's own text (the item list / the item text) and is counted."""
+    prompt's own text (the item list / the item text) and is counted. ``order``: which phase
+    first, and ``*-reversed`` walks each phase from its last prompt (two processes on one
+    cache, one reversed, split the calls instead of repeating them); the result is the same."""
     settings = settings or SummarySettings()
     chat = bool(getattr(llm, "chat", False))
     nouns = settings.nouns(dataset.name)
     unit_prompts, item_prompts = summary_prompts(dataset, units, item_text, settings, chat)
     calls0, hits0, t0 = getattr(llm, "calls", 0), getattr(llm, "hits", 0), time.perf_counter()
+    if order not in SUMMARY_ORDERS:
+        raise ValueError(f"order must be one of {', '.join(SUMMARY_ORDERS)}, got {order!r}")
     phases = [("user summaries", unit_prompts), ("item summaries", item_prompts)]
-    if order == "items-first":
+    if order.startswith("items-first"):
         phases.reverse()
-    elif order != "users-first":
-        raise ValueError(f"order must be 'users-first' or 'items-first', got {order!r}")
-    answers = {label: run_prompts(llm, prompts, settings.max_tokens, label=label,
-                                  chunk_size=chunk_size, log=log, on_chunk=on_chunk)
+    backwards = order.endswith("-reversed")  # a second worker on the same cache meets the first one
+    answers = {label: run_prompts(llm, prompts[::-1] if backwards else prompts, settings.max_tokens,
+                                  label=label, chunk_size=chunk_size, log=log, on_chunk=on_chunk)
                for label, prompts in phases}
+    if backwards:
+        answers = {label: a[::-1] for label, a in answers.items()}
     out, empty = Summaries(), {"users": 0, "items": 0}
     items = dataset.items.tolist()
     h = settings.user_history
