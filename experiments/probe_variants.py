@@ -6,8 +6,9 @@
 
 Trains ``--method`` on ``--dataset`` once per training seed with its preset (the model after
 the last epoch, as :mod:`experiments.node_classification` without ``--eval-every``) and
-caches the embeddings in ``--emb-dir`` (``<method>_<dataset>[_<overrides>]_s<seed>.pt``; a cached
-file is reused, and refused when it was trained with other ``--set`` overrides). Every probe variant (normalization, weight-decay grid, Adam epochs of
+caches the embeddings in ``--emb-dir`` (``<method>_<dataset>[_<overrides>]_s<seed>.pt``; a
+cached file is reused, and refused when it was trained with other ``--set`` overrides). Every
+probe variant (normalization, weight-decay grid, Adam epochs of
 :func:`graphcl.eval.node.linear_probe`) is then fitted on the same 5 random 10/10/80 splits
 per seed. Reported: mean validation and test accuracy over seeds; the variant with the best
 mean validation accuracy is the one to pick (its test accuracy is the result).
@@ -15,7 +16,6 @@ mean validation accuracy is the one to pick (its test accuracy is the result).
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
 import sys
@@ -39,20 +39,21 @@ VARIANTS: dict[str, dict] = {
 
 
 def overrides_tag(overrides: dict) -> str:
-    """File-name tag of the config overrides: ``""`` or ``"_gamma_max-5_t0-0"`` (sorted keys)."""
+    """File-name tag of the config overrides: ``""`` or ``"_gammamax-5_t0-0"`` (sorted keys,
+    underscores and unsafe characters dropped)."""
     parts = [f"{k}-{v}" for k, v in sorted(overrides.items())]
     return "".join("_" + re.sub(r"[^A-Za-z0-9.+-]", "", p.replace("_", "")) for p in parts) if parts else ""
 
 
 def embeddings(method: str, dataset: str, seed: int, emb_dir: Path, data_root: str | None,
                overrides: dict | None = None):
-    import torch
     from graphcl.train import build_trainer
+    from graphcl.train.checkpoint import load_checkpoint, save_checkpoint
     from graphcl.train.node_tasks import frozen_embeddings
     overrides = dict(overrides or {})
     path = emb_dir / f"{method}_{dataset}{overrides_tag(overrides)}_s{seed}.pt"
     if path.exists():
-        saved = torch.load(path)
+        saved = load_checkpoint(path)
         if saved.get("overrides", {}) != overrides:
             raise ValueError(f"{path} was trained with overrides {saved.get('overrides', {})}, not "
                              f"{overrides}; remove it or use another --emb-dir")
@@ -63,10 +64,7 @@ def embeddings(method: str, dataset: str, seed: int, emb_dir: Path, data_root: s
         trainer.fit()
         emb = frozen_embeddings(trainer.model)
     emb_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=emb_dir, suffix=".tmp")
-    os.close(fd)
-    torch.save({"emb": emb, "overrides": overrides}, tmp_path)
-    os.replace(tmp_path, path)
+    save_checkpoint({"emb": emb, "overrides": overrides}, path)  # atomic: no truncated cache file
     return emb
 
 
@@ -82,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for training (e.g. gamma_max=5); part of the cache file name")
     args = p.parse_args(argv)
-    from graphcl.config import parse_set_options
-    overrides = parse_set_options(args.set)
+    from graphcl.config import ConfigError, parse_set_options
+    try:
+        overrides = parse_set_options(args.set)
+    except ConfigError as exc:
+        p.error(str(exc))
 
     from graphcl.data import load
     from graphcl.eval.node import linear_probe
