@@ -2,7 +2,7 @@
 
     .venv/bin/python experiments/bench_seqrec.py [--datasets beauty ml-100k]
         [--methods sasrec mclrec] [--epochs 2] [--data-root ../shared/data] [--threads 1]
-        [--parallel 2] [--set KEY=VALUE ...] [--tag NAME] [--out FILE]
+        [--parallel 2] [--set KEY=VALUE ...] [--tag NAME] [--out FILE] [--work-dir DIR]
 
 Each (dataset, method) is one ``graphcl train`` command line (printed in the
 result file) run as a subprocess under ``/usr/bin/time -v``, so the peak RSS is
@@ -18,6 +18,13 @@ validation curves, written to ``experiments/results/seqrec.md`` (raw numbers
 in ``seqrec.json``; a new run replaces the stored row of the same dataset,
 method and ``--tag``, other rows are kept). Timings on
 a shared machine are noisy: compare the ratio of a side-by-side pair.
+
+Long runs: ``--work-dir runs/seqrec`` keeps each run folder there instead of in
+a temporary folder; a later invocation with the same ``--work-dir`` continues
+an interrupted run from its ``last.pt`` (``graphcl train --resume``), or
+extends a finished one to a larger ``--epochs`` (the trainer refuses a resume
+whose config differs in anything but ``epochs``). s/epoch is then the mean over
+all epochs in ``metrics.jsonl``, and the peak RSS that of the last segment.
 """
 from __future__ import annotations
 
@@ -53,6 +60,8 @@ def command(method: str, dataset: str, args: argparse.Namespace, run_dir: Path) 
     cmd = [sys.executable, "-m", "graphcl.cli", "train", method, "--dataset", dataset,
            "--set", f"epochs={args.epochs}", "--threads", str(args.threads), "--device", "cpu",
            "--run-dir", str(run_dir), "--json", "--quiet"]
+    if (run_dir / "last.pt").is_file():
+        cmd += ["--resume", str(run_dir)]
     if args.data_root:
         cmd += ["--data-root", args.data_root]
     for item in args.set:
@@ -76,13 +85,17 @@ def run_one(method: str, dataset: str, args: argparse.Namespace, workdir: Path) 
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
     result = json.loads((run_dir / "result.json").read_text())
     log = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    # one record per (split, epoch): a resumed run may repeat the epoch it was interrupted in
+    latest = {(r["split"], r["epoch"]): r for r in log if r["split"] != "test"}
     curve = [{"epoch": r["epoch"], "mrr@10": r["mrr@10"], "hit@10": r["hit@10"], "seconds": r["seconds"]}
-             for r in log if r["split"] == "valid"]
+             for (split, _), r in sorted(latest.items(), key=lambda kv: kv[0][1]) if split == "valid"]
+    train_seconds = [r["seconds"] for (split, _), r in latest.items() if split == "train"]
     at = cmd.index("--run-dir")
-    shown = ["graphcl"] + cmd[3:at] + cmd[at + 2:]
+    shown = ["graphcl"] + cmd[3:at] + [c for c in cmd[at + 2:] if c != "--resume" and c != str(run_dir)]
     return {"dataset": dataset, "method": method, "epochs": result["epochs_run"],
             "best_epoch": result["best_epoch"], "test": result["test"], "valid": result["valid"],
-            "seconds_per_epoch": result["seconds_per_epoch"], "eval_seconds": result["eval_seconds"],
+            "seconds_per_epoch": sum(train_seconds) / max(len(train_seconds), 1),
+            "eval_seconds": result["eval_seconds"],
             "peak_rss_mib": int(rss.group(1)) / 1024 if rss else None, "wall_seconds": wall,
             "curve": curve, "command": " ".join(shown), "date": str(_dt.date.today()),
             "load_avg": [load_start, load_end], "cpu_percent": int(cpu.group(1)) if cpu else None,
@@ -149,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--tag", default="", help="label these rows (kept beside untagged ones)")
     parser.add_argument("--out", default=str(DEFAULT_OUT))
+    parser.add_argument("--work-dir", help="keep run folders here and resume them (default: a temporary folder)")
     parser.add_argument("--render-only", action="store_true", help="rewrite --out from its .json; run nothing")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -157,10 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         from graphcl.io import atomic_write_text
         atomic_write_text(out, render(json.loads(raw.read_text())))
         return 0
+    jobs = [(m, d) for d in args.datasets for m in args.methods]
     with tempfile.TemporaryDirectory(prefix="bench_seqrec_") as tmp:
-        jobs = [(m, d) for d in args.datasets for m in args.methods]
+        work = Path(args.work_dir) if args.work_dir else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
-            rows = list(pool.map(lambda job: run_one(job[0], job[1], args, Path(tmp)), jobs))
+            rows = list(pool.map(lambda job: run_one(job[0], job[1], args, work), jobs))
     if raw.is_file():   # merge: a new row replaces the stored one of the same key
         key = lambda r: (r["dataset"], r["method"], r.get("tag", ""))
         fresh = {key(r) for r in rows}

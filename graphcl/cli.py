@@ -1,4 +1,5 @@
-"""Command line: ``graphcl train``, ``graphcl datasets``, ``graphcl methods``, ``graphcl llm``."""
+"""Command line: ``graphcl train``, ``graphcl datasets``, ``graphcl methods``, ``graphcl llm``,
+``graphcl plot``, ``graphcl reproduce``."""
 from __future__ import annotations
 
 import argparse
@@ -33,6 +34,42 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("methods", help="list registered methods")
 
+    pl = sub.add_parser("plot", help="plot a run's learned embeddings in 2-D, or its training curves")
+    pl.add_argument("run_dir", help="run folder written by `graphcl train` (config.json, best.pt or last.pt)")
+    pl.add_argument("--out", help="image file, .png (default), .pdf or .svg "
+                    "(default RUN_DIR/embeddings.png or RUN_DIR/curves.png)")
+    pl.add_argument("--what", choices=("embeddings", "curves"), default="embeddings",
+                    help="embeddings (default): the best model's embeddings projected to 2-D; "
+                    "curves: training loss and validation metric per epoch")
+    pl.add_argument("--color-by", choices=("label", "cluster"),
+                    help="label: node classes (default for labelled graphs); cluster: k-means clusters "
+                    "(default without it: users vs items, or one colour)")
+    pl.add_argument("--method", dest="projection", choices=("pca", "tsne"), default="pca",
+                    help="2-D projection: pca (default) or tsne (needs scikit-learn)")
+    pl.add_argument("--max-points", type=int, default=5000, help="plot a random subset of at most N points")
+    pl.add_argument("--clusters", type=int, help="k-means clusters for --color-by cluster "
+                    "(default: the number of classes, else 8)")
+    pl.add_argument("--seed", type=int, default=0, help="seed of the subset, k-means and t-SNE")
+    pl.add_argument("--data-root", help="folder holding the datasets (default: $GRAPHCL_DATA or datasets/)")
+    pl.add_argument("--device", default="cpu", help="device to rebuild the model on (default cpu)")
+
+    rp = sub.add_parser("reproduce", help="train a method over several seeds with the paper's settings "
+                        "and report mean ± std of the test metrics beside the paper's numbers")
+    rp.add_argument("method", help="method name (see `graphcl methods`)")
+    rp.add_argument("--dataset", help="dataset name (default: the method's first paper dataset, else its "
+                    "first preset, else ml-100k / ml-100k-seq / cora)")
+    rp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
+    rp.add_argument("--epochs", type=int, help="epochs per seed (default: the preset's or method's)")
+    rp.add_argument("--config", help="YAML file of config overrides (e.g. experiments/configs/*.yaml)")
+    rp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override one config key (repeatable); data.<option> goes to the dataset loader")
+    rp.add_argument("--out-dir", help="folder of the seed runs and the report "
+                    "(default runs/reproduce/<method>-<dataset>)")
+    rp.add_argument("--data-root", help="folder holding the datasets (default: $GRAPHCL_DATA or datasets/)")
+    rp.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
+    rp.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    rp.add_argument("--verbose", action="store_true", help="per-epoch lines of every run")
+
     from graphcl.llm.cli import add_llm_parser
     add_llm_parser(sub)
     return parser
@@ -51,11 +88,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     overrides = parse_set_options(args.overrides)
     if args.backbone:
         overrides["backbone"] = args.backbone
-    trainer = build_trainer(args.method, args.dataset, config=overrides,
-                            config_file=args.config, data_root=args.data_root, device=args.device,
-                            run_dir=args.run_dir, resume=args.resume, verbose=not args.quiet)
-    print(f"{trainer.method} on {trainer.task.name}, device {trainer.device}", flush=True)
-    result = trainer.fit()
+    from graphcl.train.distributed import init_distributed
+    ctx, device = init_distributed(args.device)  # under torchrun: join the group (else a no-op)
+    try:
+        trainer = build_trainer(args.method, args.dataset, config=overrides,
+                                config_file=args.config, data_root=args.data_root, device=device,
+                                run_dir=args.run_dir, resume=args.resume, verbose=not args.quiet)
+        if ctx.is_main:
+            where = f", {ctx.world_size} processes" if ctx.active else ""
+            print(f"{trainer.method} on {trainer.task.name}, device {trainer.device}{where}", flush=True)
+        result = trainer.fit()
+    finally:
+        if ctx.active:
+            import torch.distributed as dist
+            dist.destroy_process_group()
+    if not ctx.is_main:
+        return 0
     print()
     print(f"{trainer.method} on {trainer.task.name}: best epoch {result.best_epoch}, "
           f"{result.epochs_run} epochs, {result.seconds_per_epoch:.2f} s/epoch, "
@@ -91,6 +139,39 @@ def _cmd_methods(_: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from graphcl.plot import plot_curves, plot_embeddings
+
+    if args.what == "curves":
+        curves = plot_curves(args.run_dir, args.out)
+        print(f"wrote {curves.path} ({len(curves.epochs)} epochs, {len(curves.valid)} validation points)")
+        return 0
+    emb = plot_embeddings(args.run_dir, args.out, color_by=args.color_by, projection=args.projection,
+                          max_points=args.max_points, seed=args.seed, clusters=args.clusters,
+                          data_root=args.data_root, device=args.device)
+    print(f"wrote {emb.path} ({len(emb.index)} of {emb.total} points, {emb.projection}, "
+          f"coloured by {emb.color_by}, from {emb.checkpoint.name})")
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from graphcl.config import parse_set_options
+    from graphcl.reproduce import reproduce
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+        torch.set_num_threads(args.threads)
+    rep = reproduce(args.method, args.dataset, seeds=args.seeds, epochs=args.epochs,
+                    overrides=parse_set_options(args.overrides), config_file=args.config,
+                    out_dir=args.out_dir, data_root=args.data_root, device=args.device,
+                    verbose=args.verbose, log=lambda msg: print(msg, flush=True))
+    print()
+    print(rep.report.read_text(encoding="utf-8"))
+    return 0
+
+
 def _cmd_llm(args: argparse.Namespace) -> int:
     from graphcl.llm.cli import run
 
@@ -107,11 +188,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from graphcl.train.trainer import TrainingDivergedError
 
     from graphcl.data.named import DatasetNotFoundError
+    from graphcl.plot import MissingDependencyError
 
     # user-facing errors: print the message, no traceback (GRAPHCL_DEBUG=1 shows it)
     known = (ConfigError, DataFormatError, UnknownMethodError, DatasetNotFoundError,
-             TrainingDivergedError, ValueError, OSError)
-    handlers = {"train": _cmd_train, "datasets": _cmd_datasets, "methods": _cmd_methods}
+             TrainingDivergedError, ValueError, OSError, MissingDependencyError)
+    handlers = {"train": _cmd_train, "datasets": _cmd_datasets, "methods": _cmd_methods,
+                "plot": _cmd_plot, "reproduce": _cmd_reproduce}
     try:
         return handlers[args.command](args)
     except known as exc:

@@ -218,6 +218,10 @@ class RankingEvaluator:
         self.batch_size = int(batch_size)
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.last_num_users = 0
+        #: ``(rank, world_size)`` under torch.distributed: this process scores every
+        #: ``world_size``-th evaluated user from ``rank`` and the metric sums and user
+        #: counts are summed over the ranks (``per_user`` values stay the rank's own)
+        self.shard: tuple[int, int] | None = None
 
     @property
     def metric_keys(self) -> list[str]:
@@ -258,6 +262,9 @@ class RankingEvaluator:
             users = torch.nonzero(pos_counts > 0).reshape(-1)
         else:
             users = users[pos_counts[users] > 0]          # skip users without ground truth
+        if self.shard is not None:
+            rank, world = self.shard
+            users = users[rank::world]
         dev = self.device
         gt_d = _DeviceCSR(gt, dev)
         ex_d = _DeviceCSR(ex.tocsr(), dev) if ex is not None and ex.nnz else None
@@ -285,11 +292,18 @@ class RankingEvaluator:
             for key, v in values.items():
                 parts[key].append(v)
         n = int(users_d.numel())
-        self.last_num_users = n
         # sum the concatenated per-user values once: bit-identical for any batch size
         detail = {key: torch.cat(p) if p else torch.zeros(0, dtype=torch.float64, device=dev)
                   for key, p in parts.items()}
-        means = {key: (float(v.sum()) / n if n else 0.0) for key, v in detail.items()}
+        sums = {key: v.sum() for key, v in detail.items()}
+        if self.shard is not None:
+            from graphcl.train.distributed import all_reduce_sums
+            keys = list(sums)
+            total = all_reduce_sums(torch.stack([sums[k] for k in keys] +
+                                                [torch.tensor(float(n), dtype=torch.float64, device=dev)]))
+            sums, n = {k: total[i] for i, k in enumerate(keys)}, int(round(float(total[-1])))
+        self.last_num_users = n
+        means = {key: (float(v) / n if n else 0.0) for key, v in sums.items()}
         detail = {key: v.cpu() for key, v in detail.items()} if per_user else {}
         return RankingResult(metrics=means, num_users=n, users=users, per_user=detail)
 

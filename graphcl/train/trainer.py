@@ -20,6 +20,10 @@ optimizer on ``model.loss(batch)``.
 
 If the dataset has no validation split (the protocol of some papers), the run
 trains for ``epochs`` epochs and reports the test metrics of the last model.
+
+Under ``torchrun`` (an initialized ``torch.distributed`` group) the same loop
+runs data-parallel: sharded batches, gradients all-reduced by DDP, sharded
+evaluation, files written by rank 0 (:mod:`graphcl.train.distributed`).
 """
 from __future__ import annotations
 
@@ -33,9 +37,17 @@ from typing import Any, Callable
 import torch
 from tqdm.auto import tqdm
 
+from graphcl.train import distributed
 from graphcl.train.checkpoint import JsonlLogger, load_checkpoint, save_checkpoint, write_json
 from graphcl.train.tasks import make_task
 from graphcl.train.utils import make_generator, release_freed_memory, resolve_device, seed_everything
+
+
+class _NoLogger:
+    """The metric log of a rank other than 0: rank 0 writes the run folder."""
+
+    def log(self, record: dict[str, Any]) -> None:
+        pass
 
 
 class TrainingDivergedError(RuntimeError):
@@ -81,9 +93,11 @@ class Trainer:
         self.task = task if task is not None else make_task(dataset, self.config, self.device)
         if dataset_name:
             self.task.name = dataset_name
-        self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(method, self.task.name)
-        self.progress = progress  # None: tqdm decides (quiet when not a terminal)
-        self.verbose = verbose
+        self.dist = distributed.context()
+        self.run_dir = Path(distributed.broadcast_object(
+            str(run_dir) if run_dir is not None else str(default_run_dir(method, self.task.name))))
+        self.progress = progress if self.dist.is_main else False  # None: tqdm decides
+        self.verbose = verbose and self.dist.is_main
         seed = int(self.config["seed"])
         seed_everything(seed)
         self.model = build_model(dataset, self.config, self.device).to(self.device)
@@ -107,7 +121,23 @@ class Trainer:
         self.loss_bad_epochs = 0
         self.history: list[dict[str, Any]] = []
         self.data_options: dict[str, Any] = {}
-        self.logger = JsonlLogger(self.run_dir / "metrics.jsonl")
+        self.logger = JsonlLogger(self.run_dir / "metrics.jsonl") if self.dist.is_main else _NoLogger()
+        self.ddp: torch.nn.Module | None = None
+        if self.dist.active:
+            self._setup_distributed()
+
+    def _setup_distributed(self) -> None:
+        """Wrap the model's loss in DDP and shard the ranking evaluation (module docstring)."""
+        if callable(getattr(self.model, "train_step", None)):
+            raise ValueError(f"{self.method} runs its own optimizer steps (train_step) and cannot train "
+                             f"under torch.distributed; run it in one process")
+        from torch.nn.parallel import DistributedDataParallel
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        self.ddp = DistributedDataParallel(distributed.LossForward(self.model), device_ids=ids,
+                                           find_unused_parameters=True)
+        evaluator = getattr(self.task, "evaluator", None)
+        if evaluator is not None and hasattr(evaluator, "shard"):
+            evaluator.shard = (self.dist.rank, self.dist.world_size)
 
     # ------------------------------------------------------------ evaluation
     def evaluate(self, split: str) -> dict[str, float]:
@@ -187,7 +217,12 @@ class Trainer:
         if trim_every < 0:
             raise ValueError(f"malloc_trim_every must be >= 0, got {trim_every}")
         for step, batch in enumerate(bar):
-            if callable(train_step):
+            weight = 1.0
+            if self.ddp is not None:
+                batch, weight = distributed.shard_batch(batch, self.dist)
+                out = self.ddp(batch)
+                parts = out if isinstance(out, dict) else {"loss": out}
+            elif callable(train_step):
                 try:
                     parts = dict(train_step(batch, self.optimizers))
                 except FloatingPointError as err:
@@ -197,24 +232,33 @@ class Trainer:
                 out = self.model.loss(batch)
                 parts = out if isinstance(out, dict) else {"loss": out}
             loss = parts["loss"]
-            if not torch.isfinite(loss):
+            finite = bool(torch.isfinite(loss))
+            if self.ddp is not None:  # every rank stops together, or the others hang in the all-reduce
+                finite = not bool(distributed.all_reduce_sums(torch.tensor([0.0 if finite else 1.0],
+                                                                           device=loss.device)))
+            if not finite:
                 detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
                 raise TrainingDivergedError(f"{self.method}: non-finite loss at epoch {epoch}, batch {step} "
                                             f"({detail}); lower lr or check the input data")
-            if not callable(train_step):
+            if self.ddp is not None or not callable(train_step):
                 for opt in self.optimizers.values():
                     opt.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss * weight if weight != 1.0 else loss).backward()
                 for opt in self.optimizers.values():
                     opt.step()
             for k, v in parts.items():
-                sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
+                v = v.detach() * weight if weight != 1.0 else v.detach()
+                sums[k] = sums[k] + v if k in sums else v.clone()
             count += 1
             if trim_every and count % trim_every == 0:
                 release_freed_memory()
             if count % 20 == 0 and not bar.disable:
                 bar.set_postfix(loss=f"{float(sums['loss']) / count:.4f}")
         bar.close()
+        if self.dist.active:  # the global batches' mean losses: (1/W) Σ_r w_r L_r, the same on every rank
+            keys = sorted(sums)
+            total = distributed.all_reduce_sums(torch.stack([sums[k].float() for k in keys]))
+            sums = {k: total[i] / self.dist.world_size for i, k in enumerate(keys)}
         return {k: float(v) / max(count, 1) for k, v in sums.items()}
 
     def _say(self, msg: str) -> None:
@@ -230,11 +274,15 @@ class Trainer:
         if self.start_epoch == 0 and (self.run_dir / "metrics.jsonl").exists():
             raise FileExistsError(f"run folder {self.run_dir} already holds a run; resume it or pick "
                                   f"another run folder")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(self.run_dir / "config.json", {"method": self.method, "dataset": self.task.name,
-                                                  "config": cfg, "data_options": self.data_options,
-                                                  "dataset_stats": self.task.stats(),
-                                                  "device": str(self.device)})
+        distributed.barrier()  # every rank has checked the folder before rank 0 writes into it
+        main = self.dist.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_json(self.run_dir / "config.json", {"method": self.method, "dataset": self.task.name,
+                                                      "config": cfg, "data_options": self.data_options,
+                                                      "dataset_stats": self.task.stats(),
+                                                      "device": str(self.device),
+                                                      "world_size": self.dist.world_size})
         if not self.has_valid:
             self._say("no validation split: training for all epochs and testing the last model")
         train_seconds: list[float] = []
@@ -265,8 +313,9 @@ class Trainer:
                 if improved:
                     self.best_score, self.best_epoch, self.best_valid = score, epoch, valid
                     self.bad_evals = 0
-                    save_checkpoint({"method": self.method, "config": cfg, "epoch": epoch,
-                                     "model": self.model.state_dict()}, self.run_dir / "best.pt")
+                    if main:
+                        save_checkpoint({"method": self.method, "config": cfg, "epoch": epoch,
+                                         "model": self.model.state_dict()}, self.run_dir / "best.pt")
                 else:
                     self.bad_evals += 1
                     stop = self.bad_evals >= patience
@@ -274,13 +323,15 @@ class Trainer:
                           f"valid {self.valid_metric} {score:.4f}{'  *' if improved else ''}")
             else:
                 self._say(f"epoch {epoch:4d}  loss {losses['loss']:.4f}  {train_seconds[-1]:.1f}s")
-            save_checkpoint(self.state(epoch), self.run_dir / "last.pt")
+            if main:
+                save_checkpoint(self.state(epoch), self.run_dir / "last.pt")
             if stop:
                 self._say(f"early stop: no {self.valid_metric} gain in {patience} evaluations")
                 break
             if loss_stop:
                 self._say(f"early stop: no new training-loss minimum in {loss_patience} epochs")
                 break
+        distributed.barrier()  # rank 0 has written best.pt
         if self.has_valid and self.best_epoch >= 0:
             best = load_checkpoint(self.run_dir / "best.pt", map_location=self.device)
             self.model.load_state_dict(best["model"])
@@ -295,8 +346,9 @@ class Trainer:
             seconds_per_epoch=sum(train_seconds) / max(len(train_seconds), 1),
             eval_seconds=(sum(eval_seconds) / len(eval_seconds)) if eval_seconds else test_seconds,
             history=self.history)
-        write_json(self.run_dir / "result.json", {
-            "method": self.method, "dataset": self.task.name, "best_epoch": result.best_epoch,
-            "valid": result.best_valid, "test": result.test, "epochs_run": result.epochs_run,
-            "seconds_per_epoch": result.seconds_per_epoch, "eval_seconds": result.eval_seconds})
+        if main:
+            write_json(self.run_dir / "result.json", {
+                "method": self.method, "dataset": self.task.name, "best_epoch": result.best_epoch,
+                "valid": result.best_valid, "test": result.test, "epochs_run": result.epochs_run,
+                "seconds_per_epoch": result.seconds_per_epoch, "eval_seconds": result.eval_seconds})
         return result
