@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= test,recbole,text,llm,community
+EXTRAS ?= test,recbole,text,llm,community,plot
 RUN_ARGS ?= train lightgcn --dataset ml-100k
 BIN := $(VENV)/bin
 

@@ -28,9 +28,11 @@ RecBole 1.2.1 breakages are handled here only, each scoped:
   * ``torch.load``'s ``weights_only=True`` default (torch >= 2.6) rejects
     RecBole's own checkpoint (it pickles the Config): the test evaluation
     ``Trainer.evaluate(test, load_best_model=True)`` -- which reloads the
-    best-validation checkpoint, as RecBole's quick start does -- runs inside a
-    context manager that defaults ``weights_only`` to False and restores
-    ``torch.load`` afterwards (the file is the one this run just wrote);
+    best-validation checkpoint, as RecBole's quick start does -- runs inside
+    ``graphcl.interop.recbole_compat.torch_load_full_pickle``, which defaults
+    ``weights_only`` to False and restores ``torch.load`` afterwards (the file
+    is the one this run just wrote); RecBole's ``Config`` runs inside
+    ``recbole_compat.argv_hidden`` (it would parse our ``--epochs`` etc.);
   * ``LightGCN.get_norm_adj_mat`` calls ``dok_matrix._update``, gone from
     current scipy: a subclass rebuilds the same ``D^-1/2 A D^-1/2`` (same
     ``+1e-7`` on the degrees, float32 COO tensor, same entry order) with
@@ -57,7 +59,6 @@ writes no result file unless ``--out`` is given.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -71,6 +72,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from graphcl.interop.recbole_compat import argv_hidden, torch_load_full_pickle
 from graphcl.io import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -153,35 +155,6 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------- RecBole worker
-@contextlib.contextmanager
-def torch_load_full_pickle():
-    """Within the block, ``torch.load`` defaults to ``weights_only=False`` (RecBole's
-    checkpoints pickle its Config); the original function is restored on exit."""
-    import torch
-    original = torch.load
-
-    def load(*a, **kw):
-        kw.setdefault("weights_only", False)
-        return original(*a, **kw)
-
-    torch.load = load
-    try:
-        yield
-    finally:
-        torch.load = original
-
-
-@contextlib.contextmanager
-def argv_hidden():
-    """Within the block, ``sys.argv`` holds only the program name."""
-    saved = sys.argv
-    sys.argv = saved[:1]
-    try:
-        yield
-    finally:
-        sys.argv = saved
-
-
 def recbole_classes():
     """Our two RecBole subclasses, defined after RecBole is imported."""
     import numpy as np

@@ -12,12 +12,38 @@ RecBole 1.2.1 still refers to numpy names that numpy 1.24 / 2.0 removed:
   RecBole pulls in.
 
 :func:`import_recbole` sets exactly these names, each only when it is missing, to
-the numpy scalar type they used to mean, then imports the requested module.
+the numpy scalar type they used to mean, then imports the requested module; the
+names stay set (process-wide).
+
+Scoped alternatives (context managers that restore what they change on exit):
+
+* :func:`numpy_aliases` -- the same names, removed again on exit, together with
+  the ones RecBole's own ``Config.compatibility_settings`` sets on numpy
+  (``np.bool``, ``np.int``, ``np.float``, ``np.long``, ...). RecBole reads the
+  aliases at call time (``Config()``, dataset building, the ranking metrics of
+  every evaluation), so they must stay set for as long as RecBole code runs:
+  wrap the whole run, not only the import;
+* :func:`torch_load_full_pickle` -- ``torch.load`` defaults to
+  ``weights_only=False`` inside the block (torch >= 2.6 defaults to True, which
+  rejects RecBole's checkpoints: they pickle its ``Config``). Only load files you
+  trust (your own run's checkpoints) inside it;
+* :func:`argv_hidden` -- ``sys.argv`` holds only the program name (RecBole's
+  ``Config`` parses ``--key=value`` command-line arguments as settings);
+* :func:`working_directory` -- a temporary ``chdir`` (RecBole's Trainer writes
+  ``log_tensorboard/`` into the current directory);
+* :func:`recbole_scope` -- numpy aliases plus, optionally, the other three.
+
+All of them change process-wide state while active, so they are not meant for
+threads running other numpy/torch code at the same time.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import sys
 import warnings
+from collections.abc import Iterator
 from types import ModuleType
 
 import numpy as np
@@ -35,6 +61,9 @@ NUMPY_ALIASES: dict[str, type] = {
     "unicode": str,
     "str": str,
 }
+
+#: numpy names RecBole 1.2.1's ``Config.compatibility_settings`` assigns on every ``Config()``
+RECBOLE_SETS: tuple[str, ...] = ("bool", "int", "float", "complex", "object", "str", "long", "unicode")
 
 INSTALL_HINT = "pip install graphcl[recbole]"
 
@@ -76,3 +105,92 @@ def import_recbole(module: str = "recbole") -> ModuleType:
             raise ImportError(f"RecBole is not installed; install it with `{INSTALL_HINT}`") from exc
         raise
     return importlib.import_module(module)
+
+
+_MISSING = object()
+
+
+@contextlib.contextmanager
+def numpy_aliases() -> Iterator[list[str]]:
+    """Within the block, the aliases of :data:`NUMPY_ALIASES` exist on numpy; on exit
+    every name of :data:`NUMPY_ALIASES` and :data:`RECBOLE_SETS` is put back as it
+    was (removed when numpy did not have it, its old value otherwise), so RecBole's
+    own assignments do not outlive the block either. Yields the names it added.
+    Nested blocks restore their own entry state."""
+    names = dict.fromkeys([*NUMPY_ALIASES, *RECBOLE_SETS])
+    saved = {name: np.__dict__.get(name, _MISSING) for name in names}
+    try:
+        yield install_numpy_aliases()
+    finally:
+        for name, value in saved.items():
+            if value is _MISSING:
+                np.__dict__.pop(name, None)
+            else:
+                setattr(np, name, value)
+
+
+@contextlib.contextmanager
+def torch_load_full_pickle() -> Iterator[None]:
+    """Within the block, ``torch.load`` defaults to ``weights_only=False`` (RecBole's
+    checkpoints pickle its Config); an explicit ``weights_only`` is respected. The
+    original function is restored on exit. Full unpickling runs arbitrary code from
+    the file: load only checkpoints you wrote."""
+    import torch
+    original = torch.load
+
+    def load(*args, **kwargs):
+        kwargs.setdefault("weights_only", False)
+        return original(*args, **kwargs)
+
+    load.__wrapped__ = original  # type: ignore[attr-defined]
+    torch.load = load
+    try:
+        yield
+    finally:
+        torch.load = original
+
+
+@contextlib.contextmanager
+def argv_hidden() -> Iterator[None]:
+    """Within the block, ``sys.argv`` holds only the program name."""
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+@contextlib.contextmanager
+def working_directory(path: str | os.PathLike[str] | None) -> Iterator[None]:
+    """``chdir`` to ``path`` (created if missing) for the block; ``None``: stay."""
+    if path is None:
+        yield
+        return
+    previous = os.getcwd()
+    os.makedirs(path, exist_ok=True)
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+@contextlib.contextmanager
+def recbole_scope(*, hide_argv: bool = False, full_pickle_load: bool = False,
+                  workdir: str | os.PathLike[str] | None = None) -> Iterator[None]:
+    """Run RecBole 1.2.1 code under numpy 2 / torch >= 2.6 without lasting changes.
+
+    Always :func:`numpy_aliases`; with ``hide_argv`` also :func:`argv_hidden`, with
+    ``full_pickle_load`` :func:`torch_load_full_pickle` (needed by
+    ``Trainer.evaluate(load_best_model=True)``), with ``workdir`` a
+    :func:`working_directory`. Everything is restored on exit.
+    """
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(numpy_aliases())
+        if hide_argv:
+            stack.enter_context(argv_hidden())
+        if full_pickle_load:
+            stack.enter_context(torch_load_full_pickle())
+        stack.enter_context(working_directory(workdir))
+        yield
