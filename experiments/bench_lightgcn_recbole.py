@@ -1,9 +1,11 @@
-"""Benchmark: our LightGCN against RecBole 1.2.1's LightGCN on exactly the same ml-100k split.
+"""Benchmark: our LightGCN against RecBole 1.2.1's LightGCN on exactly the same split (ml-100k or Gowalla).
 
     .venv/bin/python experiments/bench_lightgcn_recbole.py [--epochs 300] [--seed 2020]
         [--same-reg] [--threads 1] [--recbole-decimals 4] [--recbole-eval-batch-size N]
         [--only ours|recbole] [--quick] [--out FILE]
 
+``--dataset gowalla --data-root ../shared/data`` runs the same on the LightGCN
+Gowalla split (its train file minus our validation carve-out, its test file).
 Our split (``graphcl.data.load("ml-100k")``: 80/10/10 random per user) is written
 as RecBole benchmark files (``<name>.{train,valid,test}.inter``, see
 ``graphcl.interop.recbole_files``) and RecBole is configured with
@@ -52,7 +54,7 @@ RecBole keeps its ``metric_decimal_place`` 4, which also rounds the validation
 score its early stopping compares (``--recbole-decimals``).
 
 Results: a Markdown table on stdout and, for a full run, the table plus the
-raw JSON in ``experiments/results/lightgcn_vs_recbole_ml100k.md`` (written
+raw JSON in ``experiments/results/lightgcn_vs_recbole_<dataset>.md`` (written
 atomically). ``--quick`` runs 3 epochs to check that the script works and
 writes no result file unless ``--out`` is given.
 """
@@ -79,9 +81,16 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a plain script from anywhere
     sys.path.insert(0, str(REPO))
 
-DEFAULT_OUT = REPO / "experiments" / "results" / "lightgcn_vs_recbole_ml100k.md"
-DATASET = "ml-100k"
-RECBOLE_NAME = "ml100k_graphcl"  # not "ml-100k": RecBole would read its bundled copy instead
+DATASETS = ("ml-100k", "gowalla")
+
+
+def default_out(dataset: str) -> Path:
+    return REPO / "experiments" / "results" / f"lightgcn_vs_recbole_{dataset.replace('-', '')}.md"
+
+
+def recbole_name(dataset: str) -> str:
+    """Not "ml-100k": RecBole would read (or download) its own copy instead of our split."""
+    return f"{dataset.replace('-', '')}_graphcl"
 METRICS = ("recall", "ndcg", "precision", "hit", "mrr")
 TOPK = (10, 20)
 VALID_METRIC = "ndcg@20"
@@ -118,11 +127,11 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def load_dataset(expected_fingerprint: str | None = None):
+def load_dataset(args: argparse.Namespace, expected_fingerprint: str | None = None):
     from graphcl.data import load
-    ds = load(DATASET)
+    ds = load(args.dataset, root=args.data_root)
     if expected_fingerprint is not None and split_fingerprint(ds) != expected_fingerprint:
-        raise RuntimeError("the ml-100k split loaded in the worker differs from the exported one")
+        raise RuntimeError(f"the {args.dataset} split loaded in the worker differs from the exported one")
     return ds
 
 
@@ -132,7 +141,7 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     from graphcl.train import train
     t0 = time.perf_counter()
-    ds = load_dataset(args.fingerprint)
+    ds = load_dataset(args, args.fingerprint)
     config = {
         "epochs": args.epochs, "seed": args.seed, "lr": COMMON["lr"],
         "batch_size": COMMON["batch_size"], "embedding_dim": COMMON["embedding_dim"],
@@ -262,7 +271,7 @@ def run_recbole(args: argparse.Namespace) -> dict[str, Any]:
     num_users, num_items, *expected = (int(x) for x in args.expect.split(","))
     data_path = Path(args.workdir) / "recbole_data"
     with argv_hidden():  # RecBole's Config also parses sys.argv
-        config = Config(model="LightGCN", dataset=RECBOLE_NAME,
+        config = Config(model="LightGCN", dataset=recbole_name(args.dataset),
                         config_dict=recbole_config_dict(args, data_path, num_items + 1))
     torch.set_num_threads(args.threads)  # in case RecBole changed it
     init_seed(config["seed"], config["reproducibility"])
@@ -361,7 +370,8 @@ def markdown_report(results: dict[str, dict[str, Any]], meta: dict[str, Any]) ->
             full.append(f"| {r['library']} ({'test' if split == 'test' else 'valid, best epoch'}) | "
                         + " | ".join(_f(r[split].get(k, float('nan'))) for k in metric_keys) + " |")
     lines = [
-        f"# LightGCN: graphcl vs RecBole on ml-100k{' (quick smoke run)' if meta['quick'] else ''}",
+        f"# LightGCN: graphcl vs RecBole on {meta.get('dataset_name', 'ml-100k')}"
+        f"{' (quick smoke run)' if meta['quick'] else ''}",
         "",
         f"- date: {meta['date']}",
         f"- command: `{meta['command']}`",
@@ -411,6 +421,9 @@ def markdown_report(results: dict[str, dict[str, Any]], meta: dict[str, Any]) ->
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", choices=DATASETS, default="ml-100k",
+                   help="our split of this dataset, written as RecBole benchmark files (default ml-100k)")
+    p.add_argument("--data-root", default=None, help="folder holding the datasets (gowalla)")
     p.add_argument("--epochs", type=int, default=300, help="maximum epochs for both (default 300)")
     p.add_argument("--seed", type=int, default=2020, help="training seed for both (default 2020)")
     p.add_argument("--patience", type=int, default=10,
@@ -426,7 +439,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="RecBole metric_decimal_place (default 4, its own): it rounds the metrics, "
                         "including the validation score its early stopping compares")
     p.add_argument("--quick", action="store_true", help="3-epoch smoke run; no result file unless --out")
-    p.add_argument("--out", type=Path, default=None, help=f"result file (default {DEFAULT_OUT.relative_to(REPO)})")
+    p.add_argument("--out", type=Path, default=None,
+                   help="result file (default experiments/results/lightgcn_vs_recbole_<dataset>.md)")
     p.add_argument("--only", choices=("ours", "recbole"), default=None, help="run one library only")
     p.add_argument("--rerender", type=Path, default=None,
                    help="rewrite an existing result file from its raw JSON (no training)")
@@ -461,7 +475,9 @@ def run_worker(which: str, args: argparse.Namespace, workdir: Path, fingerprint:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", which, "--workdir", str(workdir),
            "--fingerprint", fingerprint, "--result-file", str(result_file), "--epochs", str(args.epochs),
            "--seed", str(args.seed), "--threads", str(args.threads), "--expect", expect,
-           "--patience", str(args.patience)]
+           "--patience", str(args.patience), "--dataset", args.dataset]
+    if args.data_root:
+        cmd += ["--data-root", args.data_root]
     if args.same_reg:
         cmd.append("--same-reg")
     cmd += ["--recbole-decimals", str(args.recbole_decimals)]
@@ -495,14 +511,14 @@ def main(argv: list[str] | None = None) -> None:
 
     from graphcl.interop.recbole_files import write_recbole_benchmark
 
-    ds = load_dataset()
+    ds = load_dataset(args)
     fingerprint = split_fingerprint(ds)
     expect = ",".join(str(n) for n in (ds.num_users, ds.num_items, *(ds.num_interactions(s)
                                                                        for s in ("train", "valid", "test"))))
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench_lightgcn_recbole_") as tmp:
         workdir = Path(tmp)
-        write_recbole_benchmark(ds, workdir / "recbole_data", RECBOLE_NAME)
+        write_recbole_benchmark(ds, workdir / "recbole_data", recbole_name(args.dataset))
         for which in ("ours", "recbole"):
             if args.only in (None, which):
                 results[which] = run_worker(which, args, workdir, fingerprint, expect)
@@ -514,7 +530,7 @@ def main(argv: list[str] | None = None) -> None:
     command = " ".join([".venv/bin/python", "experiments/bench_lightgcn_recbole.py", *sys.argv[1:]])
     meta = {
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": command, "quick": args.quick, "dataset": str(ds), "fingerprint": fingerprint,
+        "command": command, "quick": args.quick, "dataset": str(ds), "dataset_name": args.dataset, "fingerprint": fingerprint,
         "epochs": args.epochs, "seed": args.seed, "same_reg": args.same_reg, "reg": reg,
         "patience": args.patience,
         "recbole_decimals": args.recbole_decimals,
@@ -526,7 +542,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     report = markdown_report(results, meta)
     print(summary_table(results))
-    out = args.out if args.out is not None else (None if args.quick else DEFAULT_OUT)
+    out = args.out if args.out is not None else (None if args.quick else default_out(args.dataset))
     if out is not None:
         atomic_write_text(out, report)
         print(f"# wrote {out}", file=sys.stderr)
