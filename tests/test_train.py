@@ -162,3 +162,23 @@ def test_resume_accepts_a_checkpoint_from_before_a_new_loop_key(toy, tmp_path):
     assert resumed.start_epoch == 2 and resumed.loss_bad_epochs == 0
     with pytest.raises(ValueError, match="different config: loss_patience"):
         build_trainer("lightgcn", toy, config={**CFG, "loss_patience": 5}, resume=tmp_path / "old", verbose=False)
+
+
+def test_resume_accepts_a_checkpoint_from_before_a_new_method_key(toy, tmp_path):
+    """A key added to a method's defaults after a run was saved (e.g. the node methods'
+    ``minibatch_size``) is not a config difference while it stays at the method default."""
+    from graphcl.config import TRAIN_DEFAULTS
+    from graphcl.registry import get_method
+    from graphcl.train.checkpoint import save_checkpoint
+    defaults = get_method("lightgcn").defaults
+    key = next(k for k in defaults if k not in TRAIN_DEFAULTS and k not in CFG)
+    build_trainer("lightgcn", toy, config={**CFG, "epochs": 2}, run_dir=tmp_path / "old", verbose=False).fit()
+    ckpt = load_checkpoint(tmp_path / "old" / "last.pt")
+    del ckpt["config"][key]
+    save_checkpoint(ckpt, tmp_path / "old" / "last.pt")
+    assert build_trainer("lightgcn", toy, config=CFG, resume=tmp_path / "old", verbose=False).start_epoch == 2
+    other = defaults[key] * 2 if isinstance(defaults[key], (int, float)) and not isinstance(defaults[key], bool) \
+        else (not defaults[key] if isinstance(defaults[key], bool) else None)
+    if other is not None:
+        with pytest.raises(ValueError, match=f"different config: {key}"):
+            build_trainer("lightgcn", toy, config={**CFG, key: other}, resume=tmp_path / "old", verbose=False)

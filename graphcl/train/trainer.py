@@ -175,11 +175,17 @@ class Trainer:
             raise ValueError(f"checkpoint {checkpoint} is for {ckpt.get('method')} on "
                              f"{ckpt.get('dataset')}, not {self.method} on {self.task.name}")
         from graphcl.config import TRAIN_DEFAULTS
+        defaults = dict(TRAIN_DEFAULTS)
+        try:  # the method's own defaults too (a key added to the method after the checkpoint)
+            from graphcl.registry import get_method
+            defaults.update(get_method(self.method).defaults)
+        except Exception:  # a method built outside the registry
+            pass
         differing = sorted(k for k in set(ckpt["config"]) | set(self.config)
                            if k != "epochs" and ckpt["config"].get(k) != self.config.get(k)
-                           # a key added to the loop after the checkpoint was written, at its default
-                           and not (k not in ckpt["config"] and k in TRAIN_DEFAULTS
-                                    and self.config.get(k) == TRAIN_DEFAULTS[k]))
+                           # a key added after the checkpoint was written, at its default
+                           and not (k not in ckpt["config"] and k in defaults
+                                    and self.config.get(k) == defaults[k]))
         if differing:
             raise ValueError(f"checkpoint {checkpoint} was trained with a different config: "
                              f"{', '.join(differing)}")

@@ -27,6 +27,9 @@ from graphcl.registry import MethodSpec, register_method
 
 
 class AdaMEOW(MEOW):
+    full_graph_reason = ("it trains on heterogeneous meta-path graphs (the neighbor sampler is homogeneous) "
+                         "with meta-path context means over other node types")
+
     def __init__(self, data: Any, config: dict[str, Any], device: torch.device | str = "cpu") -> None:
         super().__init__(data, config, device)
         self.weight_mlp = PairwiseWeightMLP(int(self.config["embed_dim"]),

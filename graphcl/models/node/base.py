@@ -4,9 +4,24 @@ A node method holds the graph, trains full-batch (one step per epoch: the
 "batch" the trainer hands over is the ``torch.Generator`` that drives the
 epoch's augmentations, so runs are reproducible and resumable), and exposes
 ``embed()`` for the evaluation task (linear probe / clustering).
+
+Mini-batch training (config ``minibatch_size > 0``, only for methods whose
+``full_graph_reason`` is ``None``: GRACE and CSGCL): ``batches(generator)``
+draws one seed from the trainer's generator, seeds a CPU generator with it,
+permutes the nodes with that generator and yields one :class:`NodeMiniBatch`
+per ``minibatch_size`` seed nodes: a PyG ``Data`` mini-batch sampled by
+:class:`graphcl.data.neighbor_sampling.TorchNeighborSampler` through PyG's
+``NodeLoader`` (``n_id`` with the seeds first, ``e_id``, ``edge_index`` in
+local ids, fan-out ``num_neighbors`` per hop), plus the trainer's generator for
+the augmentations. ``loss(batch)`` calls ``minibatch_loss``; the epoch counter
+advances after the last batch of an epoch. The other methods refuse
+``minibatch_size > 0`` with their reason (table in
+:mod:`graphcl.data.neighbor_sampling`).
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import torch
@@ -24,7 +39,36 @@ NODE_TRAIN_DEFAULTS: dict[str, Any] = {
     "sparse_features": "auto",  # keep x as sparse CSR: "auto" (if under 10% nonzero), true, false
     "normalize_features": True,  # row-normalize x (PyG NormalizeFeatures), as GRACE's and CSGCL's code;
                                  # only non-negative x (bag of words): signed text embeddings stay as they are
+    "minibatch_size": 0,  # 0: full batch; > 0: seed nodes per sampled subgraph (methods that allow it)
 }
+
+
+def check_minibatch_size(value: Any) -> int:
+    """``minibatch_size`` as an int >= 0 (0 = full batch)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"minibatch_size must be an integer >= 0 (0 = full batch), got {value!r}")
+    return int(value)
+
+
+def refuse_minibatch(method: str, config: dict[str, Any], reason: str | None) -> int:
+    """The config's ``minibatch_size``; a ``ValueError`` with ``reason`` when it is > 0 and the
+    method needs the full graph (``reason`` not None)."""
+    size = check_minibatch_size(config.get("minibatch_size", 0))
+    if size > 0 and reason is not None:
+        raise ValueError(f"{method} cannot train on sampled subgraphs (minibatch_size={size}): {reason}. "
+                         f"Set minibatch_size: 0 to train full batch")
+    return size
+
+
+@dataclass
+class NodeMiniBatch:
+    """One step of mini-batch training: the sampled PyG ``Data`` mini-batch (``n_id``,
+    ``e_id``, ``edge_index``, ``batch_size``), the generator of its augmentations,
+    and its position ``index`` among the epoch's ``count`` batches."""
+    data: Any
+    generator: torch.Generator
+    index: int
+    count: int
 
 
 def check_graph(data: Any) -> None:
@@ -57,8 +101,12 @@ def _maybe_sparse(x: torch.Tensor, mode: Any) -> torch.Tensor:
 
 
 class NodeMethod(nn.Module):
+    #: Why the method needs the full graph (``None``: it implements ``minibatch_loss``).
+    full_graph_reason: str | None = "it has no mini-batch loss"
+
     def __init__(self, data: Any, config: dict[str, Any], device: torch.device | str = "cpu") -> None:
         super().__init__()
+        self.minibatch_size = refuse_minibatch(type(self).__name__, config, self.full_graph_reason)
         check_graph(data)
         self.config = dict(config)
         self.device_ = torch.device(device)
@@ -70,17 +118,46 @@ class NodeMethod(nn.Module):
         self.num_nodes = int(data.num_nodes)
         # epoch counter, saved with the model so schedules survive a resume
         self.register_buffer("epoch", torch.zeros((), dtype=torch.long))
+        self.sampler: Any = None    # a TorchNeighborSampler, set up by ``setup_minibatch``
 
-    def batches(self, generator: torch.Generator) -> Iterator[torch.Generator]:
-        yield generator
+    # ------------------------------------------------------------ mini-batch
+    def setup_minibatch(self, num_neighbors: list[int]) -> None:
+        """Build the neighbor sampler (CPU, CSC of the graph) for ``minibatch_size > 0``."""
+        from graphcl.data.neighbor_sampling import TorchNeighborSampler
+        self.sampler = TorchNeighborSampler(self.edge_index, num_neighbors, num_nodes=self.num_nodes)
+        # what the loader slices: the structure only (features are gathered on the device in the loss)
+        from torch_geometric.data import Data
+        self._loader_data = Data(edge_index=self.edge_index.cpu(), num_nodes=self.num_nodes)
+
+    def batches(self, generator: torch.Generator) -> Iterator[torch.Generator | NodeMiniBatch]:
+        if self.minibatch_size == 0:
+            yield generator
+            return
+        from graphcl.data.neighbor_sampling import neighbor_loader
+        seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator, device=generator.device))
+        cpu_gen = torch.Generator().manual_seed(seed)   # seed order and neighbor draws
+        loader = neighbor_loader(self._loader_data, self.sampler, self.minibatch_size, generator=cpu_gen)
+        count = self.num_batches()
+        for index, data in enumerate(loader):
+            yield NodeMiniBatch(data, generator, index, count)
 
     def num_batches(self) -> int:
-        return 1
+        if self.minibatch_size == 0:
+            return 1
+        return math.ceil(self.num_nodes / self.minibatch_size)
 
-    def loss(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        out = self.step_loss(generator)
+    def loss(self, batch: torch.Generator | NodeMiniBatch) -> dict[str, torch.Tensor]:
+        if isinstance(batch, NodeMiniBatch):
+            out = self.minibatch_loss(batch)
+            if batch.index == batch.count - 1:
+                self.epoch += 1
+            return out
+        out = self.step_loss(batch)
         self.epoch += 1
         return out
+
+    def minibatch_loss(self, batch: NodeMiniBatch) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
 
     def step_loss(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
         raise NotImplementedError

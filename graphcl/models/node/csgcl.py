@@ -9,6 +9,16 @@ On top of GRACE (see :mod:`graphcl.models.node.grace`):
   Voting (CAV, eq. 6-7), see :mod:`graphcl.augment.community`;
 * the team-up loss: GRACE's loss with s'_ij = θ(u_i, v_j) + γ_t (CS_i + CS_j) in
   every term (eq. 9), γ_t = min(max(0, (t − t0) / 100), γ_max) (eq. 10), t the epoch.
+
+Mini-batch training (``minibatch_size > 0``; GRACE's sampling and seed-only
+loss, see :mod:`graphcl.models.node.grace`): communities and strengths come
+from the full graph (computed once). CED's per-edge keep probabilities and
+CAV's per-column drop probabilities are normalized over the whole graph (min,
+max and mean over all edges; w_j = Σ_i |x_ij| CS_i over all nodes), so they are
+computed once on the full graph and looked up for the sampled edges through
+``e_id``; each step draws its own edge keeps and column masks from them. The
+team-up term uses the seeds' strengths, s'_ij = θ(u_i, v_j) + γ_t (CS_i + CS_j)
+for seeds i, j of the batch, with γ_t following the epoch (not the step).
 """
 from __future__ import annotations
 
@@ -16,8 +26,11 @@ from typing import Any
 
 import torch
 
-from graphcl.augment import communal_attribute_voting, communal_edge_drop, community_strength, detect_communities
-from graphcl.models.node.grace import GRACE, GRACE_DEFAULTS, GRACE_PRESETS
+from graphcl.augment import (cav_drop_probs, ced_keep_probs, communal_attribute_voting, communal_edge_drop,
+                             community_strength, detect_communities)
+from graphcl.augment._base import bernoulli_mask, uniform
+from graphcl.augment.features import apply_column_mask
+from graphcl.models.node.grace import GRACE, GRACE_DEFAULTS, GRACE_PRESETS, Subgraph
 from graphcl.registry import MethodSpec, register_method
 
 
@@ -31,6 +44,8 @@ class CSGCL(GRACE):
         self.community = community.to(self.device_)
         self.cs_community = cs_community.to(self.device_).float()
         self.cs_node = cs_node.to(self.device_).float()
+        self._ced_keep: dict[float, torch.Tensor] = {}   # full-graph probabilities for mini-batches
+        self._cav_drop: dict[float, torch.Tensor] = {}
 
     def gamma(self) -> float:
         """Eq. 10: γ_t = min(max(0, (t − t0)/100), γ_max), epochs counted from t = 1."""
@@ -44,6 +59,20 @@ class CSGCL(GRACE):
         x = communal_attribute_voting(self.x, self.cs_node, p_feat, threshold=float(c["cav_threshold"]),
                                       generator=generator)
         return x, edge_index, None
+
+    def subgraph_view(self, sub: Subgraph, p_edge: float, p_feat: float, generator: torch.Generator):
+        """CED and CAV on a sampled subgraph, with the full graph's probabilities (module docstring)."""
+        c = self.config
+        if p_edge not in self._ced_keep:
+            self._ced_keep[p_edge] = ced_keep_probs(self.edge_index, self.community, self.cs_community, p_edge,
+                                                    threshold=float(c["ced_threshold"]))
+        keep_prob = self._ced_keep[p_edge][sub.e_id]
+        keep = uniform(keep_prob.numel(), sub.edge_index.device, generator) < keep_prob
+        if p_feat not in self._cav_drop:
+            self._cav_drop[p_feat] = cav_drop_probs(self.x, self.cs_node, p_feat,
+                                                    threshold=float(c["cav_threshold"]))
+        columns = bernoulli_mask(self._cav_drop[p_feat], sub.x.size(1), sub.x.device, generator)
+        return apply_column_mask(sub.x, columns), sub.edge_index[:, keep], None
 
     def node_bias(self) -> torch.Tensor | None:
         g = self.gamma()

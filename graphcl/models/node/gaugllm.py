@@ -63,6 +63,11 @@ def make_llm(c: dict[str, Any]) -> Any:
 
 
 class GAugLLMGRACE(GRACE):
+    full_graph_reason = ("its second view applies the LLM-approved edge edits per node (a budget of "
+                         "round(p * degree) on the full degree; additions reach text-similar nodes anywhere "
+                         "in the graph), so the two views need different neighborhoods; mini-batch sampling "
+                         "of the edited graph is not implemented")
+
     def __init__(self, data: Any, config: dict[str, Any], device: torch.device | str = "cpu",
                  llm: Any = None, encoder: Any = None) -> None:
         backbone = str(config.get("backbone", "grace")).lower()

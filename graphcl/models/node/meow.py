@@ -48,6 +48,7 @@ from torch import nn
 
 from graphcl.losses.prototypical import CONCENTRATION_FORMS, cluster_runs, prototypical_loss
 from graphcl.losses.weighted import ClusterWeights, weighted_info_nce
+from graphcl.models.node.base import refuse_minibatch
 from graphcl.models.node.meow_views import (coarse_graph, context_operators, mask_entries,
                                             masked_graph, metapath_graphs, per_metapath,
                                             row_normalize)
@@ -68,8 +69,13 @@ def check_hetero(data: Any) -> None:
 
 
 class MEOW(nn.Module):
+    full_graph_reason = ("it trains on heterogeneous meta-path graphs (the neighbor sampler is homogeneous) "
+                         "with meta-path context means over other node types, and weights its negatives by "
+                         "k-means over all target nodes each epoch, plus a prototype loss on those clusters")
+
     def __init__(self, data: Any, config: dict[str, Any], device: torch.device | str = "cpu") -> None:
         super().__init__()
+        refuse_minibatch(type(self).__name__, config, self.full_graph_reason)
         check_hetero(data)
         c = self.config = dict(config)
         self.device_ = dev = torch.device(device)
@@ -224,6 +230,7 @@ MEOW_DEFAULTS: dict[str, Any] = {
     "concentration": "pcl",      # or "meow-code": sqrt of the similarity, alpha 5 (the authors' code)
     "concentration_alpha": None,  # None: the form's constant (PCL 10, MEOW's code 5)
     "loss_block_size": 1024,
+    "minibatch_size": 0,  # full batch only: refuses > 0 (MEOW.full_graph_reason)
 }
 
 # jianxiangyu/MEOW code_meow/utils/params.py (acm_params), METHODS.md

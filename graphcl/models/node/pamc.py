@@ -27,6 +27,10 @@ from graphcl.registry import MethodSpec, register_method
 
 
 class PamC(SCGC):
+    full_graph_reason = ("its meta-nodes c_k = sum_i w_ik z_i sum over all nodes, the DEC target divides by "
+                         "cluster sizes summed over all nodes, and its encoder is an MLP (no message "
+                         "passing, so neighbor sampling saves nothing)")
+
     def __init__(self, data: Any, config: dict[str, Any], device: torch.device | str = "cpu") -> None:
         if config.get("assignment") not in ASSIGNMENTS:
             raise ValueError(f"assignment must be one of {ASSIGNMENTS}, got {config.get('assignment')!r}")

@@ -63,6 +63,11 @@ def binarize(x: torch.Tensor) -> torch.Tensor:
 
 
 class SCGC(NodeMethod):
+    full_graph_reason = ("its encoder is an MLP (no message passing, so neighbor sampling saves nothing), "
+                         "its pairwise loss takes every node as a negative with the r-hop influence graph "
+                         "A^(r) as positives, and the DEC target divides by cluster sizes summed over all "
+                         "nodes")
+
     def __init__(self, data: Any, config: dict[str, Any], device: torch.device | str = "cpu") -> None:
         super().__init__(data, config, device)
         c = self.config
