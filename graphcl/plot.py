@@ -152,19 +152,12 @@ def _node_labels(task: Any, n: int) -> torch.Tensor | None:
 
 
 def _scoring_tables(model: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """The (user, item) tables a recommender scores with: ``embeddings()``, else its scoring cache."""
+    """The (user, item) tables a recommender scores with (its ``embeddings()``)."""
     try:
         return model.embeddings()
     except NotImplementedError:
-        pass
-    model.prepare_scoring()
-    for name in ("_scores_cache", "_cache"):
-        cache = getattr(model, name, None)
-        if (isinstance(cache, (tuple, list)) and len(cache) == 2
-                and all(isinstance(t, torch.Tensor) for t in cache)):
-            return cache[0], cache[1]
-    raise ValueError(f"{type(model).__name__} exposes no user/item embeddings "
-                     f"(no embeddings() and no (user, item) scoring cache)")
+        raise ValueError(f"{type(model).__name__} exposes no user/item embeddings "
+                         f"(its embeddings() is not implemented)") from None
 
 
 @torch.no_grad()

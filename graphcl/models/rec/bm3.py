@@ -164,10 +164,15 @@ class BM3(Recommender):
         return {"loss": total, **parts}
 
     # ---------------------------------------------------------------- scoring
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (user, item) tables BM3 scores with: the predictor's outputs ``p(h)`` of the
+        final representations (the score is ``p(h_u) · p(h_i)``)."""
+        h_users, h_items = self.forward()
+        return self.predictor(h_users), self.predictor(h_items)
+
     def prepare_scoring(self) -> None:
         with torch.no_grad():
-            h_users, h_items = self.forward()
-            self._scores_cache = (self.predictor(h_users), self.predictor(h_items))
+            self._scores_cache = self.embeddings()
 
     def full_scores(self, users: torch.Tensor) -> torch.Tensor:
         if self._scores_cache is None:
