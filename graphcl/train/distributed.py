@@ -32,10 +32,12 @@ the same trainer and they agree through the process group::
   rank 0 only; the others wait at a barrier before reading ``best.pt``.
 
 Batches that are tuples or dicts of tensors with a common leading batch
-dimension are sharded (every recommender, general and sequential). A
-full-graph node method's "batch" is the epoch's generator: every rank then
-makes the same full-batch step (identical gradients, no speed-up; the
-mini-batch ``NeighborLoader`` training is the way to split a large graph).
+dimension are sharded (every recommender, general and sequential). Node
+methods trained in mini-batches (``minibatch_size > 0``: GRACE, CSGCL) shard
+each step's seed nodes and sample each rank's subgraph; the batch carries
+its ``shard_weight``. A full-graph node method's "batch" is the epoch's
+generator: every rank then makes the same full-batch step (identical
+gradients, no speed-up).
 A model that runs its own optimizer steps (``train_step``, e.g. MCLRec's meta
 update) is refused: DDP's all-reduce hooks one backward per step.
 """
@@ -127,6 +129,8 @@ def shard_batch(batch: Any, ctx: DistributedContext) -> tuple[Any, float]:
     """
     if not ctx.active:
         return batch, 1.0
+    if hasattr(batch, "shard_weight"):  # sharded by the model itself (node mini-batches)
+        return batch, float(batch.shard_weight)
     tensors = _tensors(batch)
     if not tensors:
         return batch, 1.0

@@ -69,6 +69,9 @@ class NodeMiniBatch:
     generator: torch.Generator
     index: int
     count: int
+    #: under torch.distributed: this rank's loss weight ``n_r · W / N`` for its share of the
+    #: step's seeds (read by :func:`graphcl.train.distributed.shard_batch`)
+    shard_weight: float = 1.0
 
 
 def check_graph(data: Any) -> None:
@@ -134,12 +137,26 @@ class NodeMethod(nn.Module):
             yield generator
             return
         from graphcl.data.neighbor_sampling import neighbor_loader
+        from graphcl.train import distributed
         seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator, device=generator.device))
         cpu_gen = torch.Generator().manual_seed(seed)   # seed order and neighbor draws
-        loader = neighbor_loader(self._loader_data, self.sampler, self.minibatch_size, generator=cpu_gen)
         count = self.num_batches()
-        for index, data in enumerate(loader):
-            yield NodeMiniBatch(data, generator, index, count)
+        ctx = distributed.context()
+        if not ctx.active:
+            loader = neighbor_loader(self._loader_data, self.sampler, self.minibatch_size, generator=cpu_gen)
+            for index, data in enumerate(loader):
+                yield NodeMiniBatch(data, generator, index, count)
+            return
+        # data parallel: every rank draws the same seed order and samples the subgraph of its
+        # contiguous share of each step's seeds (its own neighbour draws); the contrastive loss
+        # of a rank sees only its seeds as negatives
+        order = torch.randperm(self.num_nodes, generator=cpu_gen)
+        self.sampler.generator = torch.Generator().manual_seed((seed + 1 + ctx.rank) % 2 ** 62)
+        for index, lo in enumerate(range(0, self.num_nodes, self.minibatch_size)):
+            mine, weight = distributed.shard_batch(order[lo:lo + self.minibatch_size], ctx)
+            data = next(iter(neighbor_loader(self._loader_data, self.sampler, int(mine.numel()),
+                                             input_nodes=mine)))
+            yield NodeMiniBatch(data, generator, index, count, shard_weight=weight)
 
     def num_batches(self) -> int:
         if self.minibatch_size == 0:
