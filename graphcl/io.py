@@ -12,12 +12,17 @@ from typing import Any, Iterator
 def atomic_write_bytes(path: str | Path, write) -> None:
     """Call ``write(file_object)`` on a temp file beside ``path``, fsync, then rename.
 
-    A killed process leaves either the old file or the new one, never a torn one.
+    A killed process leaves either the old file or the new one, never a torn one. The file
+    gets the permissions a plain ``open(path, "w")`` would give (an existing file keeps its
+    mode; a new one ``0o666`` minus the umask), not ``mkstemp``'s private ``0o600``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _target_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -29,6 +34,16 @@ def atomic_write_bytes(path: str | Path, write) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _target_mode(path: Path) -> int:
+    """The mode of the existing ``path``, else ``0o666`` minus the process umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)   # read it: os.umask can only be read by setting it
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:

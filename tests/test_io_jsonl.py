@@ -1,4 +1,4 @@
-"""graphcl.io.iter_jsonl_objects: the JSON-lines reader behind item texts, summaries and node files."""
+"""graphcl.io: the JSON-lines reader behind item texts, summaries and node files, and atomic writes."""
 import pytest
 
 from graphcl.io import iter_jsonl_objects
@@ -25,3 +25,23 @@ def test_bad_lines_raise_the_callers_error_naming_file_and_line(tmp_path, conten
     path.write_bytes(content)
     with pytest.raises(BadFile, match=message):
         list(iter_jsonl_objects(path, BadFile))
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    """A new file gets 0o666 minus the umask (not mkstemp's 0o600); an existing file keeps its mode."""
+    import os
+    import stat
+
+    from graphcl.io import atomic_write_text
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "new.md", "x")
+        assert stat.S_IMODE((tmp_path / "new.md").stat().st_mode) == 0o644
+        (tmp_path / "kept.md").write_text("a")
+        os.chmod(tmp_path / "kept.md", 0o640)
+        atomic_write_text(tmp_path / "kept.md", "b")
+        assert stat.S_IMODE((tmp_path / "kept.md").stat().st_mode) == 0o640
+        assert (tmp_path / "kept.md").read_text() == "b"
+    finally:
+        os.umask(old)
+    assert not list(tmp_path.glob(".*.tmp"))
