@@ -32,7 +32,6 @@ import datetime as _dt
 import json
 import math
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -127,20 +126,11 @@ def fit(xs: list[float], ys: list[float]) -> dict[str, float]:
             "r2": 1 - ss_res / ss_tot if ss_tot else 1.0}
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def render(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
-    hw = cpu_name() if args.device == "cpu" else args.device
+    from graphcl.reproduce import hardware_description
     out = ["# Full-graph training cost against the number of edges", "",
-           f"Written {_dt.date.today()}; {hw}, {args.threads} torch thread(s), device {args.device}; "
+           f"Written {_dt.date.today()}; {hardware_description(args.device)}, {args.threads} torch "
+           f"thread(s), device {args.device}; "
            f"batch {args.batch_size} BPR triples per step, median of {args.steps} timed steps after "
            "one warm-up step; each configuration in its own process. Synthetic graphs: E/20 users, "
            "E/40 items, Zipf(0.8) item popularity. s/epoch = s/step x ceil(E / batch) (every step "
