@@ -88,3 +88,16 @@ def llama_server(tmp_path_factory):
             proc.kill()
             proc.wait(timeout=15)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a test module (``pytestmark = pytest.mark.usefixtures(
+    "one_torch_thread")``): its problems are small, and extra intra-op threads only
+    contend on a busy machine. The previous thread count is restored afterwards."""
+    import torch
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+

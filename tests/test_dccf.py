@@ -15,14 +15,7 @@ from graphcl.train import build_trainer
 
 
 # ------------------------------------------------------------------ fixtures
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny sparse products pay ~15 ms of thread wake-up each with 2 threads on a loaded
-    machine (0.07 ms with 1): run this module single-threaded, then restore."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 _dataset = clustered_dataset

@@ -113,3 +113,18 @@ def test_grace_minibatches_are_sharded_over_two_gloo_processes(tmp_path, shared_
     losses = [r["loss"] for r in _records(tmp_path / "grace") if r["split"] == "train"]
     assert len(losses) == 8 and losses[-1] < losses[0]
     assert json.loads((tmp_path / "grace" / "config.json").read_text())["world_size"] == 2
+
+
+def test_init_distributed_names_what_the_environment_lacks(monkeypatch):
+    from graphcl.train.distributed import init_distributed
+    for name in ("RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    ctx, device = init_distributed("cpu")                 # no torchrun: a no-op
+    assert not ctx.active and device == "cpu"
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(ValueError, match="WORLD_SIZE must be an integer"):
+        init_distributed("cpu")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(RuntimeError, match="RANK is not set: launch with torchrun"):
+        init_distributed("cpu")

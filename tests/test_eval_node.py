@@ -12,12 +12,7 @@ from graphcl.eval.node import (auc_from_scores, cluster_metrics, evaluate_cluste
                                split_edges_for_link_prediction)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _blobs(n=600, c=4, d=8, scale=4.0, seed=0):

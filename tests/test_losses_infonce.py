@@ -10,12 +10,7 @@ import torch.nn.functional as F
 from graphcl.losses import grace_loss, info_nce
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # tiny matrices: intra-op threads only contend on a shared machine
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _naive_grace(z1, z2, tau, bias=None):

@@ -14,12 +14,7 @@ from graphcl.losses.weighted import (ClusterWeights, PairwiseWeightMLP, cluster_
                                      weighted_info_nce, weighted_info_nce_dense)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _views(n=37, d=8, seed=0, dtype=torch.float64):

@@ -17,13 +17,7 @@ from graphcl.registry import get_method
 from graphcl.train.hetero_tasks import HeteroProbeTask
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny problems: extra intra-op threads only spin on a busy machine."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _toy(n=60, n_a=25, n_s=4, seed=0) -> HeteroData:

@@ -17,12 +17,7 @@ from tests._seq_helpers import cyclic_sequences
 SMALL = {"hidden_size": 16, "inner_size": 32, "max_len": 10, "batch_size": 64, "eval_batch_size": 50}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    saved = torch.get_num_threads()   # tiny models: extra threads only contend on a busy machine
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

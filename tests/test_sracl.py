@@ -28,12 +28,7 @@ SMALL = {"hidden_size": 16, "inner_size": 32, "batch_size": 32, "eval_batch_size
          "max_len": 8}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
