@@ -185,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from graphcl.config import ConfigError
     from graphcl.data.interactions import DataFormatError
     from graphcl.registry import UnknownMethodError
+    from graphcl.train.distributed import DistributedSetupError
     from graphcl.train.trainer import TrainingDivergedError
 
     from graphcl.data.named import DatasetNotFoundError
@@ -192,7 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # user-facing errors: print the message, no traceback (GRAPHCL_DEBUG=1 shows it)
     known = (ConfigError, DataFormatError, UnknownMethodError, DatasetNotFoundError,
-             TrainingDivergedError, ValueError, OSError, MissingDependencyError)
+             TrainingDivergedError, DistributedSetupError, ValueError, OSError,
+             MissingDependencyError)
     handlers = {"train": _cmd_train, "datasets": _cmd_datasets, "methods": _cmd_methods,
                 "plot": _cmd_plot, "reproduce": _cmd_reproduce}
     try:

@@ -42,6 +42,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "topk": [10, 20],
     "eval_batch_size": 1024,
     "seed": 2020,
+    # a batch loss above this factor x max(|first batch loss|, 1) is divergence (0: off); see
+    # graphcl.train.trainer.TrainingDivergedError
+    "divergence_factor": 1e6,
 }
 
 
@@ -115,8 +118,13 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
 
 
 def merge_config(defaults: Mapping[str, Any], *overrides: Mapping[str, Any],
-                 method: str = "method") -> tuple[dict[str, Any], dict[str, Any]]:
-    """Apply overrides to defaults. Returns ``(config, data_options)``."""
+                 method: str = "method",
+                 ranges: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Apply overrides to defaults. Returns ``(config, data_options)``.
+
+    Every numeric value is checked against its range (:mod:`graphcl.config_ranges`;
+    ``ranges`` holds a method's own ranges for keys it reads differently).
+    """
     config = dict(defaults)
     data_options: dict[str, Any] = {}
     for override in overrides:
@@ -129,4 +137,6 @@ def merge_config(defaults: Mapping[str, Any], *overrides: Mapping[str, Any],
                 raise ConfigError(f"unknown config key '{key}' for {method}; valid keys: {valid} "
                                   f"(dataset options go as data.<option>)")
             config[key] = _coerce(key, value, defaults[key])
+    from graphcl.config_ranges import check_ranges
+    check_ranges(config, method, ranges)
     return config, data_options

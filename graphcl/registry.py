@@ -20,6 +20,16 @@ class MethodSpec:
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
     paper: str = ""
+    # the data it trains on: "interactions" (rec), "sequences" (seq), "graph" (node: a PyG Data),
+    # "hetero" (a HeteroData of the HeCo format); empty: derived from ``kind``
+    data: str = ""
+    # ranges of keys this method reads differently from graphcl.config_ranges.RANGES
+    ranges: dict[str, Any] = field(default_factory=dict)
+
+
+    @property
+    def data_kind(self) -> str:
+        return self.data or {"rec": "interactions", "seq": "sequences", "node": "graph"}.get(self.kind, "")
 
 
 class UnknownMethodError(KeyError):

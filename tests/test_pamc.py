@@ -80,11 +80,11 @@ def test_clear_errors(tmp_path):
     data = blobs(n_per=2)                                       # 6 nodes
     with pytest.raises(ValueError, match="K = 7 exceeds the number of nodes N = 6"):
         train("pamc", data, config={**TINY, "n_clusters": 7}, run_dir=tmp_path / "a")
-    with pytest.raises(ValueError, match="order r must be an integer >= 1"):
+    with pytest.raises(ValueError, match="config key 'order' must be an integer in \\[1, inf\\), got 0"):
         train("pamc", data, config={**TINY, "order": 0}, run_dir=tmp_path / "b")
     with pytest.raises(ValueError, match="assignment must be one of"):
         train("pamc", data, config={**TINY, "assignment": "fuzzy"}, run_dir=tmp_path / "c")
-    with pytest.raises(ValueError, match="tau must be > 0"):
+    with pytest.raises(ValueError, match="config key 'tau' must be \\(0, 1000000\\], got 0"):
         train("scgc", data, config={**TINY, "tau": 0}, run_dir=tmp_path / "d")
     unlabeled = Data(x=data.x, edge_index=data.edge_index)
     with pytest.raises(ValueError, match="no labels `y`: set n_clusters"):

@@ -94,9 +94,14 @@ def test_no_validation_split_trains_all_epochs(toy, tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_error(toy, tmp_path):
-    with pytest.raises(TrainingDivergedError, match="non-finite loss at epoch 0, batch 0"):
+    with pytest.raises(ConfigError, match="config key 'reg_weight' must be \\[0, inf\\), got nan"):
         train("lightgcn", toy, config={**CFG, "reg_weight": float("nan")}, run_dir=tmp_path / "r",
               verbose=False)
+    trainer = build_trainer("lightgcn", toy, config=CFG, run_dir=tmp_path / "n", verbose=False)
+    with torch.no_grad():
+        next(trainer.model.parameters()).fill_(float("nan"))
+    with pytest.raises(TrainingDivergedError, match="non-finite loss at epoch 0, batch 0"):
+        trainer.fit()
 
 
 def test_config_errors(toy, tmp_path):
@@ -147,7 +152,7 @@ def test_loss_patience_stops_on_a_training_loss_plateau(toy, tmp_path):
     off = train("lightgcn", toy, config={**cfg, "epochs": 8, "loss_patience": 0}, run_dir=tmp_path / "off",
                 verbose=False)
     assert off.epochs_run == 8
-    with pytest.raises(ValueError, match="loss_patience must be >= 0"):
+    with pytest.raises(ValueError, match="config key 'loss_patience' must be an integer in \\[0, inf\\), got -1"):
         train("lightgcn", toy, config={**cfg, "loss_patience": -1}, run_dir=tmp_path / "bad", verbose=False)
 
 

@@ -7,10 +7,10 @@ from typing import Any, Mapping
 
 from graphcl.config import load_config_file, merge_config
 from graphcl.registry import get_method
-from graphcl.train.trainer import Trainer, TrainingDivergedError, TrainResult
+from graphcl.train.trainer import ResumeError, Trainer, TrainingDivergedError, TrainResult
 from graphcl.train.utils import resolve_device, seed_everything
 
-__all__ = ["train", "build_trainer", "Trainer", "TrainResult", "TrainingDivergedError",
+__all__ = ["train", "build_trainer", "Trainer", "TrainResult", "TrainingDivergedError", "ResumeError",
            "resolve_device", "seed_everything"]
 
 
@@ -28,6 +28,7 @@ def build_trainer(method: str, dataset: Any = "ml-100k", *,
     ``data.<option>`` are passed to :func:`graphcl.data.load`.
     """
     spec = get_method(method)
+    device = resolve_device(device)  # an unknown or absent device fails before any data is read
     if spec.kind == "seq" and isinstance(dataset, str):
         from graphcl.data.named import sequence_name
         dataset = sequence_name(dataset)     # ml-100k -> ml-100k-seq, yelp -> yelp-seq
@@ -37,7 +38,7 @@ def build_trainer(method: str, dataset: Any = "ml-100k", *,
     if config_file:
         overrides.append(load_config_file(config_file))
     overrides.append(dict(config or {}))
-    cfg, data_options = merge_config(spec.defaults, *overrides, method=spec.name)
+    cfg, data_options = merge_config(spec.defaults, *overrides, method=spec.name, ranges=spec.ranges)
     by_name = isinstance(dataset, (str, os.PathLike))
     if by_name and spec.kind == "seq" and _is_path(dataset):
         from graphcl.data.sequences import load_sequences
@@ -59,7 +60,10 @@ def build_trainer(method: str, dataset: Any = "ml-100k", *,
                       dataset_name=str(dataset) if by_name else None)
     trainer.data_options = dict(data_options)
     if resume is not None:
-        trainer.resume(ckpt)
+        if ckpt.is_file() or ckpt.name != "last.pt":
+            trainer.resume(ckpt)
+        else:  # a run killed in its first epoch: no checkpoint yet, start over in its folder
+            trainer.restart(ckpt.parent)
     return trainer
 
 
@@ -69,15 +73,42 @@ def _is_path(dataset: Any) -> bool:
     return str(dataset).lower() not in MANIFEST and Path(dataset).expanduser().exists()
 
 
-def _check_kind(spec, data: Any) -> None:
-    """A clear error when a sequential method gets non-sequence data, or the reverse."""
+_DATA_KINDS = {
+    "interactions": ("a user-item interaction dataset", "ml-100k, gowalla, yelp, lastfm"),
+    "sequences": ("a sequence dataset", "beauty, sports, toys, yelp-seq, ml-100k-seq"),
+    "graph": ("a node-level graph (PyG Data)", "cora, citeseer, webkb-cornell, or acm/aminer with "
+              "data.view=<meta-path>"),
+    "hetero": ("a heterogeneous HeCo-format graph (HeteroData)", "acm, aminer, freebase, dblp, imdb"),
+}
+
+
+def data_kind_of(data: Any) -> str:
+    """The kind of a dataset object: interactions, sequences, graph or hetero ('' if none)."""
+    from graphcl.data.interactions import InteractionDataset
     from graphcl.data.sequences import SequenceDataset
-    if spec.kind == "seq" and not isinstance(data, SequenceDataset):
-        raise ValueError(f"{spec.name} is a sequential method; it needs a sequence dataset "
-                         f"(beauty, sports, toys, yelp-seq, ml-100k-seq), got {type(data).__name__}")
-    if spec.kind != "seq" and isinstance(data, SequenceDataset):
-        raise ValueError(f"{spec.name} is not a sequential method and cannot train on the sequence "
-                         f"dataset {data.name}; use sasrec, gru4rec or mclrec")
+    if isinstance(data, InteractionDataset):
+        return "interactions"
+    if isinstance(data, SequenceDataset):
+        return "sequences"
+    from torch_geometric.data import Data, HeteroData
+    if isinstance(data, HeteroData):
+        return "hetero"
+    if isinstance(data, Data):
+        return "graph"
+    return ""
+
+
+def _check_kind(spec, data: Any) -> None:
+    """A clear error when a method gets data of another kind (a recommender on a node graph,
+    a node method on interactions, MEOW on a homogeneous graph, ...)."""
+    need, have = spec.data_kind, data_kind_of(data)
+    if not need or need == have:
+        return
+    what, examples = _DATA_KINDS[need]
+    got = _DATA_KINDS[have][0] if have else type(data).__name__
+    name = getattr(data, "name", None)
+    raise ValueError(f"{spec.name} trains on {what}, e.g. {examples}; got {got}"
+                     f"{f' ({name})' if isinstance(name, str) and name else ''}")
 
 
 def train(method: str, dataset: Any = "ml-100k", **kwargs: Any) -> TrainResult:

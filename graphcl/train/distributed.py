@@ -86,6 +86,10 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"environment variable {name} must be an integer, got {value!r}") from None
 
 
+class DistributedSetupError(RuntimeError):
+    """The torchrun environment cannot be joined (missing variables, no CUDA, too few GPUs)."""
+
+
 def init_distributed(device: str | torch.device = "auto") -> tuple[DistributedContext, str | torch.device]:
     """Join the process group described by ``torchrun``'s environment, if any.
 
@@ -98,18 +102,18 @@ def init_distributed(device: str | torch.device = "auto") -> tuple[DistributedCo
     if world <= 1:
         return context(), device
     if not dist.is_available():
-        raise RuntimeError("WORLD_SIZE > 1 but this torch build has no torch.distributed")
+        raise DistributedSetupError("WORLD_SIZE > 1 but this torch build has no torch.distributed")
     for name in ("RANK", "MASTER_ADDR", "MASTER_PORT"):
         if name not in os.environ:
-            raise RuntimeError(f"WORLD_SIZE={world} but {name} is not set: launch with torchrun "
+            raise DistributedSetupError(f"WORLD_SIZE={world} but {name} is not set: launch with torchrun "
                                f"(torchrun --nproc_per_node {world} -m graphcl.cli train ...)")
     local_rank = _env_int("LOCAL_RANK", 0)
     use_cuda = str(device).startswith("cuda") or (str(device) == "auto" and torch.cuda.is_available())
     if use_cuda:
         if not torch.cuda.is_available():
-            raise RuntimeError(f"device '{device}' requested but CUDA is not available; use --device cpu")
+            raise DistributedSetupError(f"device '{device}' requested but CUDA is not available; use --device cpu")
         if local_rank >= torch.cuda.device_count():
-            raise RuntimeError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPUs; "
+            raise DistributedSetupError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPUs; "
                                f"use --nproc_per_node <= the GPU count")
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)

@@ -8,7 +8,17 @@ the best model written atomically to
 ``best.pt``, the full training state to ``last.pt`` after each epoch (resume
 continues exactly where it stopped: model, optimizer, sampler generator and
 torch RNG state), a JSON-lines metric log, and a final test evaluation of the
-best model. A non-finite loss stops the run with :class:`TrainingDivergedError`.
+best model. Divergence stops the run with :class:`TrainingDivergedError`: a non-finite loss,
+a batch loss above ``divergence_factor`` x max(|first batch loss|, 1) (``lr: 1e9`` drives a
+BPR loss to 1e18 while it stays finite), or a non-finite parameter after an epoch.
+
+Resuming refuses a checkpoint of another method, dataset, config (``epochs`` may grow),
+dataset option (``data.*``) or dataset content (a fingerprint of the loaded split, so
+another ``data.seed`` or a changed file cannot move test items into training). The
+metric log and ``last.pt`` agree after any kill: a resume drops the log lines of epochs
+the checkpoint does not hold, a run folder with no checkpoint yet (killed in epoch 0)
+resumes from scratch, and an early stop is recorded in ``last.pt`` so a resume after it
+trains no further epoch.
 
 A model may own its optimization: ``configure_optimizers(lr, weight_decay)``
 returns named optimizers (default: one Adam over all parameters, named
@@ -27,6 +37,7 @@ evaluation, files written by rank 0 (:mod:`graphcl.train.distributed`).
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -37,6 +48,8 @@ from typing import Any, Callable
 import torch
 from tqdm.auto import tqdm
 
+from graphcl.data.fingerprint import dataset_fingerprint
+from graphcl.io import atomic_write_text
 from graphcl.train import distributed
 from graphcl.train.checkpoint import JsonlLogger, load_checkpoint, save_checkpoint, write_json
 from graphcl.train.tasks import make_task
@@ -51,7 +64,11 @@ class _NoLogger:
 
 
 class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite."""
+    """Training diverged: a non-finite loss or parameter, or a loss that exploded."""
+
+
+class ResumeError(ValueError):
+    """A checkpoint cannot continue this run (another method, dataset, config or split)."""
 
 
 @dataclass
@@ -98,6 +115,7 @@ class Trainer:
             str(run_dir) if run_dir is not None else str(default_run_dir(method, self.task.name))))
         self.progress = progress if self.dist.is_main else False  # None: tqdm decides
         self.verbose = verbose and self.dist.is_main
+        self.data_fingerprint = dataset_fingerprint(dataset)  # before the model can touch the data
         seed = int(self.config["seed"])
         seed_everything(seed)
         self.model = build_model(dataset, self.config, self.device).to(self.device)
@@ -119,6 +137,9 @@ class Trainer:
         self.bad_evals = 0
         self.best_loss = math.inf
         self.loss_bad_epochs = 0
+        self.first_loss: float | None = None   # the first batch's loss: the divergence reference
+        self.stopped = ""                      # why the run stopped early ("" while it runs)
+        self.restarted = False                 # restart(): a fresh start in a claimed folder
         self.history: list[dict[str, Any]] = []
         self.data_options: dict[str, Any] = {}
         self.logger = JsonlLogger(self.run_dir / "metrics.jsonl") if self.dist.is_main else _NoLogger()
@@ -166,34 +187,31 @@ class Trainer:
             "best_loss": self.best_loss,
             "loss_bad_epochs": self.loss_bad_epochs,
             "history": self.history,
+            "data_options": self.data_options,
+            "data_fingerprint": self.data_fingerprint,
+            "first_loss": self.first_loss,
+            "stopped": self.stopped,
         }
 
     def resume(self, checkpoint: str | Path) -> None:
-        """Continue from a ``last.pt`` written by an earlier run of the same config."""
+        """Continue from a ``last.pt`` written by an earlier run of the same config and data.
+
+        Raises :class:`ResumeError` naming every differing key: method, dataset, config
+        keys (``epochs`` may change), ``data.*`` options, and the dataset content.
+        """
         ckpt = load_checkpoint(checkpoint, map_location=self.device)
         if ckpt.get("method") != self.method or ckpt.get("dataset") != self.task.name:
-            raise ValueError(f"checkpoint {checkpoint} is for {ckpt.get('method')} on "
-                             f"{ckpt.get('dataset')}, not {self.method} on {self.task.name}")
-        from graphcl.config import TRAIN_DEFAULTS
-        defaults = dict(TRAIN_DEFAULTS)
-        try:  # the method's own defaults too (a key added to the method after the checkpoint)
-            from graphcl.registry import get_method
-            defaults.update(get_method(self.method).defaults)
-        except Exception:  # a method built outside the registry
-            pass
-        differing = sorted(k for k in set(ckpt["config"]) | set(self.config)
-                           if k != "epochs" and ckpt["config"].get(k) != self.config.get(k)
-                           # a key added after the checkpoint was written, at its default
-                           and not (k not in ckpt["config"] and k in defaults
-                                    and self.config.get(k) == defaults[k]))
-        if differing:
-            raise ValueError(f"checkpoint {checkpoint} was trained with a different config: "
-                             f"{', '.join(differing)}")
+            raise ResumeError(f"checkpoint {checkpoint} is for {ckpt.get('method')} on "
+                              f"{ckpt.get('dataset')}, not {self.method} on {self.task.name}")
+        saved_options = ckpt.get("data_options")
+        if saved_options is None:  # a checkpoint from before data options were stored
+            saved_options = self._saved_run_config(Path(checkpoint).parent).get("data_options", {})
+        self._check_same_run(checkpoint, ckpt["config"], saved_options, ckpt.get("data_fingerprint"))
         self.model.load_state_dict(ckpt["model"])
         if "optimizers" in ckpt:
             if set(ckpt["optimizers"]) != set(self.optimizers):
-                raise ValueError(f"checkpoint {checkpoint} has optimizers {sorted(ckpt['optimizers'])}, "
-                                 f"the model has {sorted(self.optimizers)}")
+                raise ResumeError(f"checkpoint {checkpoint} has optimizers {sorted(ckpt['optimizers'])}, "
+                                  f"the model has {sorted(self.optimizers)}")
             for name, opt in self.optimizers.items():
                 opt.load_state_dict(ckpt["optimizers"][name])
         else:  # a checkpoint from before named optimizers
@@ -207,7 +225,92 @@ class Trainer:
         self.bad_evals = int(ckpt["bad_evals"])
         self.best_loss = float(ckpt.get("best_loss", math.inf))
         self.loss_bad_epochs = int(ckpt.get("loss_bad_epochs", 0))
+        first = ckpt.get("first_loss")
+        self.first_loss = None if first is None else float(first)
+        self.stopped = str(ckpt.get("stopped", "") or "")
         self.history = list(ckpt["history"])
+        self._trim_metric_log(keep_before=self.start_epoch)
+
+    def restart(self, run_dir: str | Path) -> None:
+        """Start over in a run folder that holds no checkpoint yet (a run killed in its first
+        epoch): its ``config.json`` must describe this run (same checks as :meth:`resume`);
+        the metric log of the killed attempt is dropped."""
+        run_dir = Path(run_dir)
+        saved = self._saved_run_config(run_dir)
+        if not saved:
+            raise ResumeError(f"{run_dir} holds no checkpoint (last.pt) and no config.json: "
+                              f"nothing to resume; start a new run instead")
+        if saved.get("method") != self.method or saved.get("dataset") != self.task.name:
+            raise ResumeError(f"{run_dir} is a run of {saved.get('method')} on {saved.get('dataset')}, "
+                              f"not {self.method} on {self.task.name}")
+        self._check_same_run(run_dir / "config.json", dict(saved.get("config", {})),
+                             dict(saved.get("data_options", {})), saved.get("data_fingerprint"))
+        self._trim_metric_log(keep_before=0)
+        self.restarted = True
+        self._say(f"{run_dir} holds no checkpoint yet (killed in its first epoch): starting over there")
+
+    def _saved_run_config(self, run_dir: Path) -> dict[str, Any]:
+        path = run_dir / "config.json"
+        if not path.is_file():
+            return {}
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ResumeError(f"{path}: unreadable run config ({err})") from None
+        if not isinstance(saved, dict):
+            raise ResumeError(f"{path}: expected a JSON object")
+        return saved
+
+    def _check_same_run(self, source: Any, config: dict[str, Any], data_options: dict[str, Any],
+                        fingerprint: str | None) -> None:
+        from graphcl.config import TRAIN_DEFAULTS
+        defaults = dict(TRAIN_DEFAULTS)
+        try:  # the method's own defaults too (a key added to the method after the checkpoint)
+            from graphcl.registry import get_method
+            defaults.update(get_method(self.method).defaults)
+        except Exception:  # a method built outside the registry
+            pass
+        differing = sorted(k for k in set(config) | set(self.config)
+                           if k != "epochs" and config.get(k) != self.config.get(k)
+                           # a key added after the checkpoint was written, at its default
+                           and not (k not in config and k in defaults
+                                    and self.config.get(k) == defaults[k]))
+        differing += sorted(f"data.{k}" for k in set(data_options) | set(self.data_options)
+                            if data_options.get(k, "<unset>") != self.data_options.get(k, "<unset>"))
+        if differing:
+            detail = "; ".join(f"{k}: {self._value_of(k, config, data_options)!r} in the checkpoint, "
+                               f"{self._value_of(k, self.config, self.data_options)!r} now"
+                               for k in differing[:8])
+            raise ResumeError(f"{source} was trained with a different config: "
+                              f"{', '.join(differing)} ({detail}); resume with the same settings "
+                              f"or start a new run")
+        if fingerprint is not None and fingerprint != self.data_fingerprint:
+            raise ResumeError(f"{source} was trained on other data: the loaded dataset "
+                              f"{self.task.name} differs from the checkpoint's (another split, or files "
+                              f"changed on disk); resume on the same data or start a new run")
+
+    @staticmethod
+    def _value_of(key: str, config: dict[str, Any], data_options: dict[str, Any]) -> Any:
+        if key.startswith("data."):
+            return data_options.get(key[len("data."):], "<unset>")
+        return config.get(key, "<unset>")
+
+    def _trim_metric_log(self, keep_before: int) -> None:
+        """Keep only the log lines of epochs ``< keep_before`` (not the final test line): after a
+        kill between a log line and ``last.pt``, the resumed epochs would otherwise appear twice."""
+        path = self.run_dir / "metrics.jsonl"
+        if not self.dist.is_main or not path.is_file():
+            return
+        kept = []
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line torn by the kill
+                continue
+            if (isinstance(record, dict) and record.get("split") != "test"
+                    and isinstance(record.get("epoch"), int) and record["epoch"] < keep_before):
+                kept.append(line)
+        atomic_write_text(path, "".join(f"{line}\n" for line in kept))
 
     # ----------------------------------------------------------------- train
     def _train_epoch(self, epoch: int) -> dict[str, float]:
@@ -246,6 +349,7 @@ class Trainer:
                 detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
                 raise TrainingDivergedError(f"{self.method}: non-finite loss at epoch {epoch}, batch {step} "
                                             f"({detail}); lower lr or check the input data")
+            self._check_explosion(float(loss.detach()), epoch, step, parts)
             if self.ddp is not None or not callable(train_step):
                 for opt in self.optimizers.values():
                     opt.zero_grad(set_to_none=True)
@@ -261,11 +365,37 @@ class Trainer:
             if count % 20 == 0 and not bar.disable:
                 bar.set_postfix(loss=f"{float(sums['loss']) / count:.4f}")
         bar.close()
+        self._check_parameters(epoch)
         if self.dist.active:  # the global batches' mean losses: (1/W) Σ_r w_r L_r, the same on every rank
             keys = sorted(sums)
             total = distributed.all_reduce_sums(torch.stack([sums[k].float() for k in keys]))
             sums = {k: total[i] / self.dist.world_size for i, k in enumerate(keys)}
         return {k: float(v) / max(count, 1) for k, v in sums.items()}
+
+    def _check_explosion(self, value: float, epoch: int, step: int, parts: dict[str, Any]) -> None:
+        """Divergence while the loss stays finite: |loss| above ``divergence_factor`` x
+        max(|first batch loss|, 1). Every rank sees the same all-reduced decision under DDP
+        only through the finite check; a loss this large is the same on every rank's shard."""
+        factor = float(self.config.get("divergence_factor", 0) or 0)
+        if self.first_loss is None:
+            self.first_loss = value
+            return
+        if factor <= 0:
+            return
+        bound = factor * max(abs(self.first_loss), 1.0)
+        if abs(value) > bound:
+            detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
+            raise TrainingDivergedError(
+                f"{self.method}: the loss exploded at epoch {epoch}, batch {step} ({detail}; first batch "
+                f"{self.first_loss:.4g}, limit {bound:.4g} = divergence_factor {factor:g} x "
+                f"max(|first|, 1)); lower lr, or raise divergence_factor (0: off) if this is expected")
+
+    def _check_parameters(self, epoch: int) -> None:
+        """A non-finite parameter after an epoch is divergence (the next loss would be NaN)."""
+        for name, param in self.model.named_parameters():
+            if not bool(torch.isfinite(param.detach()).all()):
+                raise TrainingDivergedError(f"{self.method}: parameter '{name}' is not finite after epoch "
+                                            f"{epoch}; lower lr or check the input data")
 
     def _say(self, msg: str) -> None:
         if self.verbose:
@@ -277,24 +407,32 @@ class Trainer:
         loss_patience = int(cfg.get("loss_patience", 0))
         if loss_patience < 0:
             raise ValueError(f"loss_patience must be >= 0 (0: off), got {loss_patience}")
-        if self.start_epoch == 0 and (self.run_dir / "metrics.jsonl").exists():
-            raise FileExistsError(f"run folder {self.run_dir} already holds a run; resume it or pick "
-                                  f"another run folder")
+        if self.start_epoch == 0 and not self.restarted:
+            if (self.run_dir / "last.pt").exists():
+                raise FileExistsError(f"run folder {self.run_dir} already holds a run; resume it "
+                                      f"(--resume {self.run_dir}) or pick another run folder")
+            if (self.run_dir / "metrics.jsonl").exists() or (self.run_dir / "config.json").exists():
+                raise FileExistsError(f"run folder {self.run_dir} holds a run killed before its first "
+                                      f"checkpoint; --resume {self.run_dir} starts it over there, or pick "
+                                      f"another run folder")
         distributed.barrier()  # every rank has checked the folder before rank 0 writes into it
         main = self.dist.is_main
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             write_json(self.run_dir / "config.json", {"method": self.method, "dataset": self.task.name,
                                                       "config": cfg, "data_options": self.data_options,
+                                                      "data_fingerprint": self.data_fingerprint,
                                                       "dataset_stats": self.task.stats(),
                                                       "device": str(self.device),
                                                       "world_size": self.dist.world_size})
+        if self.stopped:
+            self._say(f"the run had stopped early ({self.stopped}); testing its best model")
         if not self.has_valid:
             self._say("no validation split: training for all epochs and testing the last model")
         train_seconds: list[float] = []
         eval_seconds: list[float] = []
         epoch = self.start_epoch - 1
-        for epoch in range(self.start_epoch, epochs):
+        for epoch in range(self.start_epoch, epochs if not self.stopped else self.start_epoch):
             t0 = time.perf_counter()
             losses = self._train_epoch(epoch)
             train_seconds.append(time.perf_counter() - t0)
@@ -329,6 +467,10 @@ class Trainer:
                           f"valid {self.valid_metric} {score:.4f}{'  *' if improved else ''}")
             else:
                 self._say(f"epoch {epoch:4d}  loss {losses['loss']:.4f}  {train_seconds[-1]:.1f}s")
+            if stop:
+                self.stopped = f"no {self.valid_metric} gain in {patience} evaluations, epoch {epoch}"
+            elif loss_stop:
+                self.stopped = f"no new training-loss minimum in {loss_patience} epochs, epoch {epoch}"
             if main:
                 save_checkpoint(self.state(epoch), self.run_dir / "last.pt")
             if stop:

@@ -9,14 +9,28 @@ import numpy as np
 import torch
 
 
+class DeviceError(ValueError):
+    """A device string that torch does not know, or a device this machine does not have."""
+
+
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"`` (or None) picks CUDA when present, else CPU. A CUDA request on a
-    machine without CUDA is an error, not a silent fallback."""
+    """``"auto"`` (or None) picks CUDA when present, else CPU. An unknown device string, or a
+    CUDA request on a machine without CUDA (or beyond its GPU count), is a :class:`DeviceError`,
+    not a silent fallback."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device '{device}' requested but CUDA is not available; use --device cpu or auto")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise DeviceError(f"unknown device '{device}'; use auto, cpu, cuda or cuda:<index>") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise DeviceError(f"device '{device}' is not supported; use auto, cpu, cuda or cuda:<index>")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device '{device}' requested but CUDA is not available; use --device cpu or auto")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceError(f"device '{device}' requested but this machine has "
+                              f"{torch.cuda.device_count()} CUDA device(s)")
     return dev
 
 

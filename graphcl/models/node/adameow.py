@@ -61,7 +61,7 @@ ADAMEOW_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 register_method(MethodSpec(
-    name="adameow", kind="node", build=AdaMEOW, defaults=ADAMEOW_DEFAULTS, presets=ADAMEOW_PRESETS,
+    name="adameow", kind="node", data="hetero", build=AdaMEOW, defaults=ADAMEOW_DEFAULTS, presets=ADAMEOW_PRESETS,
     description="AdaMEOW: MEOW's views with learned soft negative weights sigma(MLP(z_i + z_j))",
     paper="Yu, Ge, Li & Zhou, Heterogeneous Graph Contrastive Learning with Meta-path Contexts "
           "and Adaptively Weighted Negative Samples, TKDE 2024"))

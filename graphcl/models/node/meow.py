@@ -241,7 +241,7 @@ MEOW_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 register_method(MethodSpec(
-    name="meow", kind="node", build=MEOW, defaults=MEOW_DEFAULTS, presets=MEOW_PRESETS,
+    name="meow", kind="node", data="hetero", build=MEOW, defaults=MEOW_DEFAULTS, presets=MEOW_PRESETS,
     description="MEOW: coarse vs meta-path-context views, k-means-weighted InfoNCE + prototypes",
     paper="Yu & Li, Heterogeneous Graph Contrastive Learning with Meta-path Contexts and "
           "Weighted Negative Samples, SDM 2023"))
