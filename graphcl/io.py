@@ -58,14 +58,20 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 def iter_jsonl_objects(path: str | Path, error: type[Exception]) -> Iterator[tuple[str, dict]]:
     """Yield ``(where, obj)`` for every non-blank line of a JSON-lines file, ``where`` being
-    ``"<path>:<line>"``. Invalid UTF-8, a line that is not valid JSON or a line that is not a JSON
-    object raises ``error`` naming the file (and line)."""
+    ``"<path>:<line>"``. A leading UTF-8 byte-order mark is dropped. Invalid UTF-8, a line that
+    is not valid JSON (nested too deeply, or an integer of more digits than Python converts,
+    included) or a line that is not a JSON object raises ``error`` naming the file (and line)."""
     path = Path(path)
+    raw = path.read_bytes()
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise error(f"{path}: not valid UTF-8 ({err})") from None
-    for lineno, line in enumerate(lines, start=1):
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise error(f"{path}: not valid UTF-8 (line {line}, byte offset {err.start}: "
+                    f"{err.reason})") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
@@ -73,6 +79,9 @@ def iter_jsonl_objects(path: str | Path, error: type[Exception]) -> Iterator[tup
             obj = json.loads(line)
         except json.JSONDecodeError as err:
             raise error(f"{where}: not valid JSON ({err.msg})") from None
+        except (ValueError, RecursionError) as err:  # int digit limit, deep nesting
+            raise error(f"{where}: not usable JSON ({type(err).__name__}: {str(err)[:120]})") \
+                from None
         if not isinstance(obj, dict):
             raise error(f"{where}: expected a JSON object, got {type(obj).__name__}")
         yield where, obj

@@ -39,18 +39,24 @@ class InteractionDataset:
         self.validate()
 
     # ------------------------------------------------------------------ checks
+    @property
+    def where(self) -> str:
+        """The dataset's name, with its source file or folder when known (for errors)."""
+        return f"{self.name} ({self.source})" if self.source else self.name
+
     def validate(self) -> None:
-        """Raise :class:`DataFormatError` on anything that would corrupt training."""
+        """Raise :class:`DataFormatError` on anything that would corrupt training; the
+        message names the dataset and its source file or folder."""
         if self.num_users <= 0 or self.num_items <= 0:
             raise DataFormatError(
-                f"{self.name}: empty dataset ({self.num_users} users, {self.num_items} items)")
+                f"{self.where}: empty dataset ({self.num_users} users, {self.num_items} items)")
         for split in SPLITS:
             pairs = getattr(self, split)
             if not isinstance(pairs, torch.Tensor):
                 pairs = torch.as_tensor(np.asarray(pairs), dtype=torch.long)
                 setattr(self, split, pairs)
             if pairs.dim() != 2 or pairs.size(0) != 2:
-                raise DataFormatError(f"{self.name}: split '{split}' must have shape (2, n), "
+                raise DataFormatError(f"{self.where}: split '{split}' must have shape (2, n), "
                                       f"got {tuple(pairs.shape)}")
             if pairs.dtype != torch.long:
                 setattr(self, split, pairs.long())
@@ -59,15 +65,15 @@ class InteractionDataset:
                 continue
             u, i = pairs
             if int(u.min()) < 0 or int(u.max()) >= self.num_users:
-                raise DataFormatError(f"{self.name}: split '{split}' has a user id out of range "
+                raise DataFormatError(f"{self.where}: split '{split}' has a user id out of range "
                                       f"[0, {self.num_users}): min {int(u.min())}, max {int(u.max())}")
             if int(i.min()) < 0 or int(i.max()) >= self.num_items:
-                raise DataFormatError(f"{self.name}: split '{split}' has an item id out of range "
+                raise DataFormatError(f"{self.where}: split '{split}' has an item id out of range "
                                       f"[0, {self.num_items}): min {int(i.min())}, max {int(i.max())}")
         if self.train.size(1) == 0:
-            raise DataFormatError(f"{self.name}: the training split is empty")
+            raise DataFormatError(f"{self.where}: the training split is empty")
         if self.valid.size(1) == 0 and self.test.size(1) == 0:
-            raise DataFormatError(f"{self.name}: both the validation and the test split are empty")
+            raise DataFormatError(f"{self.where}: both the validation and the test split are empty")
 
     # ----------------------------------------------------------------- helpers
     def num_interactions(self, split: str = "train") -> int:

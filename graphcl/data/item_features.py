@@ -23,18 +23,20 @@ from __future__ import annotations
 
 import math
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+from numpy.lib import format as npy_format
 
 from graphcl.data.interactions import DataFormatError, InteractionDataset
 
 __all__ = ["item_texts", "ml100k_item_texts", "genre_matrix", "load_feature_file", "text_features",
            "ItemFeatures", "build_item_features", "register_item_modality", "available_modalities",
-           "FeatureFileError", "FEATURE_FILE_SUFFIXES"]
+           "FeatureFileError", "FEATURE_FILE_SUFFIXES", "field_text"]
 
 TITLE_FIELDS = ("movie_title", "title", "item_name", "name")
 YEAR_FIELDS = ("release_year", "year")
@@ -58,7 +60,9 @@ def _is_missing(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def _as_text(value: Any) -> str:
+def field_text(value: Any) -> str:
+    """One item-table value as text: ``""`` when missing, a token list joined by
+    spaces, an integral float without ``.0``."""
     if _is_missing(value):
         return ""
     if isinstance(value, (list, tuple)):
@@ -95,9 +99,9 @@ def item_texts(dataset: InteractionDataset) -> list[str]:
                               f"fields: {sorted(table) or 'none'})")
     texts = []
     for i in range(dataset.num_items):
-        head = _as_text(table[title_f][i]) if title_f else ""
+        head = field_text(table[title_f][i]) if title_f else ""
         if year_f:
-            year = _as_text(table[year_f][i])
+            year = field_text(table[year_f][i])
             if len(year) == 4 and year.isdigit():  # ml-100k has 'unkonwn' and 'V' years
                 head = f"{head} ({year})" if head else year
         parts = [head] if head else []
@@ -106,7 +110,7 @@ def item_texts(dataset: InteractionDataset) -> list[str]:
             if cats:
                 parts.append("Genres: " + ", ".join(cats))
         for f in extra_f:
-            extra = _as_text(table[f][i])
+            extra = field_text(table[f][i])
             if extra:
                 parts.append(extra)
         text = ". ".join(parts)
@@ -156,17 +160,57 @@ def text_features(dataset: InteractionDataset, encoder: Any = None, **encoder_op
 
 
 # -------------------------------------------------------------- feature files
+def _read_npy(path: Path) -> np.ndarray:
+    """A ``.npy`` array, its header checked first: ``np.load`` allocates the shape the
+    header announces before reading, so a header claiming more data than the file
+    holds (or an object dtype, which needs pickle) is refused with the file named."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        try:
+            version = npy_format.read_magic(handle)
+            if version == (1, 0):
+                shape, _, dtype = npy_format.read_array_header_1_0(handle)
+            elif version == (2, 0):
+                shape, _, dtype = npy_format.read_array_header_2_0(handle)
+            else:
+                raise FeatureFileError(f"feature file {path}: .npy format version {version} is "
+                                       f"not supported (1.0 and 2.0 are)")
+        except FeatureFileError:
+            raise
+        except Exception as exc:
+            raise FeatureFileError(f"feature file {path}: not a .npy file ({exc})") from None
+        offset = handle.tell()
+    if dtype.hasobject:
+        raise FeatureFileError(f"feature file {path}: object arrays are refused (they need "
+                               f"pickle); save a numeric array")
+    need = math.prod(shape) * dtype.itemsize
+    if size - offset < need:
+        raise FeatureFileError(f"feature file {path}: truncated: shape {shape} of {dtype} needs "
+                               f"{need} bytes, the file holds {size - offset}")
+    return np.load(path, allow_pickle=False)
+
+
 def load_feature_file(path: str | os.PathLike, num_items: int) -> torch.Tensor:
     """Read a ``(num_items, dim)`` feature table from ``.npy`` or ``.pt``/``.pth``;
-    errors name the file and the expected shape. Returns float32."""
+    errors name the file and the expected shape. Returns float32.
+
+    ``.npy`` files are read without pickle, after checking that the file holds the
+    bytes its header announces; ``.pt`` files must be ``torch.save`` zip archives
+    (read with ``weights_only=True``; legacy non-zip files are refused).
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise FeatureFileError(f"feature file not found: {path}")
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
-            data: Any = np.load(path, allow_pickle=False)
+            data: Any = _read_npy(path)
         elif suffix in (".pt", ".pth"):
+            if not zipfile.is_zipfile(path):
+                raise FeatureFileError(f"feature file {path}: not a torch.save zip archive (the "
+                                       f"format since torch 1.6); legacy torch files are refused "
+                                       f"(torch reserves whatever storage size they declare): "
+                                       f"re-save it with torch.save")
             data = torch.load(path, map_location="cpu", weights_only=True)
         else:
             raise FeatureFileError(f"feature file {path}: unsupported format '{suffix}' "

@@ -21,14 +21,13 @@ says so and names the side-file formats.
 """
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 from ..io import iter_jsonl_objects
-from .formats import align_table, read_atomic
+from .formats import align_table, read_atomic, read_csv_rows, read_text_file
 from .interactions import DataFormatError
 from .sequences import SequenceDataset
 
@@ -85,23 +84,19 @@ def read_item_text_file(path: str | os.PathLike[str]) -> dict[str, str]:
                                       f"text ({'/'.join(TEXT_COLUMNS)}); keys: {sorted(row)}")
             add(key, text, where)
     else:
-        with path.open(newline="", encoding="utf-8") as fh:
-            sample = fh.read(4096)
-            fh.seek(0)
-            delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
-            reader = csv.DictReader(fh, delimiter=delimiter)
-            fields = [f.strip() for f in (reader.fieldnames or [])]
-            id_col = next((c for c in ID_COLUMNS if c in fields), None)
-            text_col = next((c for c in TEXT_COLUMNS if c in fields), None)
-            if id_col is None or text_col is None:
-                raise DataFormatError(f"{path}: the header needs an item id column "
-                                      f"({'/'.join(ID_COLUMNS)}) and a text column "
-                                      f"({'/'.join(TEXT_COLUMNS)}); got {fields}")
-            reader.fieldnames = fields
-            for lineno, row in enumerate(reader, start=2):
-                if None in row:
-                    raise DataFormatError(f"{path}:{lineno}: more fields than the header")
-                add(row.get(id_col), row.get(text_col), f"{path}:{lineno}")
+        _, sample = read_text_file(path)
+        sample = sample[:4096]
+        delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
+        raw_fields, rows = read_csv_rows(path, delimiter=delimiter)
+        by_name = {f.strip(): f for f in raw_fields}
+        id_col = next((by_name[c] for c in ID_COLUMNS if c in by_name), None)
+        text_col = next((by_name[c] for c in TEXT_COLUMNS if c in by_name), None)
+        if id_col is None or text_col is None:
+            raise DataFormatError(f"{path}: the header needs an item id column "
+                                  f"({'/'.join(ID_COLUMNS)}) and a text column "
+                                  f"({'/'.join(TEXT_COLUMNS)}); got {list(by_name)}")
+        for row in rows:
+            add(row.get(id_col), row.get(text_col), f"{path}:{row['__line']}")
     if not out:
         raise DataFormatError(f"{path}: no item texts")
     return out
@@ -124,13 +119,13 @@ def _from_item_file(dataset: SequenceDataset) -> ItemText | None:
     src = Path(dataset.source) if dataset.source else None
     if src is None or src.suffix != ".inter" or not src.with_suffix(".item").is_file():
         return None
-    from .item_features import TITLE_FIELDS, YEAR_FIELDS, _as_text, item_texts
+    from .item_features import TITLE_FIELDS, YEAR_FIELDS, field_text, item_texts
     side = src.with_suffix(".item")
     raw = read_atomic(side)
     key = next((k for k in raw if k == "item_id"), None)
     if key is None:
         return None
-    table = align_table(raw, key, dataset.item_tokens or [])
+    table = align_table(raw, key, dataset.item_tokens or [], side)
     view = SimpleNamespace(item_table=table, num_items=dataset.num_items,
                            item_tokens=dataset.item_tokens, name=dataset.name)
     texts = item_texts(view)  # type: ignore[arg-type]
@@ -138,8 +133,8 @@ def _from_item_file(dataset: SequenceDataset) -> ItemText | None:
     year_f = next((f for f in YEAR_FIELDS if f in table), None)
     titles = []
     for i, text in enumerate(texts):
-        title = _as_text(table[title_f][i]) if title_f else ""
-        year = _as_text(table[year_f][i]) if year_f else ""
+        title = field_text(table[title_f][i]) if title_f else ""
+        year = field_text(table[year_f][i]) if year_f else ""
         if title and len(year) == 4 and year.isdigit():
             title = f"{title} ({year})"
         titles.append(title or text.rstrip("."))

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from .filtering import dedupe_pairs, k_core
-from .formats import (align_table, factorize, read_atomic, read_lightgcn_txt,
-                      read_pickled_matrix, read_user_item_tsv)
+from .formats import (NO_ID_BOUND, align_table, factorize, finite_column, id_bound, id_fields,
+                      parse_id, read_atomic, read_lightgcn_txt, read_pickled_matrix,
+                      read_text_file, read_user_item_tsv, text_lines, token_column)
 from .interactions import DataFormatError, InteractionDataset
 from .splits import carve_validation, leave_one_out_split, random_split_per_user
 
@@ -42,7 +43,7 @@ def _assemble(name: str, num_users: int, num_items: int, train: np.ndarray, vali
         cold = ~has_train[pairs[0]]
         if not cold.any():
             continue
-        what = (f"{name}: {int(cold.sum())} {split} interactions of "
+        what = (f"{name} ({source}): {int(cold.sum())} {split} interactions of "
                 f"{np.unique(pairs[0, cold]).size} users that have no training interaction")
         if cold_users == "error":
             raise DataFormatError(what)
@@ -60,23 +61,46 @@ def _read_id_list(path: Path) -> list[str] | None:
     """``org_id remap_id`` lines (LightGCN ``user_list.txt``) -> tokens by remap id."""
     if not path.is_file():
         return None
-    rows = [line.split() for line in path.read_text(encoding="utf-8").splitlines()[1:]]
-    rows = [r for r in rows if r]
-    if any(len(r) != 2 or not r[1].isdigit() for r in rows):
-        raise DataFormatError(f"{path}: expected 'org_id remap_id' lines after the header")
+    path, text = read_text_file(path)
+    rows = [(n, id_fields(line)) for n, line in enumerate(text_lines(text), start=1)][1:]
+    rows = [(n, r) for n, r in rows if r]
     tokens: list[str | None] = [None] * len(rows)
-    for org, remap in rows:
-        if int(remap) >= len(rows) or tokens[int(remap)] is not None:
-            raise DataFormatError(f"{path}: remap ids are not a permutation of 0..{len(rows) - 1}")
-        tokens[int(remap)] = org
+    for lineno, row in rows:
+        if len(row) != 2:
+            raise DataFormatError(f"{path}:{lineno}: expected 'org_id remap_id' after the "
+                                  f"header, found {len(row)} fields")
+        remap = parse_id(path, lineno, row[1], "remap id")
+        if remap >= len(rows) or tokens[remap] is not None:
+            raise DataFormatError(f"{path}:{lineno}: remap id {remap} repeats or lies outside "
+                                  f"0..{len(rows) - 1}; the remap ids must be a permutation")
+        tokens[remap] = row[0]
     return tokens  # type: ignore[return-value]
 
 
+def _read_bounded(paths: Sequence[Path], reader: Any) -> list[np.ndarray]:
+    """Read the id files of one dataset with ``reader(path, max_id)``; the id bound
+    counts the interactions of all of them (:func:`~graphcl.data.formats.id_bound`),
+    so a small test file may use every id of a large training file. A file with
+    an id above it is read again with the bound, which names the line."""
+    pairs = [reader(path, NO_ID_BOUND) for path in paths]
+    bound = id_bound(sum(p.shape[1] for p in pairs))
+    for path, p in zip(paths, pairs):
+        if p.size and int(p.max()) > bound:
+            reader(path, bound)  # raises, naming the line
+    return pairs
+
+
 def load_lightgcn_split(folder: Path, *, valid_ratio: float, seed: int, cold_users: str,
-                   name: str = "gowalla") -> InteractionDataset:
-    train, _ = dedupe_pairs(read_lightgcn_txt(folder / "train.txt"))
-    test, _ = dedupe_pairs(read_lightgcn_txt(folder / "test.txt"))
+                        name: str = "gowalla") -> InteractionDataset:
+    """A LightGCN split folder (``train.txt``, ``test.txt``, optional ``user_list.txt`` /
+    ``item_list.txt``). Its ids are dense across the files, so they are kept as written;
+    an id above ``max(2**20, 16 x the interactions of both files)`` is refused naming the
+    file and line (:func:`~graphcl.data.formats.id_bound`)."""
+    train, test = _read_bounded([folder / "train.txt", folder / "test.txt"], read_lightgcn_txt)
+    train, test = dedupe_pairs(train)[0], dedupe_pairs(test)[0]
     both = np.concatenate([train, test], axis=1)
+    if both.shape[1] == 0:
+        raise DataFormatError(f"{folder}: train.txt and test.txt hold no interactions")
     num_users, num_items = int(both[0].max()) + 1, int(both[1].max()) + 1
     user_tokens = _read_id_list(folder / "user_list.txt")
     item_tokens = _read_id_list(folder / "item_list.txt")
@@ -92,6 +116,9 @@ def load_lightgcn_split(folder: Path, *, valid_ratio: float, seed: int, cold_use
 
 
 def load_adagcl_split(folder: Path, *, name: str, cold_users: str) -> InteractionDataset:
+    """AdaGCL ``trnMat.pkl``/``valMat.pkl``/``tstMat.pkl``, read by
+    :func:`~graphcl.data.formats.read_pickled_matrix` (restricted unpickler; indices,
+    values and the shape bound checked per file); the three shapes must agree."""
     mats = [read_pickled_matrix(folder / f) for f in ("trnMat.pkl", "valMat.pkl", "tstMat.pkl")]
     if len({m.shape for m in mats}) != 1:
         raise DataFormatError(f"{folder}: train/valid/test matrices differ in shape: "
@@ -103,14 +130,17 @@ def load_adagcl_split(folder: Path, *, name: str, cold_users: str) -> Interactio
 
 def load_lastfm_hetrec(folder: Path, *, valid_ratio: float, seed: int,
                         cold_users: str) -> InteractionDataset:
-    """LightGCN-PyTorch lastfm: ids in the files start at 1 (its loader subtracts 1)."""
-    train, _ = read_user_item_tsv(folder / "data1.txt")
-    test, _ = read_user_item_tsv(folder / "test1.txt")
+    """LightGCN-PyTorch lastfm: ids in the files start at 1 (its loader subtracts 1); the
+    id bound counts the interactions of both files, as for :func:`load_lightgcn_split`."""
+    train, test = _read_bounded([folder / "data1.txt", folder / "test1.txt"],
+                                lambda path, bound: read_user_item_tsv(path, bound)[0])
     for pairs, fname in ((train, "data1.txt"), (test, "test1.txt")):
         if pairs.size and pairs.min() < 1:
             raise DataFormatError(f"{folder / fname}: ids must start at 1 in this format")
     train, test = dedupe_pairs(train - 1)[0], dedupe_pairs(test - 1)[0]
     both = np.concatenate([train, test], axis=1)
+    if both.shape[1] == 0:
+        raise DataFormatError(f"{folder}: data1.txt and test1.txt hold no interactions")
     num_users, num_items = int(both[0].max()) + 1, int(both[1].max()) + 1
     train, valid = carve_validation(train, valid_ratio, seed, num_users)
     return _assemble("lastfm-hetrec", num_users, num_items, train, valid, test, folder, cold_users)
@@ -145,6 +175,12 @@ def load_atomic_dataset(path: str | os.PathLike[str], *, split: str = "random",
     ``"random"`` per user by ``ratios`` (seeded) or ``"loo"`` chronological
     leave-one-out on ``time_field``. Sibling ``.item``/``.user`` files become
     ``item_table``/``user_table`` aligned to the dense ids.
+
+    With ``split="loo"`` every row must have a finite ``time_field`` value (an empty
+    one would be NaN, sort last and become the user's test item): an empty, NaN,
+    infinite or non-numeric time raises :class:`DataFormatError` naming the file and
+    line, as :func:`~graphcl.data.sequences.load_atomic_sequences` does. An empty
+    user or item id is refused the same way.
     """
     if split not in ("random", "loo"):
         raise ValueError(f"split must be 'random' or 'loo', got {split!r}")
@@ -156,8 +192,11 @@ def load_atomic_dataset(path: str | os.PathLike[str], *, split: str = "random",
     if split == "loo" and time_field not in inter:
         raise DataFormatError(f"{inter_path}: split='loo' needs a {time_field!r} column, but the "
                               f"fields are {sorted(inter)}; use split='random'")
-    user_codes, user_uniques = factorize(inter[user_field])
-    item_codes, item_uniques = factorize(inter[item_field])
+    if split == "loo":  # every row, as the sequence loader checks them (before filtering)
+        times_all = finite_column(inter_path, inter, time_field,
+                                  "split='loo' orders each user's items by it")
+    user_codes, user_uniques = factorize(token_column(inter_path, inter, user_field))
+    item_codes, item_uniques = factorize(token_column(inter_path, inter, item_field))
     keep = np.ones(user_codes.size, dtype=bool)
     if rating_threshold is not None:
         if not isinstance(inter.get(rating_field), np.ndarray):
@@ -172,10 +211,7 @@ def load_atomic_dataset(path: str | os.PathLike[str], *, split: str = "random",
         raise DataFormatError(f"{inter_path}: no interactions left after filtering")
     num_users, num_items = user_map.size, item_map.size
     if split == "loo":
-        try:
-            times = np.asarray(inter[time_field], dtype=np.float64)[rows]
-        except ValueError:
-            raise DataFormatError(f"{inter_path}: {time_field!r} values are not numbers") from None
+        times = times_all[rows]
         train, valid, test = leave_one_out_split(pairs, times, num_users)
     else:
         train, valid, test = random_split_per_user(pairs, num_users, ratios, seed)
@@ -185,7 +221,7 @@ def load_atomic_dataset(path: str | os.PathLike[str], *, split: str = "random",
     for suffix, key, tokens in ((".item", item_field, item_tokens),
                                 (".user", user_field, user_tokens)):
         side = inter_path.with_suffix(suffix)
-        tables[suffix] = align_table(read_atomic(side), key, tokens) if side.is_file() else {}
+        tables[suffix] = align_table(read_atomic(side), key, tokens, side) if side.is_file() else {}
     return _assemble(name or inter_path.stem, num_users, num_items, train, valid, test, inter_path,
                      user_tokens=user_tokens, item_tokens=item_tokens,
                      item_table=tables[".item"], user_table=tables[".user"])

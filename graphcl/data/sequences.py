@@ -24,7 +24,6 @@ their timestamp (:func:`load_atomic_sequences`).
 from __future__ import annotations
 
 import os
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,8 @@ import numpy as np
 import torch
 
 from .filtering import k_core
-from .formats import factorize, read_atomic
+from .formats import (factorize, finite_column, id_bound, id_fields, parse_id, read_atomic,
+                      read_text_file, text_lines, token_column)
 from .interactions import DataFormatError
 
 PAD = 0
@@ -57,20 +57,22 @@ class SequenceDataset:
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> None:
-        """Raise :class:`DataFormatError` on anything that would corrupt training."""
+        """Raise :class:`DataFormatError` on anything that would corrupt training; the
+        message names the dataset and its source file when known."""
+        where = f"{self.name} ({self.source})" if self.source else self.name
         if self.num_items <= 0:
-            raise DataFormatError(f"{self.name}: no items (num_items={self.num_items})")
+            raise DataFormatError(f"{where}: no items (num_items={self.num_items})")
         if self.offsets.numel() < 2:
-            raise DataFormatError(f"{self.name}: no user sequences")
+            raise DataFormatError(f"{where}: no user sequences")
         if int(self.offsets[0]) != 0 or int(self.offsets[-1]) != self.items.numel():
-            raise DataFormatError(f"{self.name}: offsets must start at 0 and end at len(items) = "
+            raise DataFormatError(f"{where}: offsets must start at 0 and end at len(items) = "
                                   f"{self.items.numel()}, got {int(self.offsets[0])}..{int(self.offsets[-1])}")
         lengths = self.lengths
         if bool((lengths <= 0).any()):
             bad = torch.nonzero(lengths <= 0).reshape(-1)[:5].tolist()
-            raise DataFormatError(f"{self.name}: empty sequence for user(s) {bad}")
+            raise DataFormatError(f"{where}: empty sequence for user(s) {bad}")
         if int(self.items.min()) < 1 or int(self.items.max()) > self.num_items:
-            raise DataFormatError(f"{self.name}: item ids must lie in [1, {self.num_items}] "
+            raise DataFormatError(f"{where}: item ids must lie in [1, {self.num_items}] "
                                   f"(0 is padding), got min {int(self.items.min())}, "
                                   f"max {int(self.items.max())}")
 
@@ -185,43 +187,58 @@ class SequenceDataset:
 def read_sequence_lines(path: str | os.PathLike[str], name: str | None = None) -> SequenceDataset:
     """Read ``user_id item item ...`` lines (ICLRec/MCLRec format; items in time order).
 
-    Item ids must be positive integers; they are kept as they are (``0`` is
-    padding), and ``num_items`` is the largest id. Each user id must appear on
-    one line only; blank lines are skipped.
+    Item ids must be positive decimal integers; they are kept as they are
+    (``0`` is padding), and ``num_items`` is the largest id, which may not
+    exceed :func:`~graphcl.data.formats.id_bound` of the number of item
+    entries, ``max(2**20, 16 * entries)`` (an absurd id would otherwise size the
+    item table). Each user id must appear on one line only; blank lines are
+    skipped. The file must be UTF-8 (a leading byte-order mark is dropped).
+    Every malformed line raises :class:`DataFormatError` naming the file and line.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    path, text = read_text_file(path)
     users: list[str] = []
+    user_lines: list[int] = []
     rows: list[list[str]] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        parts = line.split()
+    for lineno, line in enumerate(text_lines(text), start=1):
+        parts = id_fields(line)
         if not parts:
             continue
         if len(parts) < 2:
-            raise DataFormatError(f"{path}:{lineno}: a user without items ({parts[0]!r})")
+            raise DataFormatError(f"{path}:{lineno}: a user without items ({parts[0][:40]!r})")
         users.append(parts[0])
+        user_lines.append(lineno)
         rows.append(parts[1:])
     if not rows:
         raise DataFormatError(f"{path}: no user sequences")
-    if len(set(users)) != len(users):
-        dup = next(u for u, c in Counter(users).items() if c > 1)
-        raise DataFormatError(f"{path}: user {dup!r} appears on more than one line")
+    first_line: dict[str, int] = {}
+    for user, lineno in zip(users, user_lines):
+        if first_line.setdefault(user, lineno) != lineno:
+            raise DataFormatError(f"{path}:{lineno}: user {user[:40]!r} appears on more than one "
+                                  f"line (first on line {first_line[user]})")
     lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
     flat_tokens = [t for r in rows for t in r]
-    try:
-        flat = np.asarray(flat_tokens, dtype=np.int64)
-    except ValueError:
-        bad = next(t for t in flat_tokens if not t.lstrip("-").isdigit())
-        line = 1 + int(np.searchsorted(np.cumsum(lengths), flat_tokens.index(bad), side="right"))
-        raise DataFormatError(f"{path}: item id {bad!r} (user line {line}) is not an integer") from None
-    if flat.min() < 1:
-        raise DataFormatError(f"{path}: item ids must be >= 1 (0 is the padding id), found {flat.min()}")
+    bound = id_bound(len(flat_tokens))
+    flat = _item_ids(flat_tokens)
+    if flat is None or int(flat.min()) < 1 or int(flat.max()) > bound:
+        for lineno, row in zip(user_lines, rows):
+            for token in row:
+                if parse_id(path, lineno, token, "item id", bound) < 1:
+                    raise DataFormatError(f"{path}:{lineno}: item id {token!r}: item ids must "
+                                          f"be >= 1 (0 is the padding id)")
+        flat = np.array([int(t) for t in flat_tokens], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     num_items = int(flat.max())
     return SequenceDataset(name or path.stem, num_items, torch.from_numpy(flat),
                            torch.from_numpy(offsets), users,
                            [str(i) for i in range(1, num_items + 1)], str(path))
+
+
+def _item_ids(tokens: list[str]) -> np.ndarray | None:
+    """``tokens`` as int64 when all are short ASCII decimal numbers, else None."""
+    if not all(len(t) <= 18 for t in tokens) or not "".join(tokens).isascii() \
+            or not "".join(tokens).isdigit():
+        return None
+    return np.fromiter(map(int, tokens), dtype=np.int64, count=len(tokens))
 
 
 def load_atomic_sequences(path: str | os.PathLike[str], *, name: str | None = None,
@@ -243,14 +260,9 @@ def load_atomic_sequences(path: str | os.PathLike[str], *, name: str | None = No
         if needed not in inter:
             raise DataFormatError(f"{path}: no {needed!r} field (fields: {sorted(inter)}); a "
                                   f"sequence dataset needs users, items and timestamps")
-    user_codes, user_uniques = factorize(inter[user_field])
-    item_codes, item_uniques = factorize(inter[item_field])
-    try:
-        times = np.asarray(inter[time_field], dtype=np.float64)
-    except ValueError:
-        raise DataFormatError(f"{path}: {time_field!r} values are not numbers") from None
-    if np.isnan(times).any():
-        raise DataFormatError(f"{path}: {time_field!r} has missing values")
+    user_codes, user_uniques = factorize(token_column(path, inter, user_field))
+    item_codes, item_uniques = factorize(token_column(path, inter, item_field))
+    times = finite_column(path, inter, time_field, "each user's items are ordered by it")
     pairs, user_map, item_map, kept = k_core(np.stack([user_codes, item_codes]), min_user_inter,
                                              min_item_inter, return_index=True)
     if pairs.shape[1] == 0:

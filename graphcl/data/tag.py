@@ -29,7 +29,6 @@ out of range, an empty text, a non-integer label.
 from __future__ import annotations
 
 import ast
-import csv
 import os
 import re
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ from typing import Any
 import torch
 
 from ..io import iter_jsonl_objects
+from .formats import read_csv_rows, read_text_file, text_lines
 from .interactions import DataFormatError
 from .named import DatasetNotFoundError, MissingDataError, resolve_data_root
 
@@ -52,6 +52,7 @@ __all__ = [
     "load_text_graph",
     "load_webkb",
     "locate_tag_dataset",
+    "max_classes",
     "read_webkb_csv",
     "text_attributed_graph",
 ]
@@ -95,10 +96,16 @@ TAG_DATASETS: dict[str, TagDatasetSpec] = {s.name: s for s in [
 #: options ``graphcl.data.load("webkb-...", **options)`` accepts (``--set data.<key>=...``)
 TAG_OPTIONS: dict[str, Any] = {"encoder": "all-MiniLM-L6-v2", "self_loops": False}
 
-_WEBKB_COLUMNS = ("raw_text", "category", "node_id", "label", "neighbor_ids")
+_WEBKB_COLUMNS = ("url", "raw_text", "category", "node_id", "label", "neighbor_ids")
 
 
 # ----------------------------------------------------------------- building
+def max_classes(num_nodes: int) -> int:
+    """The number of classes a graph of ``num_nodes`` nodes may have: labels must be
+    below ``max(1024, num_nodes)``, so one absurd label cannot size the classifier."""
+    return max(1024, int(num_nodes))
+
+
 def _encode(texts: Sequence[str], encoder: Any) -> torch.Tensor:
     from graphcl.llm import (
         TextEncoder,  # lazy: sentence-transformers loads only when encoding
@@ -157,6 +164,9 @@ def text_attributed_graph(texts: Sequence[str], edge_index: torch.Tensor | Seque
             raise DataFormatError(f"{source}: {yt.numel()} labels for {n} nodes")
         if yt.numel() and int(yt.min()) < 0:
             raise DataFormatError(f"{source}: labels must be >= 0, found {int(yt.min())}")
+        if yt.numel() and int(yt.max()) >= max_classes(n):
+            raise DataFormatError(f"{source}: label {int(yt.max())} is not a class index in "
+                                  f"0..{max_classes(n) - 1} (max(1024, number of nodes))")
         data.y = yt
         data.num_classes = int(yt.max()) + 1
     if label_names is not None:
@@ -168,11 +178,13 @@ def text_attributed_graph(texts: Sequence[str], edge_index: torch.Tensor | Seque
 
 
 # -------------------------------------------------------------------- WebKB
-def _int(value: str, what: str, where: str) -> int:
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise DataFormatError(f"{where}: {what} must be an integer, got {value!r}") from None
+def _int(value: Any, what: str, where: str) -> int:
+    """A decimal integer (optional sign, surrounding spaces) of at most 18 digits."""
+    text = str(value).strip() if value is not None else ""
+    digits = text[1:] if text[:1] in "+-" else text
+    if not (digits.isascii() and digits.isdigit()) or len(digits.lstrip("0")) > 18:
+        raise DataFormatError(f"{where}: {what} must be an integer, got {str(value)[:40]!r}")
+    return int(text)
 
 
 def read_webkb_csv(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -181,21 +193,18 @@ def read_webkb_csv(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise MissingDataError(f"WebKB file not found: {path}")
-    csv.field_size_limit(max(csv.field_size_limit(), 1 << 24))
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in _WEBKB_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataFormatError(f"{path}: missing column(s) {', '.join(missing)}; expected "
-                                  f"url,raw_text,category,node_id,label,len,neighbor_ids")
-        rows = list(reader)
+    fields, rows = read_csv_rows(path)
+    missing = [c for c in _WEBKB_COLUMNS if c not in fields]
+    if missing:
+        raise DataFormatError(f"{path}: missing column(s) {', '.join(missing)}; expected "
+                              f"url,raw_text,category,node_id,label,len,neighbor_ids")
     if not rows:
         raise DataFormatError(f"{path}: no rows")
     n = len(rows)
     texts, labels, urls, neighbors = [], [], [], []
     names: dict[int, str] = {}
     for r, row in enumerate(rows):
-        where = f"{path}, data row {r + 1}"
+        where = f"{path}:{row['__line']}, data row {r + 1}"
         node_id = _int(row["node_id"], "node_id", where)
         if node_id != r:
             raise DataFormatError(f"{where}: node_id {node_id} where {r} was expected (rows must be "
@@ -204,8 +213,9 @@ def read_webkb_csv(path: str | os.PathLike[str]) -> dict[str, Any]:
         if not text.strip():
             raise DataFormatError(f"{where}: node {r} has an empty raw_text")
         label = _int(row["label"], "label", where)
-        if label < 0:
-            raise DataFormatError(f"{where}: negative label {label}")
+        if not 0 <= label < max_classes(n):
+            raise DataFormatError(f"{where}: label {label} is not a class index in "
+                                  f"0..{max_classes(n) - 1} (max(1024, number of nodes))")
         cat = (row.get("category") or "").strip()
         if names.setdefault(label, cat) != cat:
             raise DataFormatError(f"{where}: label {label} is category {cat!r} here but "
@@ -213,7 +223,7 @@ def read_webkb_csv(path: str | os.PathLike[str]) -> dict[str, Any]:
         raw = row["neighbor_ids"]
         try:
             nb = ast.literal_eval(raw.strip()) if raw and raw.strip() else []
-        except (ValueError, SyntaxError) as exc:
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
             raise DataFormatError(f"{where}: malformed neighbor_ids {raw[:80]!r} ({exc})") from None
         if not isinstance(nb, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool)
                                                         for v in nb):
@@ -223,7 +233,7 @@ def read_webkb_csv(path: str | os.PathLike[str]) -> dict[str, Any]:
             raise DataFormatError(f"{where}: neighbour id {out[0]} out of range 0..{n - 1}")
         texts.append(text)
         labels.append(label)
-        urls.append(row.get("url", ""))
+        urls.append(row["url"])
         neighbors.append(list(nb))
     categories = [names.get(k, str(k)) for k in range(max(labels) + 1)]
     return {"texts": texts, "labels": labels, "categories": categories, "neighbors": neighbors,
@@ -337,10 +347,9 @@ def _read_nodes(path: Path, text_field: str, label_field: str | None,
         rows = [{**obj, "__line": "line " + where.rsplit(":", 1)[1]}
                  for where, obj in iter_jsonl_objects(path, DataFormatError)]
     elif suffix in (".csv", ".tsv"):
-        csv.field_size_limit(max(csv.field_size_limit(), 1 << 24))
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
-            rows = [{**row, "__line": f"data row {r}"} for r, row in enumerate(reader, 1)]
+        _, rows = read_csv_rows(path, delimiter="\t" if suffix == ".tsv" else ",")
+        for r, row in enumerate(rows, 1):
+            row["__line"] = f"line {row['__line']}, data row {r}"
     else:
         raise DataFormatError(f"{path}: node file must be .csv, .tsv or .jsonl, got {path.suffix!r}")
     if not rows:
@@ -357,35 +366,37 @@ def _read_edges(path: Path, lookup: dict[str, int] | None, n: int) -> torch.Tens
         raise MissingDataError(f"edge file not found: {path}")
     src, dst = [], []
     first = True
-    with path.open(encoding="utf-8") as handle:
-        for ln, line in enumerate(handle, 1):
-            body = line.split("#", 1)[0].strip()
-            if not body:
+    _, text = read_text_file(path)
+    for ln, line in enumerate(text_lines(text), 1):
+        body = line.split("#", 1)[0].strip()
+        if not body:
+            continue
+        parts = [p.strip("\"'") for p in re.split(r"[,\s]+", body) if p]
+        if len(parts) < 2:
+            raise DataFormatError(f"{path}, line {ln}: expected 'source target', got {body[:80]!r}")
+        header, first = first, False
+        if lookup is not None:
+            known = [p in lookup for p in parts[:2]]
+            if header and not any(known):
+                continue  # a header line such as "source,target"
+            if not all(known):
+                bad = parts[0] if not known[0] else parts[1]
+                raise DataFormatError(f"{path}, line {ln}: unknown node id {bad!r}")
+            src.append(lookup[parts[0]])
+            dst.append(lookup[parts[1]])
+            continue
+        try:
+            u, v = int(parts[0]), int(parts[1])
+        except ValueError:
+            if header:
                 continue
-            parts = [p.strip("\"'") for p in re.split(r"[,\s]+", body) if p]
-            if len(parts) < 2:
-                raise DataFormatError(f"{path}, line {ln}: expected 'source target', got {body!r}")
-            header, first = first, False
-            if lookup is not None:
-                known = [p in lookup for p in parts[:2]]
-                if header and not any(known):
-                    continue  # a header line such as "source,target"
-                if not all(known):
-                    bad = parts[0] if not known[0] else parts[1]
-                    raise DataFormatError(f"{path}, line {ln}: unknown node id {bad!r}")
-                src.append(lookup[parts[0]])
-                dst.append(lookup[parts[1]])
-                continue
-            try:
-                u, v = int(parts[0]), int(parts[1])
-            except ValueError:
-                if header:
-                    continue
-                raise DataFormatError(f"{path}, line {ln}: node ids must be integers, got {body!r}") from None
-            if not (0 <= u < n and 0 <= v < n):
-                raise DataFormatError(f"{path}, line {ln}: node id out of range 0..{n - 1} in {body!r}")
-            src.append(u)
-            dst.append(v)
+            raise DataFormatError(f"{path}, line {ln}: node ids must be integers, got "
+                                  f"{body[:80]!r}") from None
+        if not (0 <= u < n and 0 <= v < n):
+            raise DataFormatError(f"{path}, line {ln}: node id out of range 0..{n - 1} in "
+                                  f"{body[:80]!r}")
+        src.append(u)
+        dst.append(v)
     return torch.tensor([src, dst], dtype=torch.long).reshape(2, -1)
 
 
