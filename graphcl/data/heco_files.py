@@ -12,21 +12,27 @@ import scipy.sparse as sp
 import torch
 
 from .interactions import DataFormatError
+from .safe_pickle import read_npy
 
-def _need(path: Path, what: str) -> Path:
+
+def need_file(path: Path, what: str) -> Path:
+    """``path`` itself; :class:`FileNotFoundError` naming ``what`` when it is no file."""
     if not path.is_file():
         raise FileNotFoundError(f"{what}: file {path} is missing")
     return path
 
 
-def _read_sparse(path: Path) -> sp.csr_matrix:
+def read_sparse(path: Path) -> sp.csr_matrix:
+    """A ``scipy.sparse`` ``.npz`` file (read without pickle) as CSR."""
     try:
         return sp.load_npz(path).tocsr()
     except Exception as err:  # corrupt or not a scipy.sparse archive
         raise DataFormatError(f"{path}: not a scipy.sparse .npz file ({err})") from err
 
 
-def _read_index_array(path: Path, length: Optional[int] = None) -> np.ndarray:
+def read_index_array(path: Path, length: Optional[int] = None) -> np.ndarray:
+    """A 1-D ``.npy`` array of integers (integral floats accepted) as int64; with
+    ``length``, it must have that many entries."""
     try:
         arr = np.load(path, allow_pickle=False)
     except Exception as err:
@@ -52,37 +58,33 @@ def _check_range(idx: np.ndarray, n: int, path: Path, what: str) -> None:
 def read_schema_neighbours(folder: Path, letter: str, n_target: int, n_other: int) -> np.ndarray:
     """Schema neighbours ``nei_<letter>`` as a (2, E) array of (target, neighbour) pairs.
 
-    ``.npy`` files hold object arrays (one integer array per target node), which
-    numpy only reads with ``allow_pickle=True``: the file is read that way only
-    after a plain read fails, and every element is checked to be a 1-D integer
-    array of in-range ids before it is used.
+    ``.npy`` files hold object arrays (one integer array per target node). They are
+    never read with ``allow_pickle=True``: :func:`graphcl.data.safe_pickle.read_npy`
+    parses the header and unpickles the payload through an unpickler that admits
+    only numpy integer arrays inside numpy's object array (any other global raises
+    :class:`DataFormatError` before anything in the file runs); every element is
+    then checked to be a 1-D integer array of in-range ids.
     """
     npy, npz = folder / f"nei_{letter}.npy", folder / f"nei_{letter}.npz"
     if npz.is_file() and not npy.is_file():
-        coo = _read_sparse(npz).tocoo()
+        coo = read_sparse(npz).tocoo()
         if coo.shape != (n_target, n_other):
             raise DataFormatError(f"{npz}: shape {coo.shape}, expected ({n_target}, {n_other})")
         pairs = np.vstack([coo.row, coo.col]).astype(np.int64)
         order = np.lexsort((pairs[1], pairs[0]))
         return pairs[:, order]
-    _need(npy, f"schema neighbours of type {letter!r} (nei_{letter}.npy or nei_{letter}.npz)")
-    try:
-        arr = np.load(npy, allow_pickle=False)
-    except ValueError:  # object array: needs pickle
-        try:
-            arr = np.load(npy, allow_pickle=True)
-        except Exception as err:
-            raise DataFormatError(f"{npy}: cannot read the object array of neighbour lists "
-                                  f"({type(err).__name__}: {err})") from err
-    except Exception as err:
-        raise DataFormatError(f"{npy}: cannot read ({err})") from err
+    need_file(npy, f"schema neighbours of type {letter!r} (nei_{letter}.npy or nei_{letter}.npz)")
+    arr = read_npy(npy, kinds="iu")
     if not isinstance(arr, np.ndarray) or arr.shape[:1] != (n_target,):
         raise DataFormatError(f"{npy}: expected one neighbour list per target node ({n_target}), "
                               f"got {getattr(arr, 'shape', type(arr).__name__)}")
     if arr.dtype == object:
         lists = []
         for i, item in enumerate(arr):
-            a = np.asarray(item)
+            try:
+                a = np.asarray(item)
+            except Exception:  # e.g. a ragged or too deeply nested list
+                a = np.empty(0, dtype=object)
             if a.ndim != 1 or a.dtype.kind not in "iu":
                 raise DataFormatError(f"{npy}: entry {i} is not a 1-D integer array "
                                       f"(got {type(item).__name__} {getattr(a, 'dtype', '')})")
@@ -118,7 +120,7 @@ def read_relation(path: Path, n_src: int, n_dst: int) -> np.ndarray:
 def read_features(path: Path, n: int, sparse_mode: Any) -> torch.Tensor:
     """``<x>_feat.npz`` as float32: sparse CSR (per ``sparse_mode``) or dense."""
     if zipfile.is_zipfile(path):
-        mat = _read_sparse(path)
+        mat = read_sparse(path)
         if mat.shape[0] != n:
             raise DataFormatError(f"{path}: {mat.shape[0]} rows, expected {n}")
         mat = mat.astype(np.float32)
@@ -149,13 +151,14 @@ def identity_features(n: int) -> torch.Tensor:
     return torch.sparse_csr_tensor(torch.arange(n + 1), idx, torch.ones(n), size=(n, n))
 
 
-def _split_masks(folder: Path, n: int, ratios: Sequence[int]) -> dict[str, torch.Tensor]:
+def split_masks(folder: Path, n: int, ratios: Sequence[int]) -> dict[str, torch.Tensor]:
+    """``{train,val,test}_mask`` (n, len(ratios)) bool from ``<part>_<ratio>.npy``."""
     masks = {}
     for part in ("train", "val", "test"):
         cols = []
         for r in ratios:
-            path = _need(folder / f"{part}_{r}.npy", f"{part} split with {r} labels per class")
-            idx = _read_index_array(path)
+            path = need_file(folder / f"{part}_{r}.npy", f"{part} split with {r} labels per class")
+            idx = read_index_array(path)
             _check_range(idx, n, path, "node")
             repeats = idx.size - np.unique(idx).size
             if repeats:  # MEOW's IMDB train_40/train_60 repeat a few ids

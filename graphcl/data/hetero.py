@@ -14,7 +14,9 @@
   gets the identity (one-hot) features HeCo uses there (``sp.eye`` in its loaders),
   stored as a sparse CSR identity and marked ``data[type].featureless = True``;
 * ``nei_<x>.npy``: the network-schema neighbours of every target node of type ``x``
-  (object arrays, read with ``allow_pickle=True`` and checked element by element;
+  (object arrays of integer arrays; never read with ``allow_pickle=True``: the
+  pickled payload goes through an unpickler that admits only numpy integer arrays,
+  see :func:`graphcl.data.safe_pickle.read_npy`, and every element is checked;
   a 2-D integer array is accepted too), or ``nei_<x>.npz`` (sparse N x n_x, IMDB);
 * ``<xy>.txt``: raw relations ``x -> y`` (two integer columns);
 * ``<metapath>.npz``: meta-path adjacency, e.g. ``pap.npz``.
@@ -68,8 +70,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from .heco_files import (_need, _read_index_array, _read_sparse, _split_masks, identity_features,
-                         read_features, read_relation, read_schema_neighbours)
+from .heco_files import (identity_features, need_file, read_features, read_index_array, read_relation,
+                         read_schema_neighbours, read_sparse, split_masks)
 from .interactions import DataFormatError
 from .metapath import commuting_counts_at, metapath_view
 from .named import DatasetNotFoundError, MissingDataError, resolve_data_root
@@ -216,7 +218,7 @@ def _resolve_metapaths(spec: HeteroSpec, folder: Path,
             _metapath_letters_ok(spec, m)
             raise ValueError(f"dataset {spec.name!r} has no meta-path {m!r}; known meta-paths: "
                              f"{', '.join(spec.metapaths)}")
-        _need(folder / f"{m}.npz", f"dataset {spec.name!r}, meta-path {m!r}")
+        need_file(folder / f"{m}.npz", f"dataset {spec.name!r}, meta-path {m!r}")
     return wanted, [m for m in spec.metapaths if not (folder / f"{m}.npz").is_file()]
 
 
@@ -266,7 +268,7 @@ def _build(spec: HeteroSpec, folder: Path, chosen: list[str], missing: list[str]
     n = counts[spec.target]
     target = letters[spec.target]
     data = HeteroData()
-    labels = _read_index_array(_need(folder / "labels.npy", "labels"), n)
+    labels = read_index_array(need_file(folder / "labels.npy", "labels"), n)
     if labels.min() < 0:
         raise DataFormatError(f"{folder / 'labels.npy'}: negative class label {labels.min()}")
     label_values, labels = np.unique(labels, return_inverse=True)  # IMDB's classes are 1..3
@@ -280,7 +282,7 @@ def _build(spec: HeteroSpec, folder: Path, chosen: list[str], missing: list[str]
             data[tname].featureless = True
         data[tname].num_nodes = count
     data[target].y = torch.from_numpy(labels)
-    for key, mask in _split_masks(folder, n, SPLIT_RATIOS).items():
+    for key, mask in split_masks(folder, n, SPLIT_RATIOS).items():
         data[target][key] = mask
     # relations: schema neighbours (target -> x), then raw <xy>.txt files
     relations: dict[str, np.ndarray] = {}
@@ -306,7 +308,7 @@ def _build(spec: HeteroSpec, folder: Path, chosen: list[str], missing: list[str]
     weights_info: dict[str, str] = {}
     for m in chosen:
         path = folder / f"{m}.npz"
-        adj = _read_sparse(path)
+        adj = read_sparse(path)
         if adj.shape != (n, n):
             raise DataFormatError(f"{path}: shape {adj.shape}, expected ({n}, {n})")
         adj.eliminate_zeros()

@@ -19,6 +19,20 @@ raw files are copied into a writable cache, ``$GRAPHCL_CACHE`` or
 fingerprint identifies the source folder and its raw files' sizes and mtimes,
 and processed there the same atomic way.
 
+Untrusted files: the data root may hold files from anyone, so nothing read from it
+may run code. Planetoid's raw files are pickles, unpickled by PyG with plain
+``pickle.load``: before PyG sees them, the copies in the private build folder are
+read through a restricted unpickler and checked
+(:func:`graphcl.data.safe_pickle.check_planetoid_raw`); a file that refers to any
+other global, or whose content does not fit, raises
+:class:`~graphcl.data.interactions.DataFormatError` naming it. The result (which
+files match the published sha256) is logged and written to
+``processed/raw_check.json``. Processed files are never handed to PyG (PyG retries
+a failed ``weights_only`` load with full unpickling, and reads
+``pre_transform.pt`` with full unpickling): :func:`read_processed` loads
+``processed/data.pt`` itself with ``torch.load(weights_only=True)`` and
+rebuilds the ``Data``; a file that does not load that way is refused, naming it.
+
 Splits: Planetoid (cora, citeseer, pubmed) keeps its public split masks
 (Cora 140/500/1000, CiteSeer 120/500/1000, PubMed 60/500/1000). WikiCS has 20
 train/val masks as (N, 20) columns and one test mask. Amazon (photo,
@@ -29,6 +43,8 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
+import logging
 import os
 import shutil
 import tempfile
@@ -38,9 +54,14 @@ from typing import Any, Optional
 
 import torch
 
+from .interactions import DataFormatError
 from .named import DatasetNotFoundError, resolve_data_root
+from .safe_pickle import check_planetoid_raw
 
 CACHE_ENV_VAR = "GRAPHCL_CACHE"
+#: written beside PyG's processed file: how each raw file was checked
+RAW_CHECK_FILE = "raw_check.json"
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -153,12 +174,39 @@ def _make_pyg(spec: NodeDatasetSpec, folder: Path):
     return getattr(pygd, spec.pyg_class)(root, spec.pyg_name)
 
 
+def processed_file(spec: NodeDatasetSpec, folder: Path) -> Path:
+    """The processed file PyG writes for the dataset in ``folder``."""
+    return folder / "processed" / ("data_undirected.pt" if spec.pyg_class == "WikiCS" else "data.pt")
+
+
 def _processed_ok(spec: NodeDatasetSpec, folder: Path) -> bool:
-    processed = folder / "processed"
-    if not processed.is_dir():
-        return False
-    names = ["data_undirected.pt"] if spec.pyg_class == "WikiCS" else ["data.pt"]
-    return all((processed / n).is_file() for n in names)
+    return processed_file(spec, folder).is_file()
+
+
+def verify_raw_files(spec: NodeDatasetSpec, raw: Path, shown_as: Optional[Path] = None) -> dict[str, str]:
+    """Check the raw files in ``raw`` before PyG reads them; ``{file: how}``. Errors
+    name the files as ``shown_as/<file>`` when given (``raw`` being a private copy).
+
+    Planetoid's pickles go through :func:`graphcl.data.safe_pickle.check_planetoid_raw`
+    (a :class:`DataFormatError` naming the file when refused). The other datasets'
+    raw files are ``.npz`` (read by PyG with ``np.load``, pickle disabled) or JSON,
+    which cannot run code: ``{}``.
+    """
+    if spec.pyg_class != "Planetoid":
+        return {}
+    report = check_planetoid_raw(raw, str(spec.pyg_name), shown_as=shown_as)
+    _log.info("%s raw files: %s", spec.name, ", ".join(f"{k} {v}" for k, v in report.items()))
+    return report
+
+
+def _download_raw(spec: NodeDatasetSpec, raw: Path) -> None:
+    """Fetch the raw files from PyG's source into ``raw`` (as PyG's ``download`` does),
+    so that they can be checked before PyG processes them."""
+    from torch_geometric.io import fs as pyg_fs
+
+    raw.mkdir(parents=True, exist_ok=True)
+    for f in spec.raw_files:
+        pyg_fs.cp(f"{spec.url}/{f}", str(raw))
 
 
 def _build(spec: NodeDatasetSpec, target: Path, source: Optional[Path]) -> None:
@@ -173,7 +221,14 @@ def _build(spec: NodeDatasetSpec, target: Path, source: Optional[Path]) -> None:
             (work / "raw").mkdir(parents=True)
             for f in spec.raw_files:
                 shutil.copy2(source / "raw" / f, work / "raw" / f)
+        elif spec.pyg_class == "Planetoid":  # fetched here, to be checked before PyG reads them
+            _download_raw(spec, work / "raw")
+        # the private copies are checked, so the files cannot change between check and use
+        report = verify_raw_files(spec, work / "raw",
+                                  source / "raw" if source is not None else None)
         _make_pyg(spec, work)
+        if report:
+            (work / "processed" / RAW_CHECK_FILE).write_text(json.dumps(report, indent=1) + "\n")
         for sub in ("raw", "processed"):
             if not (target / sub).exists():
                 try:
@@ -215,6 +270,61 @@ def _materialize(spec: NodeDatasetSpec, folder: Optional[Path], download_to: Pat
     return cached
 
 
+def _weights_only_reason(err: Exception) -> str:
+    text = str(err)
+    for marker in ("WeightsUnpickler error: ", "Trying to load "):
+        if marker in text:
+            text = text[text.index(marker) + len(marker):]
+            break
+    return f"{type(err).__name__}: {text.strip().splitlines()[0] if text.strip() else ''}"
+
+
+def read_processed(spec: NodeDatasetSpec, folder: Path):
+    """The ``Data`` in ``folder``'s processed file, read with ``torch.load(weights_only=True)``
+    (tensors, plain containers and the PyG classes PyG allow-lists), never by PyG itself.
+
+    Raises :class:`DataFormatError` naming the file, and saying to delete the
+    ``processed/`` folder to rebuild it, when the file needs anything else or is
+    not PyG's ``(data dict, slices, Data)`` of one graph.
+    """
+    from torch_geometric.data import Data  # importing PyG registers its safe globals
+
+    path = processed_file(spec, folder)
+    fix = f"delete {path.parent} to rebuild it from {folder / 'raw'}"
+    try:
+        out = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise DataFormatError(f"{path}: refused: not loadable with torch.load(weights_only=True) "
+                              f"({_weights_only_reason(err)}); {fix}") from None
+    if not isinstance(out, tuple) or len(out) not in (2, 3):
+        raise DataFormatError(f"{path}: not a PyG processed file (expected a (data, slices[, "
+                              f"class]) tuple, got {type(out).__name__}); {fix}")
+    data, slices = out[0], out[1]
+    if len(out) == 3 and out[2] is not Data:
+        raise DataFormatError(f"{path}: holds a {getattr(out[2], '__name__', out[2])!r}, not a "
+                              f"torch_geometric Data; {fix}")
+    if slices is not None and not (isinstance(slices, dict) and all(
+            isinstance(v, torch.Tensor) and v.numel() == 2 for v in slices.values())):
+        raise DataFormatError(f"{path}: holds more than one graph; {fix}")
+    if isinstance(data, dict):
+        try:
+            data = Data.from_dict(data)
+        except Exception as err:
+            raise DataFormatError(f"{path}: malformed data dict ({err}); {fix}") from None
+    if not isinstance(data, Data):
+        raise DataFormatError(f"{path}: holds a {type(data).__name__}, not a Data; {fix}")
+    x, y, edges = (getattr(data, k, None) for k in ("x", "y", "edge_index"))
+    if not (isinstance(x, torch.Tensor) and x.dim() == 2 and isinstance(y, torch.Tensor)
+            and y.dim() == 1 and y.numel() == x.size(0) > 0 and not torch.is_floating_point(y)
+            and isinstance(edges, torch.Tensor) and edges.dim() == 2 and edges.size(0) == 2
+            and not torch.is_floating_point(edges)):
+        raise DataFormatError(f"{path}: not a node dataset (needs x (N, d), integer y (N,) and "
+                              f"integer edge_index (2, E)); {fix}")
+    if edges.numel() and int(edges.min()) < 0 or y.numel() and int(y.min()) < 0:
+        raise DataFormatError(f"{path}: negative node id or label; {fix}")
+    return data
+
+
 def _validate(spec: NodeDatasetSpec, data: Any) -> Any:
     if getattr(data, "x", None) is None or getattr(data, "y", None) is None:
         raise ValueError(f"node dataset {spec.name!r}: processed data has no x or y")
@@ -238,11 +348,12 @@ def load_node_dataset(name: str, root: Optional[str | os.PathLike[str]] = None,
     train/val). ``download=True`` lets PyG fetch missing raw files from its
     source URL into ``<root>/pyg/<Class>/<Name>/raw`` (or the cache when the
     root is read-only). Raises :class:`FileNotFoundError` naming the raw files
-    and the folders searched when offline and missing, and ``ValueError`` on
-    NaN features.
+    and the folders searched when offline and missing, ``ValueError`` on NaN
+    features, and :class:`DataFormatError` (a ``ValueError``) naming the file for a
+    refused raw or processed file (see the module docstring).
     """
     spec = node_spec(name)
-    data = _make_pyg(spec, prepare_node_dataset(spec.name, root, download=download))[0]
+    data = read_processed(spec, prepare_node_dataset(spec.name, root, download=download))
     data.num_classes = int(data.y.max()) + 1
     return _validate(spec, data)
 

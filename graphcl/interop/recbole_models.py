@@ -53,8 +53,8 @@ or with RecBole's own pipeline (RecBole code must run inside :func:`recbole_scop
     with recbole_scope(hide_argv=True):
         config = Config(model=RecBoleLightGCL, dataset="ml-100k", config_dict={...})
         ...  # create_dataset, data_preparation, Trainer(config, model).fit(...)
-    with recbole_scope(full_pickle_load=True):
-        test = trainer.evaluate(test_data, load_best_model=True)
+    with recbole_scope(full_pickle_load=True):  # full pickle only for checkpoints saved
+        test = trainer.evaluate(test_data, load_best_model=True)  # inside a recbole_scope
 """
 from __future__ import annotations
 
@@ -74,7 +74,9 @@ from graphcl.interop.recbole_compat import (
     argv_hidden,
     import_recbole,
     numpy_aliases,
+    RECORDED_SAVES,
     recbole_scope,
+    recording_torch_saves,
     torch_load_full_pickle,
     working_directory,
 )
@@ -88,7 +90,8 @@ with numpy_aliases():  # raises ImportError with the install hint when RecBole i
 __all__ = ["ADAPTERS", "GraphclGeneralRecommender", "GraphclSequentialRecommender", "RecBoleDCCF",
            "RecBoleLightGCL", "RecBoleLightGCN", "RecBoleMCLRec", "RecBoleSASRec", "argv_hidden",
            "graphcl_config", "interactions_from_recbole", "recbole_model", "recbole_scope",
-           "run_recbole", "sequences_from_recbole", "torch_load_full_pickle", "working_directory"]
+           "recording_torch_saves", "run_recbole", "sequences_from_recbole", "torch_load_full_pickle",
+           "working_directory"]
 
 #: RecBole settings read by its pipeline but absent from its default files
 _RECBOLE_EXTRA_KEYS = frozenset({
@@ -415,8 +418,10 @@ def run_recbole(model: str | type, dataset: str, config_dict: Mapping[str, Any] 
     ``Config``, ``create_dataset``, ``data_preparation``, ``Trainer.fit`` and
     ``Trainer.evaluate`` of the best-validation model (the last one if ``saved``
     is false), scoped as :func:`recbole_scope` does: numpy aliases for the whole run
-    (none left afterwards), ``sys.argv`` hidden from ``Config``, ``torch.load``
-    full-pickle only while this run's own checkpoint is reloaded. RecBole writes
+    (none left afterwards), ``sys.argv`` hidden from ``Config``, and full unpickling
+    only for the checkpoint file(s) ``torch.save`` wrote during this run's ``fit``
+    (checked by sha256) when the best model is reloaded: every other ``torch.load``
+    keeps ``weights_only=True`` (see :func:`torch_load_full_pickle`). RecBole writes
     (``log_tensorboard/``, ``checkpoint_dir``) into the current directory, or
     ``workdir``; it seeds the global RNGs (``init_seed``) as its quick start does.
 
@@ -446,9 +451,11 @@ def run_recbole(model: str | type, dataset: str, config_dict: Mapping[str, Any] 
         net = cls(config, train_data._dataset).to(config["device"])
         trainer = _utils.get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
         try:
-            best_score, best_valid = trainer.fit(train_data, valid_data, verbose=verbose, saved=saved,
-                                                 show_progress=show_progress)
-            with torch_load_full_pickle() if saved else contextlib.nullcontext():
+            with recording_torch_saves({}) as own_files:  # only this run's checkpoint(s)
+                best_score, best_valid = trainer.fit(train_data, valid_data, verbose=verbose,
+                                                     saved=saved, show_progress=show_progress)
+            RECORDED_SAVES.update(own_files)  # a later recbole_scope(full_pickle_load=True) may reload it
+            with torch_load_full_pickle(own_files) if saved else contextlib.nullcontext():
                 test = trainer.evaluate(test_data, load_best_model=saved, show_progress=show_progress)
         finally:
             trainer.tensorboard.close()
