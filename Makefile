@@ -7,7 +7,7 @@ EXTRAS ?= test,recbole,text,llm,community,plot
 RUN_ARGS ?= train lightgcn --dataset ml-100k
 BIN := $(VENV)/bin
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench clean mutation
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,14 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# Mutation testing, outside CI: mutmut on a copy of the repository under /tmp/graphcl-mutation
+# (one mutant at a time); report in experiments/results/mutation.md.
+# e.g. `make mutation MUTATION_ARGS="--groups sparse,losses"`; groups in experiments/mutation/modules.toml.
+MUTATION_ARGS ?=
+mutation: setup
+	@$(BIN)/python -c "import mutmut" 2>/dev/null || $(BIN)/python -m pip install -q -c $(VENV)/torch-constraint.txt -e ".[mutation]"
+	$(BIN)/python experiments/mutation/run.py $(MUTATION_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
