@@ -20,6 +20,7 @@ class Reply:
     body: bytes | str | dict | list | None = None  # None: the echo answer
     headers: dict = field(default_factory=dict)
     delay: float = 0.0
+    trickle: float = 0.0  # > 0: send the body one byte at a time, this many seconds apart
 
 
 def echo_answer(path: str, request: dict) -> dict:
@@ -32,11 +33,20 @@ def echo_answer(path: str, request: dict) -> dict:
             "choices": [{"index": 0, "text": "echo: " + request["prompt"], "finish_reason": "stop"}]}
 
 
+def _prompt_of(request) -> str | None:
+    if not isinstance(request, dict):
+        return None
+    if "messages" in request:
+        return request["messages"][-1]["content"]
+    return request.get("prompt")
+
+
 class FakeOpenAI:
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay  # default delay of every answer
         self.requests: list[dict] = []
         self.replies: list[Reply] = []
+        self.by_prompt: dict[str, Reply] = {}  # the reply to a request whose last prompt is the key
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -51,7 +61,11 @@ class FakeOpenAI:
                 record = {"path": self.path, "headers": dict(self.headers), "json": json.loads(raw or b"null")}
                 with fake._lock:
                     fake.requests.append(record)
-                    reply = fake.replies.pop(0) if fake.replies else Reply(delay=fake.delay)
+                    prompt = _prompt_of(record["json"])
+                    if prompt in fake.by_prompt:
+                        reply = fake.by_prompt[prompt]
+                    else:
+                        reply = fake.replies.pop(0) if fake.replies else Reply(delay=fake.delay)
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                 time.sleep(reply.delay)
@@ -68,7 +82,13 @@ class FakeOpenAI:
                     for k, v in reply.headers.items():
                         self.send_header(k, v)
                     self.end_headers()
-                    self.wfile.write(data)
+                    if reply.trickle > 0:
+                        for i in range(len(data)):
+                            self.wfile.write(data[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.trickle)
+                    else:
+                        self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
                     pass
 

@@ -11,8 +11,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from graphcl.llm.factory import cached_generator, make_generator
-from graphcl.llm.generation import (GenerationConfig, LLMError, TextGenerator, UncachedCallError,
-                                    cache_key)
+from graphcl.llm.generation import (GenerationConfig, LLMError, PartialGenerationError,
+                                    RefusedAnswerError, TextGenerator, UncachedCallError, cache_key)
 
 _LAZY = {
     "TextEncoder": "graphcl.llm.text_encoder",
@@ -33,6 +33,7 @@ _LAZY = {
 __all__ = ["TextEncoder", "TextEncoderError", "DEFAULT_TEXT_ENCODER", "embedded_minilm_path",
            "EmbeddingCache", "CacheError", "default_cache_dir", "text_key",
            "GenerationConfig", "TextGenerator", "LLMError", "UncachedCallError", "cache_key",
+           "RefusedAnswerError", "PartialGenerationError",
            "ResponseCache", "CachedGenerator", "LlamaCppGenerator", "OpenAIGenerator",
            "embedded_gemma_path", "make_generator", "cached_generator"]
 

@@ -4,7 +4,12 @@
 :class:`~graphcl.llm.response_cache.ResponseCache` first and sends only the
 misses to the backend, ``batch_size`` unique prompts at a time (a progress bar
 over the misses), committing each batch to the cache as soon as it returns: a
-killed run keeps its finished batches and a re-run generates only the rest. A
+killed run keeps its finished batches and a re-run generates only the rest.
+When a backend fails part-way through a batch
+(:class:`~graphcl.llm.generation.PartialGenerationError`), the answers it did
+receive are committed before the error is raised. Refused or empty answers are
+errors of the backend (:class:`~graphcl.llm.generation.RefusedAnswerError`) and
+are never stored. A
 re-run over cached prompts makes no backend call at all. ``offline=True``
 refuses any miss with :class:`~graphcl.llm.generation.UncachedCallError` before
 calling anything (reproduce a run from its cache alone).
@@ -16,8 +21,8 @@ from typing import Any, Sequence
 
 from tqdm.auto import tqdm
 
-from graphcl.llm.generation import (GenerationConfig, LLMError, TextGenerator, UncachedCallError,
-                                    cache_key, check_prompts)
+from graphcl.llm.generation import (GenerationConfig, LLMError, PartialGenerationError, TextGenerator,
+                                    UncachedCallError, cache_key, check_prompts)
 from graphcl.llm.response_cache import ResponseCache
 
 __all__ = ["CachedGenerator"]
@@ -96,9 +101,15 @@ class CachedGenerator:
             try:
                 for start in range(0, len(missing), self.batch_size):
                     chunk = missing[start:start + self.batch_size]
-                    answers = self.generator.generate([unique[k] for k in chunk], config)
                     self.batches += 1
                     self.calls += len(chunk)
+                    try:
+                        answers = self.generator.generate([unique[k] for k in chunk], config)
+                    except PartialGenerationError as exc:  # keep what was paid for, then report
+                        kept = {chunk[i]: a for i, a in exc.answers.items()
+                                if isinstance(i, int) and 0 <= i < len(chunk) and isinstance(a, str)}
+                        self.cache.put_many(kept, backend=self.backend, model=self.model)
+                        raise
                     if not isinstance(answers, list) or len(answers) != len(chunk) \
                             or not all(isinstance(a, str) for a in answers):
                         raise LLMError(f"{self.backend}:{self.model} returned {type(answers).__name__} "

@@ -18,8 +18,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
-__all__ = ["GenerationConfig", "TextGenerator", "LLMError", "UncachedCallError", "cache_key",
-           "check_prompts"]
+__all__ = ["GenerationConfig", "TextGenerator", "LLMError", "UncachedCallError", "RefusedAnswerError",
+           "PartialGenerationError", "cache_key", "check_prompts"]
 
 
 class LLMError(RuntimeError):
@@ -28,6 +28,27 @@ class LLMError(RuntimeError):
 
 class UncachedCallError(LLMError):
     """Offline (cache-only) mode met a prompt that is not in the cache."""
+
+
+class RefusedAnswerError(LLMError):
+    """The server refused a prompt (``finish_reason: content_filter``, a ``refusal``)
+    or answered with no text where text was due. Never cached: the same prompt is
+    sent again on the next run."""
+
+
+class PartialGenerationError(LLMError):
+    """Some prompts of one ``generate`` call failed after others were answered.
+
+    ``answers`` maps the index of each answered prompt (in the call's prompt list)
+    to its answer, so a caller (:class:`graphcl.llm.CachedGenerator`) can keep what
+    was already paid for before it reports the failure; ``failed`` is the number of
+    prompts that failed or were not sent; the message is the first failure's.
+    """
+
+    def __init__(self, message: str, answers: Mapping[int, str], failed: int) -> None:
+        super().__init__(message)
+        self.answers = dict(answers)
+        self.failed = int(failed)
 
 
 @dataclass(frozen=True)

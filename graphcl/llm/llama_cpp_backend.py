@@ -29,7 +29,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-from graphcl.llm.generation import GenerationConfig, LLMError, check_prompts
+from graphcl.llm.generation import GenerationConfig, LLMError, PartialGenerationError, check_prompts
 
 __all__ = ["LlamaCppGenerator", "embedded_gemma_path", "gguf_fingerprint", "llama_cpp_available"]
 
@@ -244,22 +244,34 @@ class LlamaCppGenerator:
         out: list[str] = []
         with lock:
             for i, prompt in enumerate(prompts):
-                tokens, template_stop = self._prompt_tokens(llm, prompt, i, budget)
-                llm.reset()  # evaluate from an empty KV cache: the answer is independent of earlier prompts
                 try:
-                    res = llm.create_completion(
-                        tokens, max_tokens=config.max_tokens, temperature=config.temperature,
-                        top_p=config.top_p, top_k=0, min_p=0.0, typical_p=1.0, repeat_penalty=1.0,
-                        stop=list(config.stop) + template_stop, seed=config.seed)
-                    text = res["choices"][0]["text"]
-                except (KeyError, IndexError, TypeError) as exc:
-                    raise LLMError(f"llama-cpp returned a malformed completion for prompt {i}: {exc}") from exc
-                except (RuntimeError, ValueError) as exc:
-                    raise LLMError(f"llama-cpp failed on prompt {i} ({self.model_path.name}): {exc}") from exc
-                if not isinstance(text, str):
-                    raise LLMError(f"llama-cpp returned a {type(text).__name__} for prompt {i}, not text")
-                out.append(text)
+                    out.append(self._complete(llm, prompt, i, budget, config))
+                except LLMError as exc:
+                    if not out:
+                        raise
+                    raise PartialGenerationError(
+                        f"{exc} ({len(prompts) - len(out)} of {len(prompts)} prompts not answered; "
+                        f"the {len(out)} answers received are kept)", dict(enumerate(out)),
+                        len(prompts) - len(out)) from exc
         return out
+
+    def _complete(self, llm: Any, prompt: str, i: int, budget: int, config: GenerationConfig) -> str:
+        """The completion of prompt ``i`` (greedy when ``config.temperature`` is 0)."""
+        tokens, template_stop = self._prompt_tokens(llm, prompt, i, budget)
+        llm.reset()  # evaluate from an empty KV cache: the answer is independent of earlier prompts
+        try:
+            res = llm.create_completion(
+                tokens, max_tokens=config.max_tokens, temperature=config.temperature,
+                top_p=config.top_p, top_k=0, min_p=0.0, typical_p=1.0, repeat_penalty=1.0,
+                stop=list(config.stop) + template_stop, seed=config.seed)
+            text = res["choices"][0]["text"]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise LLMError(f"llama-cpp returned a malformed completion for prompt {i}: {exc}") from exc
+        except (RuntimeError, ValueError) as exc:
+            raise LLMError(f"llama-cpp failed on prompt {i} ({self.model_path.name}): {exc}") from exc
+        if not isinstance(text, str):
+            raise LLMError(f"llama-cpp returned a {type(text).__name__} for prompt {i}, not text")
+        return text
 
     def __repr__(self) -> str:
         return (f"LlamaCppGenerator({self.model!r}, n_ctx={self.n_ctx}, n_threads={self.n_threads}, "

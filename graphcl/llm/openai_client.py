@@ -7,14 +7,27 @@ optional system message); ``chat=False`` posts it as plain text to
 ``<base_url>/completions``. ``base_url`` is the API root, e.g.
 ``http://127.0.0.1:8000/v1`` (a bare ``http://host:port`` gets ``/v1`` appended).
 
-Robustness: each request has a ``timeout``; HTTP 429, 5xx, connection errors
-and timeouts are retried up to ``max_retries`` times with exponential backoff
-(``backoff * 2**attempt`` seconds plus up to 10% jitter, at most ``max_wait``),
-honouring a ``Retry-After`` header (seconds or an HTTP date) when the server
-sends one. Any other HTTP error (401, 404, 400: a wrong key, model or request) is
-raised at once. An answer that is not JSON, has no ``choices``, or whose choice
-has no text raises :class:`~graphcl.llm.generation.LLMError` naming the URL.
-Prompts of one ``generate`` call run on a pool of ``concurrency`` threads.
+Robustness: ``timeout`` bounds each whole HTTP request (connecting, sending,
+waiting and reading the answer): a watchdog closes the connection when it runs
+out, so a server that trickles bytes cannot hold a call past it. HTTP 429, 5xx,
+connection errors and timeouts are retried up to ``max_retries`` times with
+exponential backoff (``backoff * 2**attempt`` seconds plus up to 10% jitter, at
+most ``max_wait``), honouring a ``Retry-After`` header (seconds or an HTTP date)
+when the server sends one. Any other HTTP error (401, 404, 400: a wrong key, model
+or request) is raised at once. An answer that is not JSON, has no ``choices``, or
+whose choice has no text raises :class:`~graphcl.llm.generation.LLMError` naming
+the URL; a refusal (``finish_reason: content_filter``, a non-empty ``refusal``) or
+an empty answer (in chat mode, or in completion mode unless the model stopped at
+a stop string, ``finish_reason: stop``) raises
+:class:`~graphcl.llm.generation.RefusedAnswerError`, which the cache never stores.
+
+Prompts of one ``generate`` call run on a pool of ``concurrency`` threads. When
+one fails, the prompts not yet sent are cancelled, those in flight finish, and
+:class:`~graphcl.llm.generation.PartialGenerationError` carries every answer
+received (by prompt index) so the cache keeps them.
+
+Proxies: the ``http_proxy``/``https_proxy``/``no_proxy`` environment variables are
+honoured as by ``urllib`` (an https URL is tunnelled with CONNECT).
 """
 from __future__ import annotations
 
@@ -23,14 +36,16 @@ import http.client
 import json
 import os
 import random
+import socket
+import threading
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, Mapping, Sequence
 
-from graphcl.llm.generation import GenerationConfig, LLMError, check_prompts
+from graphcl.llm.generation import (GenerationConfig, LLMError, PartialGenerationError,
+                                    RefusedAnswerError, check_prompts)
 
 __all__ = ["OpenAIGenerator", "DEFAULT_BASE_URL"]
 
@@ -76,6 +91,16 @@ class _Retryable(Exception):
         self.reason, self.wait = reason, wait
 
 
+def _raise_partial(error: LLMError, answers: dict[int, str], total: int) -> None:
+    """Re-raise ``error``, as a :class:`PartialGenerationError` carrying ``answers``
+    when some prompts of the call were answered."""
+    if not answers:
+        raise error
+    raise PartialGenerationError(f"{error} ({total - len(answers)} of {total} prompts not answered; "
+                                 f"the {len(answers)} answers received are kept)",
+                                 answers, total - len(answers)) from error
+
+
 class OpenAIGenerator:
     """Generate through an OpenAI-compatible HTTP API; see the module docstring.
 
@@ -88,7 +113,7 @@ class OpenAIGenerator:
         fine for local servers).
     api_key_env: the environment variable holding the key (default ``OPENAI_API_KEY``).
     system_prompt: an optional system message (chat mode only).
-    timeout: seconds per HTTP request.
+    timeout: seconds one whole HTTP request may take (connect, send, wait, read).
     max_retries: retries after the first attempt on 429/5xx/connection errors/timeouts.
     backoff, max_wait: the first backoff and the cap of any single wait, in seconds.
     concurrency: requests in flight at once within one ``generate`` call.
@@ -151,30 +176,72 @@ class OpenAIGenerator:
         body.update(self.extra_body)
         return body
 
+    def _connection(self) -> tuple[http.client.HTTPConnection, str]:
+        """An unopened connection to the server (through the environment's proxy, if
+        any) and the request target to send."""
+        url = urllib.parse.urlsplit(self.url)
+        secure = url.scheme == "https"
+        port = url.port or (443 if secure else 80)
+        proxy = None if urllib.request.proxy_bypass(url.hostname or "") else \
+            urllib.request.getproxies().get(url.scheme)
+        cls = http.client.HTTPSConnection if secure else http.client.HTTPConnection
+        if not proxy:
+            return cls(url.hostname, port, timeout=self.timeout), url.path
+        via = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        if secure:
+            conn = cls(via.hostname, via.port or 80, timeout=self.timeout)
+            conn.set_tunnel(url.hostname, port)
+            return conn, url.path
+        return http.client.HTTPConnection(via.hostname, via.port or 80, timeout=self.timeout), self.url
+
     def _post_once(self, data: bytes) -> Any:
+        """One POST, bounded as a whole by ``timeout`` (a watchdog shuts the socket down)."""
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+        conn, target = self._connection()
+        expired = threading.Event()
+        opened: list[socket.socket] = []  # the socket, kept: http.client drops conn.sock once a
+        # response that closes the connection is being read
+
+        def abort() -> None:
+            expired.set()
+            for sock in opened:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked read at once
+                except OSError:
+                    pass
+
+        timed_out = _Retryable(f"timed out after {self.timeout:g} s")
+        watchdog = threading.Timer(self.timeout, abort)
+        watchdog.daemon = True
         self.requests += 1
+        watchdog.start()
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            body = exc.read() if exc.fp is not None else b""
-            if exc.code in RETRY_STATUS:
-                raise _Retryable(f"HTTP {exc.code}: {_snippet(body)}",
-                                 _retry_after(exc.headers.get("Retry-After") if exc.headers else None))
-            hint = f" (is ${self.api_key_env} set?)" if exc.code in (401, 403) else ""
-            raise LLMError(f"POST {self.url} failed with HTTP {exc.code}{hint}: {_snippet(body)}") from exc
-        except TimeoutError as exc:  # socket.timeout is an alias since Python 3.10
-            raise _Retryable(f"timed out after {self.timeout:g} s") from exc
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise _Retryable(f"timed out after {self.timeout:g} s") from exc
-            raise _Retryable(f"connection failed: {exc.reason}") from exc
-        except (http.client.HTTPException, ConnectionError, OSError) as exc:
+            conn.connect()
+            opened.append(conn.sock)
+            if expired.is_set():
+                raise timed_out
+            conn.request("POST", target, body=data, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+            status, retry_after = resp.status, resp.getheader("Retry-After")
+        except _Retryable:
+            raise
+        except (TimeoutError, http.client.HTTPException, ConnectionError, OSError) as exc:
+            if expired.is_set() or isinstance(exc, TimeoutError):
+                raise timed_out from exc
             raise _Retryable(f"connection failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            watchdog.cancel()
+            conn.close()
+        if expired.is_set():
+            raise timed_out
+        if status in RETRY_STATUS:
+            raise _Retryable(f"HTTP {status}: {_snippet(raw)}", _retry_after(retry_after))
+        if status >= 400:
+            hint = f" (is ${self.api_key_env} set?)" if status in (401, 403) else ""
+            raise LLMError(f"POST {self.url} failed with HTTP {status}{hint}: {_snippet(raw)}")
         try:
             return json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -211,28 +278,58 @@ class OpenAIGenerator:
             text = message.get("content") if isinstance(message, dict) else None
         else:
             text = choice.get("text")
+        finish = choice.get("finish_reason")
+        refusal = message.get("refusal") if self.chat and isinstance(message, dict) else None
+        if finish == "content_filter" or (isinstance(refusal, str) and refusal.strip()):
+            raise RefusedAnswerError(f"{where}: the server refused the prompt (finish_reason "
+                                     f"{finish!r}{f', refusal {_snippet(refusal)!r}' if refusal else ''})")
+        field = "choices[0].message.content" if self.chat else "choices[0].text"
         if not isinstance(text, str):
-            field = "choices[0].message.content" if self.chat else "choices[0].text"
             raise LLMError(f"{where}: malformed answer, {field} is not text: {_snippet(json.dumps(choice))}")
+        if not text.strip() and (self.chat or finish != "stop"):
+            raise RefusedAnswerError(f"{where}: empty answer ({field} is {text!r}, finish_reason "
+                                     f"{finish!r})")
         return text
 
     def _one(self, prompt: str, config: GenerationConfig) -> str:
         return self._text(self._post(self._body(prompt, config)))
 
     def generate(self, prompts: Sequence[str], config: GenerationConfig = GenerationConfig()) -> list[str]:
-        """One answer per prompt, in order; up to ``concurrency`` requests at once."""
+        """One answer per prompt, in order; up to ``concurrency`` requests at once.
+
+        Raises :class:`PartialGenerationError` (with the answers received) when a
+        prompt fails after others were answered, the plain error when none was."""
         prompts = check_prompts(prompts)
+        answers: dict[int, str] = {}
         if len(prompts) <= 1 or self.concurrency == 1:
-            return [self._one(p, config) for p in prompts]
+            for i, prompt in enumerate(prompts):
+                try:
+                    answers[i] = self._one(prompt, config)
+                except LLMError as exc:
+                    _raise_partial(exc, answers, len(prompts))
+            return [answers[i] for i in range(len(prompts))]
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts)),
                                 thread_name_prefix="graphcl-llm") as pool:
             futures = [pool.submit(self._one, p, config) for p in prompts]
             try:
-                return [f.result() for f in futures]
-            except BaseException:
+                wait(futures, return_when=FIRST_EXCEPTION)
+            finally:  # on an error or an interrupt: send nothing more, let those in flight end
                 for f in futures:
                     f.cancel()
-                raise
+            wait(futures)
+        first: BaseException | None = None
+        for i, f in enumerate(futures):
+            if f.cancelled():
+                continue
+            if f.exception() is None:
+                answers[i] = f.result()
+            elif first is None:
+                first = f.exception()
+        if first is not None:
+            if not isinstance(first, LLMError):
+                raise first
+            _raise_partial(first, answers, len(prompts))
+        return [answers[i] for i in range(len(prompts))]
 
     def __repr__(self) -> str:
         return f"OpenAIGenerator({self.model!r}, {self.url}, chat={self.chat})"
