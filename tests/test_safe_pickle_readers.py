@@ -197,7 +197,7 @@ def test_planetoid_real_cora_loads_as_pyg_reads_it(shared_data, tmp_path, cache)
         assert torch.equal(data[key], pyg[key]), key
     check = json.loads((tmp_path / "root" / "Planetoid" / "Cora" / "processed" / "raw_check.json")
                        .read_text())
-    assert set(check.values()) == {"published sha256"} and len(check) == 8
+    assert {v["check"] for v in check["raw"].values()} == {"published sha256"} and len(check["raw"]) == 8
 
 
 def test_planetoid_unknown_but_clean_bytes_load(shared_data, tmp_path, cache):
@@ -208,7 +208,8 @@ def test_planetoid_unknown_but_clean_bytes_load(shared_data, tmp_path, cache):
     data = load("cora", root=tmp_path / "root")
     assert data.edge_index.shape == (2, 10556)
     check = json.loads((raw.parent / "processed" / "raw_check.json").read_text())
-    assert check["ind.cora.graph"] == "checked" and check["ind.cora.x"] == "published sha256"
+    assert check["raw"]["ind.cora.graph"]["check"] == "checked"
+    assert check["raw"]["ind.cora.x"]["check"] == "published sha256"
 
 
 def _dump(obj) -> bytes:
@@ -217,11 +218,19 @@ def _dump(obj) -> bytes:
 
 @pytest.mark.parametrize("name, content, message", [
     ("graph", lambda g: _dump({**g, 5: [10 ** 12]}), "node id 1000000000000 is out of range"),
-    ("test.index", lambda _: b"1708\n" * 999 + b"10000000000\n", "out of range for 2708 nodes"),
+    ("test.index", lambda _: "".join(f"{1708 + i}\n" for i in range(999)).encode() + b"10000000000\n",
+     "out of range for 2708 nodes"),
+    ("test.index", lambda _: b"1708\n1708\n", r"test.index:2: test id 1708 repeats line 1"),
+    ("test.index", lambda _: b"1708\n\n1709\n", r"test.index:2: blank line"),
+    ("test.index", lambda _: b"1708\n1709", r"test.index:2: the last line has no line end"),
     ("test.index", lambda _: b"1708\nseven\n", r"test.index:2: 'seven'"),
     ("x", lambda _: _dump(sp.csr_matrix((140, MAX_DENSE_ELEMENTS), dtype=np.float32)),
      "dense entries"),
-    ("y", lambda _: _dump(np.zeros((3, 7), dtype=np.int32)), "3 rows, but ind.cora.x has 140"),
+    ("y", lambda _: _dump(np.eye(7, dtype=np.int32)[[0, 1, 2]]), "3 rows, but ind.cora.x has 140"),
+    ("y", lambda _: _dump(np.zeros((140, 7), dtype=np.int32)), r"ind.cora.y: row 0 is not a one-hot label"),
+    ("y", lambda _: _dump(np.full((140, 7), np.nan)), r"row 0 is not a one-hot label.*140 such row"),
+    ("ally", lambda _: _dump(np.eye(7)[np.r_[np.zeros(1707, int), [1]]] * 2),
+     r"ind.cora.ally: row 0 is not a one-hot label"),
     ("ally", lambda _: _dump(np.array(["a"] * 1708)), "refused dtype 'U1'"),
 ])
 def test_planetoid_malformed_content_is_a_clear_error(shared_data, tmp_path, cache, name, content,
@@ -242,13 +251,16 @@ def test_hostile_processed_file_cannot_run_code(shared_data, tmp_path, cache, ho
     processed = tmp_path / "root" / "Planetoid" / "Cora" / "processed"
     marker = tmp_path / "MARKER"
     torch.save(CopyPayload(marker), processed / hostile)
-    if hostile == "data.pt":
-        with pytest.raises(DataFormatError) as info:
-            load("cora", root=tmp_path / "root")
-        assert str(processed / "data.pt") in str(info.value) and "shutil.copyfile" in str(info.value)
-        assert f"delete {processed}" in str(info.value)
-    else:  # never read: graphcl loads data.pt itself
-        assert torch.equal(load("cora", root=tmp_path / "root").x, genuine.x)
+    # data.pt no longer has the sha256 graphcl recorded: the folder is foreign, left as it is, and
+    # the dataset is rebuilt from the raw files in the cache; pre_transform.pt is never read
+    assert torch.equal(load("cora", root=tmp_path / "root").x, genuine.x)
+    assert not marker.exists()
+    from graphcl.data.interactions import DataFormatError as Refused
+    from graphcl.data.nodes import NODE_DATASETS, read_processed
+    if hostile == "data.pt":  # and read directly, it is refused by name, before torch.load
+        with pytest.raises(Refused, match="its sha256 differs") as info:
+            read_processed(NODE_DATASETS["cora"], processed.parent)
+        assert str(processed / "data.pt") in str(info.value) and f"delete {processed}" in str(info.value)
     assert not marker.exists()
 
 

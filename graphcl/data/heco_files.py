@@ -12,7 +12,7 @@ import scipy.sparse as sp
 import torch
 
 from .interactions import DataFormatError
-from .safe_pickle import read_npy
+from .safe_pickle import check_npz_members, read_npy
 
 
 def need_file(path: Path, what: str) -> Path:
@@ -23,7 +23,11 @@ def need_file(path: Path, what: str) -> Path:
 
 
 def read_sparse(path: Path) -> sp.csr_matrix:
-    """A ``scipy.sparse`` ``.npz`` file (read without pickle) as CSR."""
+    """A ``scipy.sparse`` ``.npz`` file (read without pickle) as CSR; each member's
+    header is checked against its size first
+    (:func:`graphcl.data.safe_pickle.check_npz_members`), so a header announcing
+    more data than the archive holds allocates nothing."""
+    check_npz_members(path)
     try:
         return sp.load_npz(path).tocsr()
     except Exception as err:  # corrupt or not a scipy.sparse archive
@@ -32,11 +36,10 @@ def read_sparse(path: Path) -> sp.csr_matrix:
 
 def read_index_array(path: Path, length: Optional[int] = None) -> np.ndarray:
     """A 1-D ``.npy`` array of integers (integral floats accepted) as int64; with
-    ``length``, it must have that many entries."""
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except Exception as err:
-        raise DataFormatError(f"{path}: cannot read as a numpy array ({err})") from err
+    ``length``, it must have that many entries. Read by
+    :func:`graphcl.data.safe_pickle.read_npy` (no pickle; the header's shape is
+    checked against the file's size before anything is allocated)."""
+    arr = read_npy(path, objects=False)
     if arr.ndim != 1 or (length is not None and arr.size != length):
         raise DataFormatError(f"{path}: expected a 1-D array{f' of {length} entries' if length else ''}, "
                               f"got shape {arr.shape}")
@@ -133,12 +136,12 @@ def read_features(path: Path, n: int, sparse_mode: Any) -> torch.Tensor:
                                            torch.from_numpy(mat.indices.astype(np.int64)),
                                            torch.from_numpy(mat.data), size=mat.shape)
         return torch.from_numpy(mat.toarray())
-    try:  # DBLP's t_feat.npz is a plain .npy file (dense GloVe vectors)
-        arr = np.load(path, allow_pickle=False)
-    except Exception as err:
-        raise DataFormatError(f"{path}: neither a sparse .npz nor a numpy array ({err})") from err
+    # DBLP's t_feat.npz is a plain .npy file (dense GloVe vectors)
+    arr = read_npy(path, objects=False)
     if arr.ndim != 2 or arr.shape[0] != n:
         raise DataFormatError(f"{path}: shape {arr.shape}, expected ({n}, d)")
+    if arr.dtype.kind not in "biuf":
+        raise DataFormatError(f"{path}: expected numeric features, got dtype {arr.dtype}")
     if not np.all(np.isfinite(arr)):
         raise DataFormatError(f"{path}: features contain NaN or inf")
     x = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
@@ -159,6 +162,8 @@ def split_masks(folder: Path, n: int, ratios: Sequence[int]) -> dict[str, torch.
         for r in ratios:
             path = need_file(folder / f"{part}_{r}.npy", f"{part} split with {r} labels per class")
             idx = read_index_array(path)
+            if idx.size == 0:
+                raise DataFormatError(f"{path}: holds no node ids (an empty {part} split)")
             _check_range(idx, n, path, "node")
             repeats = idx.size - np.unique(idx).size
             if repeats:  # MEOW's IMDB train_40/train_60 repeat a few ids

@@ -10,14 +10,21 @@ Where the files are looked for: under the data root (``root`` argument, else
 ``<Name>`` level: ``<root>/pyg/WikiCS/raw``). So ``GRAPHCL_DATA=../shared/data``
 finds Cora and CiteSeer.
 
-Processing: PyG writes ``processed/`` beside ``raw/``. When that folder exists
-it is used as is; otherwise it is built in a temporary folder and renamed into
-place (an atomic rename, so a killed run never leaves a half-written
-``processed/``). When the dataset folder is read-only (a shared data root), the
-raw files are copied into a writable cache, ``$GRAPHCL_CACHE`` or
-``~/.cache/graphcl``, under ``pyg/<name>-<fingerprint>/``, where the
-fingerprint identifies the source folder and its raw files' sizes and mtimes,
-and processed there the same atomic way.
+Processing: PyG writes ``processed/`` beside ``raw/``. A ``processed/`` folder is
+used only if graphcl wrote it for the raw files there now: its
+``raw_check.json`` records the sha256 of each raw file and of the processed file,
+and both match (:func:`processed_matches`). A folder without that record (PyG's
+own, another tool's, an older graphcl's) or whose raw or processed bytes differ
+from it is foreign: it is left untouched and the dataset is rebuilt from the
+(checked) raw files into graphcl's cache, as for a read-only root. Otherwise
+the dataset is built in a temporary folder and renamed into place (an atomic
+rename, so a killed run never leaves a half-written ``processed/``). When the
+dataset folder is read-only (a shared data root) or holds a foreign
+``processed/``, the raw files are copied into a writable cache,
+``$GRAPHCL_CACHE`` or ``~/.cache/graphcl``, under ``pyg/<name>-<fingerprint>/``,
+where the fingerprint identifies the source folder and its raw files' sizes and
+mtimes, and processed there the same atomic way; a cached build whose record
+does not match the source's raw files now is replaced.
 
 Untrusted files: the data root may hold files from anyone, so nothing read from it
 may run code. Planetoid's raw files are pickles, unpickled by PyG with plain
@@ -27,11 +34,15 @@ read through a restricted unpickler and checked
 other global, or whose content does not fit, raises
 :class:`~graphcl.data.interactions.DataFormatError` naming it. The result (which
 files match the published sha256) is logged and written to
-``processed/raw_check.json``. Processed files are never handed to PyG (PyG retries
+``processed/raw_check.json`` with the sha256 of every raw and processed file. Processed files are never handed to PyG (PyG retries
 a failed ``weights_only`` load with full unpickling, and reads
 ``pre_transform.pt`` with full unpickling): :func:`read_processed` loads
-``processed/data.pt`` itself with ``torch.load(weights_only=True)`` and
-rebuilds the ``Data``; a file that does not load that way is refused, naming it.
+``processed/data.pt`` itself (the bytes whose sha256 it compared with the
+record) with ``torch.load(weights_only=True)`` and rebuilds the ``Data``; a file
+that does not load that way is refused, naming it. The record is plain JSON in a
+folder anyone may write: it tells graphcl's own builds from foreign or stale
+ones, it is no signature (a forged record with a matching crafted ``data.pt``
+still cannot run code, by ``weights_only``, but could change the data).
 
 Splits: Planetoid (cora, citeseer, pubmed) keeps its public split masks
 (Cora 140/500/1000, CiteSeer 120/500/1000, PubMed 60/500/1000). WikiCS has 20
@@ -43,6 +54,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
 import logging
 import os
@@ -59,8 +71,13 @@ from .named import DatasetNotFoundError, resolve_data_root
 from .safe_pickle import check_planetoid_raw
 
 CACHE_ENV_VAR = "GRAPHCL_CACHE"
-#: written beside PyG's processed file: how each raw file was checked
+#: written beside PyG's processed file: how each raw file was checked and the sha256
+#: of each raw file and of the processed file (what :func:`processed_matches` compares)
 RAW_CHECK_FILE = "raw_check.json"
+#: ``format`` of the :data:`RAW_CHECK_FILE` this version writes and accepts
+RAW_CHECK_FORMAT = 2
+#: a :data:`RAW_CHECK_FILE` larger than this is not graphcl's
+_MAX_RAW_CHECK_BYTES = 1 << 20
 _log = logging.getLogger(__name__)
 
 
@@ -179,8 +196,80 @@ def processed_file(spec: NodeDatasetSpec, folder: Path) -> Path:
     return folder / "processed" / ("data_undirected.pt" if spec.pyg_class == "WikiCS" else "data.pt")
 
 
-def _processed_ok(spec: NodeDatasetSpec, folder: Path) -> bool:
-    return processed_file(spec, folder).is_file()
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_raw_check(spec: NodeDatasetSpec, folder: Path, report: dict[str, str]) -> dict[str, Any]:
+    """Write ``folder/processed/raw_check.json`` for the build just made in ``folder``:
+    per raw file its sha256 and how it was checked (``report``, from
+    :func:`verify_raw_files`; ``"not a pickle"`` for the others), and the sha256 of
+    the processed file. Returns the record."""
+    processed = processed_file(spec, folder)
+    record = {
+        "format": RAW_CHECK_FORMAT,
+        "raw": {f: {"sha256": _sha256_file(folder / "raw" / f), "check": report.get(f, "not a pickle")}
+                for f in spec.raw_files},
+        "processed": {processed.name: _sha256_file(processed)},
+    }
+    (processed.parent / RAW_CHECK_FILE).write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def read_raw_check(spec: NodeDatasetSpec, folder: Path) -> Optional[dict[str, Any]]:
+    """The record in ``folder/processed/raw_check.json`` if it is one graphcl writes
+    (format :data:`RAW_CHECK_FORMAT`, a sha256 for every raw file and for the
+    processed file), else None."""
+    path = processed_file(spec, folder).parent / RAW_CHECK_FILE
+    try:
+        if not path.is_file() or path.stat().st_size > _MAX_RAW_CHECK_BYTES:
+            return None
+        record = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+    def digest(value: Any) -> bool:
+        return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+    if not (isinstance(record, dict) and record.get("format") == RAW_CHECK_FORMAT
+            and isinstance(record.get("raw"), dict) and isinstance(record.get("processed"), dict)):
+        return None
+    raw = record["raw"]
+    if not all(isinstance(raw.get(f), dict) and digest(raw[f].get("sha256")) for f in spec.raw_files):
+        return None
+    if not digest(record["processed"].get(processed_file(spec, folder).name)):
+        return None
+    return record
+
+
+def processed_matches(spec: NodeDatasetSpec, folder: Path, raw: Optional[Path] = None) -> bool:
+    """Whether ``folder/processed`` is graphcl's build of the raw files in ``raw``
+    (default ``folder/raw``) as they are now: its ``raw_check.json`` (see
+    :func:`read_raw_check`) records the sha256 of each raw file and of the
+    processed file, and all of them match. Logs why a ``processed/`` folder that
+    exists is not used."""
+    processed = processed_file(spec, folder)
+    if not processed.parent.exists():
+        return False
+    raw = folder / "raw" if raw is None else raw
+    record = read_raw_check(spec, folder)
+    if record is None:
+        reason = f"no {RAW_CHECK_FILE} written by graphcl (format {RAW_CHECK_FORMAT})"
+    elif not processed.is_file() or _sha256_file(processed) != record["processed"][processed.name]:
+        reason = f"{processed.name} differs from the sha256 in {RAW_CHECK_FILE}"
+    else:
+        changed = [f for f in spec.raw_files if not (raw / f).is_file()
+                   or _sha256_file(raw / f) != record["raw"][f]["sha256"]]
+        if not changed:
+            return True
+        reason = f"raw file(s) {', '.join(changed)} in {raw} differ from the sha256 in {RAW_CHECK_FILE}"
+    _log.warning("%s: not used (%s); building %s from the raw files instead", processed.parent,
+                 reason, spec.name)
+    return False
 
 
 def verify_raw_files(spec: NodeDatasetSpec, raw: Path, shown_as: Optional[Path] = None) -> dict[str, str]:
@@ -211,7 +300,8 @@ def _download_raw(spec: NodeDatasetSpec, raw: Path) -> None:
 
 def _build(spec: NodeDatasetSpec, target: Path, source: Optional[Path]) -> None:
     """Process (downloading first when ``source`` is None) in a temp folder inside
-    ``target``, then rename ``raw/`` (if new) and ``processed/`` into ``target``.
+    ``target``, record the raw and processed files' sha256 (:func:`write_raw_check`),
+    then rename ``raw/`` (if new) and ``processed/`` into ``target``.
     Raises OSError when ``target`` is not writable."""
     target.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target, prefix=".build-"))
@@ -227,8 +317,7 @@ def _build(spec: NodeDatasetSpec, target: Path, source: Optional[Path]) -> None:
         report = verify_raw_files(spec, work / "raw",
                                   source / "raw" if source is not None else None)
         _make_pyg(spec, work)
-        if report:
-            (work / "processed" / RAW_CHECK_FILE).write_text(json.dumps(report, indent=1) + "\n")
+        write_raw_check(spec, work, report)
         for sub in ("raw", "processed"):
             if not (target / sub).exists():
                 try:
@@ -250,12 +339,15 @@ def _writable(folder: Path) -> bool:
 
 
 def _materialize(spec: NodeDatasetSpec, folder: Optional[Path], download_to: Path) -> Path:
-    """A folder with complete ``raw/`` and ``processed/`` for the dataset: ``folder``
-    itself (or ``download_to`` when downloading) if writable, else a cache folder."""
-    if folder is not None and _processed_ok(spec, folder):
+    """A folder with complete ``raw/`` and graphcl's ``processed/`` for the dataset:
+    ``folder`` itself when its ``processed/`` matches its raw files; else, built
+    there (or in ``download_to`` when downloading) when that folder is writable and
+    holds no ``processed/``; else a cache folder (a foreign ``processed/`` is never
+    touched)."""
+    if folder is not None and processed_matches(spec, folder):
         return folder
     target = folder if folder is not None else download_to
-    if _writable(target):
+    if not (target / "processed").exists() and _writable(target):
         try:
             _build(spec, target, folder)
             return target
@@ -263,7 +355,12 @@ def _materialize(spec: NodeDatasetSpec, folder: Optional[Path], download_to: Pat
             if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
                 raise
     cached = cache_root() / "pyg" / f"{spec.name}-{_fingerprint(spec, folder)}" / spec.relative
-    if not _processed_ok(spec, cached):
+    raw = folder / "raw" if folder is not None else cached / "raw"
+    if not processed_matches(spec, cached, raw):
+        # graphcl's own cache: a stale build (or a copy of raw files that changed since) goes
+        shutil.rmtree(cached / "processed", ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(cached / "raw", ignore_errors=True)
         source = folder if folder is not None else (
             cached if not missing_raw_files(spec, cached) else None)
         _build(spec, cached, source)
@@ -283,16 +380,31 @@ def read_processed(spec: NodeDatasetSpec, folder: Path):
     """The ``Data`` in ``folder``'s processed file, read with ``torch.load(weights_only=True)``
     (tensors, plain containers and the PyG classes PyG allow-lists), never by PyG itself.
 
-    Raises :class:`DataFormatError` naming the file, and saying to delete the
-    ``processed/`` folder to rebuild it, when the file needs anything else or is
-    not PyG's ``(data dict, slices, Data)`` of one graph.
+    The file is read once; its bytes must have the sha256 that graphcl recorded in
+    ``processed/raw_check.json`` when it built them (:func:`read_raw_check`; the raw
+    files are compared by :func:`processed_matches`, before). Raises
+    :class:`DataFormatError` naming the file, and saying to delete the
+    ``processed/`` folder to rebuild it, when the record is missing or differs, when
+    the file needs anything beyond ``weights_only`` or is not PyG's
+    ``(data dict, slices, Data)`` of one graph.
     """
     from torch_geometric.data import Data  # importing PyG registers its safe globals
 
     path = processed_file(spec, folder)
     fix = f"delete {path.parent} to rebuild it from {folder / 'raw'}"
+    record = read_raw_check(spec, folder)
     try:
-        out = torch.load(path, map_location="cpu", weights_only=True)
+        content = path.read_bytes()
+    except OSError as err:
+        raise DataFormatError(f"{path}: cannot read ({err}); {fix}") from None
+    if record is None:
+        raise DataFormatError(f"{path}: refused: not written by graphcl (no graphcl "
+                              f"{RAW_CHECK_FILE} beside it); {fix}")
+    if hashlib.sha256(content).hexdigest() != record["processed"][path.name]:
+        raise DataFormatError(f"{path}: refused: its sha256 differs from the one graphcl "
+                              f"recorded in {RAW_CHECK_FILE}; {fix}")
+    try:
+        out = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
     except Exception as err:
         raise DataFormatError(f"{path}: refused: not loadable with torch.load(weights_only=True) "
                               f"({_weights_only_reason(err)}); {fix}") from None
@@ -368,7 +480,7 @@ def prepare_node_dataset(name: str, root: Optional[str | os.PathLike[str]] = Non
     folder = locate_node_dataset(spec.name, base)
     if folder is None:
         cached = cache_root() / "pyg" / f"{spec.name}-download" / spec.relative
-        if _processed_ok(spec, cached) and not missing_raw_files(spec, cached):
+        if not missing_raw_files(spec, cached) and processed_matches(spec, cached):
             return cached
         if not download:
             raise FileNotFoundError(missing_message(spec, base))

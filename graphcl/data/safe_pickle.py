@@ -29,6 +29,7 @@ import hashlib
 import io
 import math
 import reprlib
+import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO, Optional
 
@@ -40,7 +41,7 @@ from .formats import RestrictedUnpickler
 from .interactions import DataFormatError
 
 __all__ = ["ArrayUnpickler", "MAX_DENSE_ELEMENTS", "PLANETOID_SHA256", "PlanetoidUnpickler",
-           "check_planetoid_raw", "read_npy"]
+           "check_npz_members", "check_planetoid_raw", "read_npy", "read_npy_header"]
 
 #: a Planetoid feature matrix is refused when its dense form (PyG's reader calls
 #: ``todense()``) would exceed this many entries (2 GiB as float64)
@@ -194,41 +195,53 @@ def _unpickle(unpickler: RestrictedUnpickler, source: str) -> Any:
 
 
 # ------------------------------------------------------------------- .npy
-def read_npy(path: Path, *, kinds: str = "iu") -> np.ndarray:
+def read_npy_header(fh: BinaryIO, path: Path) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """``(shape, fortran_order, dtype)`` from the ``.npy`` header at ``fh``'s position
+    (left just after it); :class:`DataFormatError` naming ``path`` when it is none."""
+    try:
+        version = npy_format.read_magic(fh)
+        if version == (1, 0):
+            return npy_format.read_array_header_1_0(fh)
+        if version == (2, 0):
+            return npy_format.read_array_header_2_0(fh)
+    except Exception as err:
+        raise DataFormatError(f"{path}: not a .npy file ({err})") from None
+    raise DataFormatError(f"{path}: .npy format version {version} is not supported "
+                          f"(1.0 and 2.0 are)")
+
+
+def _check_data_size(path: Path, shape: tuple[int, ...], dtype: np.dtype, available: int) -> None:
+    need = math.prod(shape) * dtype.itemsize
+    if available < need:
+        raise DataFormatError(f"{path}: truncated: shape {shape} of {dtype} needs {need} bytes, "
+                              f"the file holds {available}")
+
+
+def read_npy(path: Path, *, kinds: str = "iu", objects: bool = True) -> np.ndarray:
     """Read a ``.npy`` file without ``allow_pickle=True``.
 
     A plain array comes back as numpy stores it, after checking that the file holds
-    as many bytes as its header's shape needs. An object array (dtype ``object``,
-    HeCo's ``nei_*.npy``) is unpickled through :class:`ArrayUnpickler` admitting
+    as many bytes as its header's shape needs (so a header announcing more than the
+    file holds allocates nothing). An object array (dtype ``object``, HeCo's
+    ``nei_*.npy``) is refused when ``objects`` is false, before anything is
+    unpickled; otherwise it is unpickled through :class:`ArrayUnpickler` admitting
     arrays of dtype kinds ``kinds`` inside the object array; its entries come back
     as plain ndarrays (or whatever plain Python values the pickle holds, for the
     caller to check). Raises :class:`DataFormatError` naming the file.
     """
     raw = path.read_bytes()
     buf = io.BytesIO(raw)
-    try:
-        version = npy_format.read_magic(buf)
-        if version == (1, 0):
-            shape, fortran, dtype = npy_format.read_array_header_1_0(buf)
-        elif version == (2, 0):
-            shape, fortran, dtype = npy_format.read_array_header_2_0(buf)
-        else:
-            raise DataFormatError(f"{path}: .npy format version {version} is not supported "
-                                  f"(1.0 and 2.0 are)")
-    except DataFormatError:
-        raise
-    except Exception as err:
-        raise DataFormatError(f"{path}: not a .npy file ({err})") from None
+    shape, _fortran, dtype = read_npy_header(buf, path)
     if not dtype.hasobject:
-        need = math.prod(shape) * dtype.itemsize
-        if len(raw) - buf.tell() < need:
-            raise DataFormatError(f"{path}: truncated: shape {shape} of {dtype} needs {need} bytes, "
-                                  f"the file holds {len(raw) - buf.tell()}")
+        _check_data_size(path, shape, dtype, len(raw) - buf.tell())
         buf.seek(0)
         try:
             return npy_format.read_array(buf, allow_pickle=False)
         except Exception as err:
             raise DataFormatError(f"{path}: cannot read as a numpy array ({err})") from None
+    if not objects:
+        raise DataFormatError(f"{path}: refused object array (dtype {dtype}): a plain numeric "
+                              f"array is expected")
     if dtype != np.dtype(object):
         raise DataFormatError(f"{path}: refused structured dtype {dtype} with object fields")
     arr = _unpickle(ArrayUnpickler(buf, str(path), kinds=kinds, objects=True), str(path))
@@ -236,6 +249,28 @@ def read_npy(path: Path, *, kinds: str = "iu") -> np.ndarray:
         raise DataFormatError(f"{path}: the pickled payload is not the object array of shape "
                               f"{shape} the header announces")
     return plain(arr)
+
+
+def check_npz_members(path: Path) -> None:
+    """Check that every ``.npy`` member of the ``.npz`` archive ``path`` holds as many
+    bytes as its header announces (``np.load`` allocates the announced size before
+    reading) and has no object dtype. :class:`DataFormatError` naming the file and
+    member otherwise (also for an archive that is no zip file)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                where = Path(f"{path}[{info.filename}]")
+                with archive.open(info) as member:
+                    shape, _fortran, dtype = read_npy_header(member, where)
+                    header = member.tell()
+                if dtype.hasobject:
+                    raise DataFormatError(f"{where}: refused object array (dtype {dtype})")
+                _check_data_size(where, shape, dtype, info.file_size - header)
+    except DataFormatError:
+        raise
+    except Exception as err:  # not a zip file, a corrupt member, ...
+        raise DataFormatError(f"{path}: not a readable .npz archive ({type(err).__name__}: "
+                              f"{err})") from None
 
 
 # -------------------------------------------------------------- Planetoid
@@ -351,10 +386,23 @@ def _planetoid_csr(obj: Any, path: Path) -> sp.csr_matrix:
 
 
 def _planetoid_labels(obj: Any, path: Path) -> np.ndarray:
+    """A 2-D one-hot label array: finite 0/1 entries, exactly one 1 per row (as in
+    every published Planetoid file; PyG takes each row's argmax, so a row of NaN,
+    zeros or several ones would silently become class 0 or the first of them)."""
     arr = plain(obj)
     if not isinstance(arr, np.ndarray) or arr.ndim != 2 or arr.dtype.kind not in "biuf":
         raise DataFormatError(f"{path}: expected a 2-D numeric label array, got "
                               f"{getattr(arr, 'shape', type(arr).__name__)}")
+    if arr.size == 0:
+        return arr
+    values = arr.astype(np.float64)
+    bad = ~np.isfinite(values).all(1) | ~((values == 0) | (values == 1)).all(1)
+    bad |= values.sum(1, where=np.isfinite(values)) != 1
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataFormatError(f"{path}: row {row} is not a one-hot label "
+                              f"({_short(arr[row].tolist())}; every row needs one 1 and 0 "
+                              f"elsewhere); {int(bad.sum())} such row(s)")
     return arr
 
 
@@ -370,21 +418,34 @@ def _planetoid_graph(obj: Any, path: Path) -> dict[int, list[int]]:
 
 
 def _planetoid_test_index(raw: bytes, path: Path) -> np.ndarray:
+    """The test ids of ``ind.<name>.test.index``, one per line, parsed as PyG reads the
+    file (text mode, ``split('\\n')[:-1]``: the last line must end in a newline or
+    PyG drops it). Refuses, naming ``file:line``, a blank or malformed line, a last
+    line without newline and a repeated id."""
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError as err:
         raise DataFormatError(f"{path}: not ASCII text ({err})") from None
-    values = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines[-1].strip():
+        raise DataFormatError(f"{path}:{len(lines)}: the last line has no line end (PyG's "
+                              f"reader would drop id {_short(lines[-1].strip())})")
+    first_seen: dict[int, int] = {}
+    for lineno, line in enumerate(lines[:-1], start=1):
         token = line.strip()
         if not token:
-            continue
+            raise DataFormatError(f"{path}:{lineno}: blank line (one test node id per line "
+                                  f"expected)")
         if not token.isdigit() or len(token) > 18:
             raise DataFormatError(f"{path}:{lineno}: {_short(token)} is not a non-negative node id")
-        values.append(int(token))
-    if not values:
+        value = int(token)
+        if value in first_seen:
+            raise DataFormatError(f"{path}:{lineno}: test id {value} repeats line "
+                                  f"{first_seen[value]}")
+        first_seen[value] = lineno
+    if not first_seen:
         raise DataFormatError(f"{path}: no test node ids")
-    return np.array(values, dtype=np.int64)
+    return np.array(list(first_seen), dtype=np.int64)
 
 
 def check_planetoid_raw(folder: Path, prefix: str, *, shown_as: Optional[Path] = None) -> dict[str, str]:
@@ -393,9 +454,11 @@ def check_planetoid_raw(folder: Path, prefix: str, *, shown_as: Optional[Path] =
     Each pickle is read through :class:`PlanetoidUnpickler` (refusing any other
     global), then checked: ``x``/``tx``/``allx`` CSR matrices with one column count
     and at most :data:`MAX_DENSE_ELEMENTS` dense entries, ``y``/``ty``/``ally``
-    2-D label arrays with the rows of their features, ``graph`` a dict of int ->
-    int list and ``test.index`` one id per line, every id below the node count
-    PyG derives (``ally`` rows plus the test range). Files whose sha256 equals
+    2-D one-hot label arrays (finite 0/1 entries, one 1 per row) with the rows of
+    their features, ``graph`` a dict of int -> int list and ``test.index`` one
+    distinct id per line (no blank line, the last one ending in a newline; errors
+    give ``file:line``), the test ids following the ``allx`` rows and every id
+    below the node count PyG derives (``ally`` rows plus the test range). Files whose sha256 equals
     the published one (:data:`PLANETOID_SHA256`) go through the same checks and
     are reported as such. Returns ``{file name: "published sha256" | "checked"}``;
     raises :class:`DataFormatError` naming the file otherwise, as
@@ -460,6 +523,9 @@ def _check_planetoid_consistency(folder: Path, prefix: str, objs: dict[str, Any]
     if int(test.max()) >= (nodes if prefix == "citeseer" else rows):
         raise DataFormatError(f"{where('test.index')}: test id {int(test.max())} is out of range "
                               f"for {nodes} nodes")
+    if int(test.min()) < objs["allx"].shape[0]:  # PyG puts the tx rows at the test ids
+        raise DataFormatError(f"{where('test.index')}: test id {int(test.min())} is one of the "
+                              f"{objs['allx'].shape[0]} allx rows (test ids follow them)")
     ids = [k for k in graph] + [v for vs in graph.values() for v in vs]
     top = max(ids, default=-1)
     if top >= nodes:
