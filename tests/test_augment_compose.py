@@ -35,14 +35,33 @@ def test_compose_and_random_choice_leave_input_alone():
     choice = RandomChoice(_all(0), seed=0)
     for _ in range(12):
         assert choice(data).num_nodes == 7
-    picks = [int(torch.multinomial(choice.weights, 1, generator=g)) for g in
-             [torch.Generator().manual_seed(s) for s in range(20)]]
-    assert len(set(picks)) > 1
     first = [RandomChoice(_all(0), seed=4)(data).edge_index for _ in range(2)]
     assert torch.equal(first[0], first[1])
     nested = T.Compose([RandomChoice([EdgeDrop(0.2), NodeDrop(0.2)], seed=1), FeatureMask(0.2)])
     assert nested(data).x.shape == (7, 8)
     assert_unchanged(data, snap)
+
+
+def _chi_square(counts: list[int], probs: list[float]) -> float:
+    n = sum(counts)
+    return sum((c - n * q) ** 2 / (n * q) for c, q in zip(counts, probs) if q > 0)
+
+
+@pytest.mark.parametrize("p,probs", [(None, [1 / 3, 1 / 3, 1 / 3]), ([6, 3, 1], [0.6, 0.3, 0.1]),
+                                     ([0.5, 0.0, 0.5], [0.5, 0.0, 0.5])])
+def test_random_choice_picks_with_its_weights(p, probs):
+    """Over 6000 calls the transform itself picks each branch at its weight's rate (chi-square with
+    2 degrees of freedom below 13.8, p = 0.001); a zero weight is never picked; the same seed
+    repeats the same sequence of picks."""
+    branches = [lambda data, k=k: (k, data) for k in range(3)]
+    choice = RandomChoice(branches, p=p, seed=0)
+    picks = [choice("x")[0] for _ in range(6000)]
+    counts = [picks.count(k) for k in range(3)]
+    assert _chi_square(counts, probs) < 13.8, counts
+    assert all(c == 0 for c, q in zip(counts, probs) if q == 0)
+    again = RandomChoice(branches, p=p, seed=0)
+    assert [again("x")[0] for _ in range(200)] == picks[:200]
+    assert choice("passed through")[1] == "passed through"
 
 
 @pytest.mark.parametrize("index", range(6))

@@ -5,8 +5,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch_geometric.data import HeteroData
-from torch_geometric.utils import is_undirected
+from torch_geometric.data import Data, HeteroData
 
 from graphcl.augment import EdgeDrop, degree_drop_weights, drop_edges, weighted_drop_probs
 from graphcl.sparse import bipartite_adjacency
@@ -14,6 +13,26 @@ from graphcl.sparse import bipartite_adjacency
 from _augment_helpers import assert_unchanged, edge_set, graphs, is_symmetric, snapshot
 
 FAST = settings(max_examples=40, deadline=None)
+
+
+def reference_keep(edges: list[list[int]], p: float, seed: int, undirected: bool) -> list[bool]:
+    """Which edges a seeded drop keeps, written out: draws u ~ U[0, 1) from a CPU generator seeded
+    with ``seed``; directed: one draw per edge in input order; undirected: one draw per unordered
+    pair {a, b}, pairs in increasing (min, max) order, shared by an edge, its reverse and duplicates.
+    An edge is kept when its draw is >= p (compared in float32, as the draws are)."""
+    rows, cols = edges
+    gen = torch.Generator().manual_seed(seed)
+    if not rows:
+        return []
+    if undirected:
+        pairs = sorted({(min(a, b), max(a, b)) for a, b in zip(rows, cols)})
+        draws = torch.rand(len(pairs), generator=gen)
+        slot = {pair: k for k, pair in enumerate(pairs)}
+        per_edge = [draws[slot[(min(a, b), max(a, b))]] for a, b in zip(rows, cols)]
+    else:
+        draws = torch.rand(len(rows), generator=gen)
+        per_edge = [draws[e] for e in range(len(rows))]
+    return [bool(d >= p) for d in per_edge]
 
 
 @FAST
@@ -25,11 +44,13 @@ def test_edge_drop_properties(data, p, seed):
     assert out is not data
     assert edge_set(out.edge_index) <= edge_set(data.edge_index)
     assert out.edge_attr.size(0) == out.edge_weight.size(0) == out.edge_index.size(1)
-    # edge attributes follow their edges
-    _, keep = drop_edges(data.edge_index, p, num_nodes=data.num_nodes,
-                         undirected=is_undirected(data.edge_index, num_nodes=data.num_nodes),
-                         generator=torch.Generator().manual_seed(seed))
-    assert torch.equal(out.edge_attr, data.edge_attr[keep])
+    # the kept edges and their attributes, from a literal loop over the documented draws
+    rows, cols = data.edge_index.tolist()
+    symmetric = sorted(zip(rows, cols)) == sorted(zip(cols, rows))   # as multisets, like PyG's is_undirected
+    keep = reference_keep([rows, cols], p, seed, undirected=symmetric)
+    kept = [e for e, k in enumerate(keep) if k]
+    assert out.edge_index.tolist() == [[data.edge_index[r, e].item() for e in kept] for r in (0, 1)]
+    assert torch.equal(out.edge_attr, data.edge_attr[kept]) and torch.equal(out.edge_weight, data.edge_weight[kept])
     assert torch.equal(out.x, data.x) and torch.equal(out.y, data.y)
     again = EdgeDrop(p, seed=seed)(data)
     assert torch.equal(again.edge_index, out.edge_index)
@@ -40,9 +61,34 @@ def test_edge_drop_properties(data, p, seed):
 def test_undirected_stays_undirected(data, p, seed):
     out = EdgeDrop(p, seed=seed)(data)
     assert is_symmetric(out.edge_index)
-    ei, _ = drop_edges(data.edge_index, p, num_nodes=data.num_nodes, undirected=True, generator=torch.Generator().manual_seed(seed),
-                       edge_probs=torch.rand(data.edge_index.size(1)))
+    keep = reference_keep(data.edge_index.tolist(), p, seed, undirected=True)
+    assert edge_set(out.edge_index) == {e for e, k in zip(edge_set_list(data.edge_index), keep) if k}
+    probs = torch.rand(data.edge_index.size(1))
+    ei, _ = drop_edges(data.edge_index, p, num_nodes=data.num_nodes, undirected=True,
+                       generator=torch.Generator().manual_seed(seed), edge_probs=probs)
     assert is_symmetric(ei)
+
+
+def edge_set_list(edge_index: torch.Tensor) -> list[tuple[int, int]]:
+    return list(map(tuple, edge_index.T.tolist()))
+
+
+def test_undirected_drop_is_the_literal_loop_on_a_hand_made_graph():
+    """Pairs {0,1}, {0,2}, {1,2} plus a duplicate 0->1: pair draws in (min, max) order."""
+    ei = torch.tensor([[0, 1, 2, 0, 1, 2, 0], [1, 0, 0, 2, 2, 1, 1]])
+    draws = torch.rand(3, generator=torch.Generator().manual_seed(5))   # pairs (0,1), (0,2), (1,2)
+    p = float(draws.median())                                           # keeps exactly the pairs above it
+    pair_of = [0, 0, 1, 1, 2, 2, 0]
+    want = [e for e in range(7) if draws[pair_of[e]] >= p]
+    out = EdgeDrop(p, undirected=True, seed=5)(Data(edge_index=ei, num_nodes=3))
+    assert out.edge_index.tolist() == ei[:, want].tolist() and 0 < len(want) < 7
+    # without the duplicate the graph is detected as undirected (as a multiset: the duplicate makes
+    # 0->1 twice against 1->0 once, so that graph counts as directed: one draw per edge)
+    auto = EdgeDrop(p, seed=5)(Data(edge_index=ei[:, :6], num_nodes=3))
+    assert auto.edge_index.tolist() == ei[:, [e for e in want if e < 6]].tolist()
+    directed = EdgeDrop(p, seed=5)(Data(edge_index=ei, num_nodes=3))
+    own = torch.rand(7, generator=torch.Generator().manual_seed(5))
+    assert directed.edge_index.tolist() == ei[:, own >= p].tolist()
 
 
 @FAST

@@ -38,9 +38,44 @@ def test_feature_mask_rate_and_nan():
     x = torch.randn(3, 4000)
     out = mask_feature_columns(x, 0.3, torch.Generator().manual_seed(0))
     assert abs((out == 0).all(0).float().mean().item() - 0.3) < 0.03
-    x = torch.full((2, 50), float("nan"))
-    out = mask_feature_columns(x, 0.5, torch.Generator().manual_seed(0))
-    assert not torch.isnan(out[:, (out == 0).all(0)]).any()
+
+
+def _nan_rows(x: torch.Tensor) -> torch.Tensor:
+    """``x`` with NaN in its first and last rows of every column."""
+    out = x.clone()
+    out[0], out[-1] = float("nan"), float("nan")
+    return out
+
+
+@pytest.mark.parametrize("form", ["function", "Data", "tensor", "HeteroData", "sparse"])
+def test_feature_mask_zeroes_nan_in_masked_columns(form):
+    """A masked column is exactly 0 even where the input is NaN (masked_fill, not x * m): the same
+    draw on a NaN-free copy says which columns are masked; kept columns keep their NaN."""
+    clean = torch.rand(5, 400) + 1.0                     # no zero entry: a zero column means masked
+    dirty = _nan_rows(clean)
+
+    def masked(x):
+        gen = torch.Generator().manual_seed(3)
+        if form == "function":
+            return mask_feature_columns(x, 0.4, gen)
+        if form == "tensor":
+            return FeatureMask(0.4, generator=gen)(x)
+        if form == "Data":
+            return FeatureMask(0.4, generator=gen)(Data(x=x, edge_index=torch.tensor([[0], [1]]))).x
+        if form == "sparse":
+            return mask_feature_columns(x.to_sparse_csr(), 0.4, gen).to_dense()
+        h = HeteroData()
+        h["a"].x = x
+        return FeatureMask(0.4, generator=gen)(h)["a"].x
+
+    masked_cols = (masked(clean) == 0).all(0)
+    assert 100 < int(masked_cols.sum()) < 220          # ~ 0.4 x 400 columns masked
+    out = masked(dirty)
+    assert bool((out[:, masked_cols] == 0).all())       # the NaN rows too
+    assert not torch.isnan(out[:, masked_cols]).any()
+    kept = out[:, ~masked_cols]
+    assert torch.isnan(kept[0]).all() and torch.isnan(kept[-1]).all()
+    assert torch.equal(kept[1:-1], dirty[1:-1, ~masked_cols])
 
 
 def test_feature_mask_errors_and_hetero():
@@ -66,6 +101,8 @@ def test_node_drop_keep_count(data, p, seed):
     out = NodeDrop(p, seed=seed)(data)
     assert_unchanged(data, snap)
     mask = out.node_mask
+    draws = torch.rand(data.num_nodes, generator=torch.Generator().manual_seed(seed))
+    assert mask.tolist() == [bool(u >= p) for u in draws]     # one draw per node, kept when u >= p
     assert out.num_nodes == data.num_nodes and torch.equal(out.y, data.y)
     assert torch.equal(out.train_mask, data.train_mask)
     assert bool((out.x[~mask] == 0).all()) and torch.equal(out.x[mask], data.x[mask])
@@ -81,14 +118,24 @@ def test_node_drop_keep_count(data, p, seed):
 @FAST
 @given(graphs(), st.floats(0, 1), st.integers(0, 100))
 def test_node_drop_relabel(data, p, seed):
+    """Written out: one U[0, 1) draw per node from a CPU generator seeded with ``seed``; node i is
+    kept when u_i >= p; kept nodes are renumbered 0..k-1 in order; an edge survives, renumbered,
+    when both ends are kept; node-level attributes are the kept rows."""
     out = NodeDrop(p, relabel=True, seed=seed)(data)
-    _, _, mask = drop_nodes(data.edge_index, p, num_nodes=data.num_nodes,
-                            generator=torch.Generator().manual_seed(seed))
-    assert out.num_nodes == int(mask.sum())
-    assert torch.equal(out.x, data.x[mask]) and torch.equal(out.y, data.y[mask])
-    assert torch.equal(out.train_mask, data.train_mask[mask])
-    if out.edge_index.numel():
-        assert int(out.edge_index.max()) < out.num_nodes
+    draws = torch.rand(data.num_nodes, generator=torch.Generator().manual_seed(seed))
+    kept = [i for i in range(data.num_nodes) if bool(draws[i] >= p)]
+    new_id = {old: new for new, old in enumerate(kept)}
+    want_edges, want_attr = [], []
+    for e, (a, b) in enumerate(data.edge_index.T.tolist()):
+        if a in new_id and b in new_id:
+            want_edges.append((new_id[a], new_id[b]))
+            want_attr.append(data.edge_attr[e])
+    assert out.num_nodes == len(kept)
+    assert list(map(tuple, out.edge_index.T.tolist())) == want_edges
+    if want_attr:
+        assert torch.equal(out.edge_attr, torch.stack(want_attr))
+    assert torch.equal(out.x, data.x[kept]) and torch.equal(out.y, data.y[kept])
+    assert torch.equal(out.train_mask, data.train_mask[kept])
 
 
 def test_node_drop_extremes_and_functional():

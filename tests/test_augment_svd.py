@@ -108,9 +108,10 @@ def test_transform_on_data_attaches_factors():
     torch.testing.assert_close(out.svd_s, s[:2], rtol=1e-3, atol=1e-4)
 
 
-@pytest.mark.parametrize("bad", [dict(rank=0), dict(rank=100)])
-def test_errors(graph, bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("bad,message", [(dict(rank=0), "rank must be a positive int, got 0"),
+                                         (dict(rank=100), r"rank 100 exceeds min\(shape\) = 25")])
+def test_errors(graph, bad, message):
+    with pytest.raises(ValueError, match=message):
         svd_view_factors(graph, cache=False, **bad)
 
 

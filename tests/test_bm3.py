@@ -105,21 +105,28 @@ def test_target_is_dropped_and_stop_grad(toy):
     assert 0.3 < zeros < 0.7 and torch.allclose(t[t != 0], torch.full_like(t[t != 0], 2.0))
 
 
-def test_bm3_trains_with_three_feature_files_from_config(toy, tmp_path):
+def test_bm3_trains_with_three_feature_files_from_config(tmp_path):
+    """Three feature files (noise: the signal is in the interactions) on real ml-100k: 2 epochs
+    rank test items at > 4x the recall@20 of a random ranker (0.0127; measured 0.099)."""
+    from _rec_helpers import random_ranker_recall
+    from graphcl.data import load
+    ml = load("ml-100k")
     paths = []
     for k, (d, suffix) in enumerate([(9, ".npy"), (4, ".pt"), (3, ".npy")]):
-        arr = np.random.default_rng(k).normal(size=(toy.num_items, d)).astype(np.float32)
+        arr = np.random.default_rng(k).normal(size=(ml.num_items, d)).astype(np.float32)
         path = tmp_path / f"feat{k}{suffix}"
         np.save(path, arr) if suffix == ".npy" else torch.save(torch.from_numpy(arr), path)
         paths.append(str(path))
-    result = train("bm3", toy, config={"modalities": paths, "epochs": 2, "embedding_dim": 8,
-                                       "batch_size": 128}, run_dir=tmp_path / "run", device="cpu",
+    result = train("bm3", ml, config={"modalities": paths, "epochs": 2, "embedding_dim": 8,
+                                      "batch_size": 1024}, run_dir=tmp_path / "run", device="cpu",
                    progress=False, verbose=False)
-    assert result.epochs_run == 2 and 0 <= result.test["recall@20"] <= 1
+    random_recall = random_ranker_recall(ml, 20)
+    assert 0.01 < random_recall < 0.015
+    assert result.epochs_run == 2 and result.test["recall@20"] > 4 * random_recall, result.test
     state = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
     model_state = state.get("model", state)
     assert {"feature_tables.0.weight", "feature_tables.1.weight", "feature_tables.2.weight"} <= set(model_state)
-    assert model_state["feature_tables.0.weight"].shape == (toy.num_items, 9)
+    assert model_state["feature_tables.0.weight"].shape == (ml.num_items, 9)
 
 
 def test_builtin_modalities_and_id_only(toy):

@@ -30,7 +30,10 @@ def test_train_prints_test_table_and_writes_run(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "test" in out and "recall" in out and "ndcg" in out
     result = json.loads(out.strip().splitlines()[-1])
-    assert 0 < result["test"]["recall@20"] < 1
+    # a random ranker's expected test recall@20 on ml-100k is 0.0127; 2 epochs give ~0.18
+    from _rec_helpers import random_ranker_recall
+    from graphcl.data import load
+    assert result["test"]["recall@20"] > 5 * random_ranker_recall(load("ml-100k"), 20), result["test"]
     assert (run / "best.pt").is_file() and (run / "metrics.jsonl").is_file()
 
 

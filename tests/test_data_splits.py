@@ -28,7 +28,7 @@ def test_split_counts_rule():
     assert sizes.T.tolist() == [[0, 0, 0], [1, 0, 0], [1, 0, 1], [1, 1, 1], [7, 1, 1],
                                 [8, 1, 1], [16, 2, 2], [81, 10, 10]]
     assert (sizes.sum(0) == [0, 1, 2, 3, 9, 10, 20, 101]).all()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="positive train ratio, got \\(0.0, 0.5, 0.5\\)"):
         split_counts(np.array([3]), (0.0, 0.5, 0.5))
 
 
@@ -79,7 +79,7 @@ def test_carve_validation():
     assert (again[1] == valid).all()
     train0, valid0 = carve_validation(pairs, 0.0)
     assert valid0.shape == (2, 0) and as_set(train0) == as_set(pairs)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"validation ratio must be in \[0, 1\), got 1.0"):
         carve_validation(pairs, 1.0)
 
 

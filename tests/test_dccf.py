@@ -166,14 +166,19 @@ def test_mask_grad_option_detaches_the_mask(tiny):
 
 
 # --------------------------------------------------------------------- the loss
-def _naive_info_nce(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    a, b = F.normalize(a, dim=1), F.normalize(b, dim=1)
-    sim = torch.exp(a @ b.T)  # τ = 1
-    return (-torch.log(sim.diagonal() / sim.sum(1))).mean()
+def _naive_info_nce(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
+    """−(1/n) Σ_i log(e^{cos(a_i, b_i)/τ} / Σ_j e^{cos(a_i, b_j)/τ}), one row at a time."""
+    total = 0.0
+    for i in range(a.size(0)):
+        cos = F.cosine_similarity(a[i:i + 1], b, dim=1)        # (n,)
+        total = total - torch.log(torch.exp(cos[i] / tau) / torch.exp(cos / tau).sum())
+    return total / a.size(0)
 
 
-def test_loss_parts_follow_their_formulas(tiny):
-    model = _model(tiny, double=True, emb_reg=0.01, cen_reg=0.02, ssl_reg=0.3)
+@pytest.mark.parametrize("tau,block", [(1.0, 0), (0.2, 0), (0.5, 3)])
+def test_loss_parts_follow_their_formulas(tiny, tau, block):
+    model = _model(tiny, double=True, emb_reg=0.01, cen_reg=0.02, ssl_reg=0.3, temperature=tau,
+                   cl_block_size=block)
     batch = next(iter(model.batches(torch.Generator().manual_seed(7))))
     users, pos, neg = batch
     out = model.loss(batch)
@@ -190,7 +195,7 @@ def test_loss_parts_follow_their_formulas(tiny):
     bpr = -torch.log(torch.sigmoid((eu[users] * ei[pos]).sum(1) - (eu[users] * ei[neg]).sum(1))).mean()
     torch.testing.assert_close(out["bpr"], bpr)
     uu, ii = torch.unique(users), torch.unique(pos) + tiny.num_users  # code: positives only
-    cl = sum(_naive_info_nce(v["z"][idx], v[k][idx])
+    cl = sum(_naive_info_nce(v["z"][idx], v[k][idx], tau)
              for v in views for idx in (uu, ii) for k in ("r", "h_beta", "h_gamma"))
     torch.testing.assert_close(out["cl"], 0.3 * cl)
     # options: batch-mean embedding regularizer, items = positives and negatives
@@ -198,7 +203,7 @@ def test_loss_parts_follow_their_formulas(tiny):
     out2 = model.loss(batch)
     torch.testing.assert_close(out2["emb"], emb / users.numel())
     ii2 = torch.unique(torch.cat([pos, neg])) + tiny.num_users
-    cl2 = sum(_naive_info_nce(v["z"][idx], v[k][idx])
+    cl2 = sum(_naive_info_nce(v["z"][idx], v[k][idx], tau)
               for v in views for idx in (uu, ii2) for k in ("r", "h_beta", "h_gamma"))
     torch.testing.assert_close(out2["cl"], 0.3 * cl2)
 
@@ -209,11 +214,12 @@ def test_sampled_batches(toy):
         model = _model(toy, batch_size=64, batches_per_epoch=3, batch_sampling=mode)
         batches = list(model.batches(torch.Generator().manual_seed(0)))
         assert len(batches) == model.num_batches() == 3
-        sampler = model.sampler
+        train_pairs = set(zip(*toy.train.tolist()))            # the training interactions, literally
         for users, pos, neg in batches:
             assert users.shape == pos.shape == neg.shape == (64,)
-            assert bool(sampler.is_positive(users, pos).all())
-            assert not bool(sampler.is_positive(users, neg).any())
+            for u, i, j in zip(users.tolist(), pos.tolist(), neg.tolist()):
+                assert (u, i) in train_pairs                      # a positive is a training pair
+                assert 0 <= j < toy.num_items and (u, j) not in train_pairs   # a negative is not
 
 
 def test_full_pass_batches(toy):
@@ -255,3 +261,23 @@ def test_training_improves_validation_ndcg(toy, tmp_path):
     model.eval()
     scores = model.full_scores(torch.arange(5))
     assert scores.shape == (5, toy.num_items)
+
+
+def test_full_scores_are_the_dense_propagation_dot_products(tiny):
+    """score(u, i) = e_u · e_i with E = Σ_{l=0..L} E^l, E^{l+1} = E^l + Z + R + H^β + H^γ, every view
+    from dense matrices (:func:`_dense_layer`), for all users at once."""
+    model = _model(tiny, double=True)
+    model.eval()
+    emb = torch.cat([model.user_embedding.weight, model.item_embedding.weight]).detach()
+    total = emb
+    with torch.no_grad():
+        for _ in range(model.num_layers):
+            v = _dense_layer(model, emb)
+            emb = emb + v["z"] + v["r"] + v["h_beta"] + v["h_gamma"]
+            total = total + emb
+        want = total[:tiny.num_users] @ total[tiny.num_users:].T
+        got = model.full_scores(torch.arange(tiny.num_users))
+    assert model.num_layers == 2
+    torch.testing.assert_close(got, want)
+    assert float(want.std()) > 0.1                               # the scores do vary
+    torch.testing.assert_close(model.full_scores(torch.tensor([4, 1])), want[[4, 1]])

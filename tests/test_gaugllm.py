@@ -159,23 +159,29 @@ def test_transform_is_seeded_and_never_mutates(cornell, emb_dir, tmp_path):
     assert a.x.shape == cornell.x.shape and c.num_nodes == cornell.num_nodes
 
 
-def test_grace_plugin_trains_the_gate(cornell, emb_dir, tmp_path):
+def test_grace_plugin_trains_the_gate(cornell, shared_data, emb_dir, tmp_path):
+    """The plug-in trains its gate, and its embeddings of WebKB Washington beat the majority class
+    (0.463) by a stated margin: 0.04 (5 training seeds gave 0.54-0.59 at these settings; fully
+    trained, experiments/results/gaugllm_webkb.md: 0.59). On Cornell GRACE sits at its majority rate."""
     from graphcl.models.node.gaugllm import GAUGLLM_DEFAULTS, GAugLLMGRACE
     from graphcl.train import Trainer
 
+    washington = load("webkb-washington", root=shared_data, encoder=_encoder(emb_dir))
+    majority = float(torch.bincount(washington.y).max()) / washington.num_nodes
     llm = CachedGenerator(FakeLLM(), cache=tmp_path / "g.sqlite", progress=False)
 
     def build(data, config, device):
         return GAugLLMGRACE(data, config, device, llm=llm, encoder=_encoder(emb_dir))
 
-    cfg = {**GAUGLLM_DEFAULTS, "epochs": 3, "probe_seeds": 1, "hidden_dim": 32, "proj_dim": 32}
-    trainer = Trainer("gaugllm", build, cornell, cfg, device="cpu", run_dir=tmp_path / "run",
+    cfg = {**GAUGLLM_DEFAULTS, "epochs": 3, "probe_seeds": 5, "probe_train_ratio": 0.6, "probe_val_ratio": 0.2}
+    trainer = Trainer("gaugllm", build, washington, cfg, device="cpu", run_dir=tmp_path / "run",
                       verbose=False, progress=False)
     before = [p.detach().clone() for p in trainer.model.gate.parameters()]
     result = trainer.fit()
     assert any(not torch.equal(b, p) for b, p in zip(before, trainer.model.gate.parameters()))
-    assert 0.0 <= result.test["acc"] <= 1.0
-    torch.testing.assert_close(trainer.model.x, cornell.x)  # text embeddings: not row-normalized
+    assert abs(majority - 0.463) < 1e-3
+    assert result.test["acc"] > majority + 0.04, (result.test, majority)
+    torch.testing.assert_close(trainer.model.x, washington.x)  # text embeddings: not row-normalized
     with pytest.raises(ValueError, match="backbone 'bgrl' is not implemented"):
         GAugLLMGRACE(cornell, {**cfg, "backbone": "bgrl"}, "cpu", llm=llm, encoder=_encoder(emb_dir))
 

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch_geometric.data import Data
 
 from graphcl.data import load
@@ -192,24 +193,48 @@ def test_grace_minibatch_trains_on_cora_reproducibly(cora, tmp_path):
 
 
 def test_full_batch_path_is_unchanged(cora, tmp_path):
-    from graphcl.augment import drop_edges, mask_feature_columns
-    from graphcl.losses import grace_loss
+    """GRACE's full-batch step written out: per view, U[0, 1) draws from the step's generator keep
+    edge e when u_e >= p_e (one draw per directed edge), then keep feature column j when
+    u_j >= p_f; the loss is GRACE's InfoNCE as dense cosine matrices (not the library's loss)."""
     cfg = {k: v for k, v in MB.items() if k != "minibatch_size"}
     trainer = build_trainer("grace", cora, config=cfg, run_dir=tmp_path / "r", verbose=False)
     model, c = trainer.model, trainer.config
     assert c["minibatch_size"] == 0 and model.num_batches() == 1 and model.sampler is None
+    assert not c["undirected_drop"]
     g = gen(7)
     state = g.get_state()
     assert list(model.batches(g)) == [g] and torch.equal(g.get_state(), state)  # nothing drawn
     ref_gen = gen(7)
+    x_full = model.x.to_dense() if model.x.layout == torch.sparse_csr else model.x
     views = []
-    for pe, pf in ((c["p_e1"], c["p_f1"]), (c["p_e2"], c["p_f2"])):   # GRACE's step, spelled out
-        ei, _ = drop_edges(model.edge_index, pe, num_nodes=model.num_nodes, generator=ref_gen)
-        x = mask_feature_columns(model.x, pf, generator=ref_gen)
-        views.append(model.projector(model.encoder(x, ei)))
-    expected = grace_loss(*views, c["tau"], block_size=c["loss_block_size"])
-    got = model.loss(g)["loss"]
-    assert torch.equal(got, expected) and int(model.epoch) == 1
+    for pe, pf in ((c["p_e1"], c["p_f1"]), (c["p_e2"], c["p_f2"])):
+        u_edges = torch.rand(model.edge_index.size(1), generator=ref_gen)
+        ei = model.edge_index[:, u_edges >= pe]
+        u_cols = torch.rand(x_full.size(1), generator=ref_gen)
+        x = torch.where((u_cols >= pf)[None, :], x_full, torch.zeros(()))
+        views.append(F.normalize(model.projector(model.encoder(x, ei)), dim=1))
+    u, v = views
+    tau, n = c["tau"], u.size(0)
+    off = ~torch.eye(n, dtype=torch.bool)
+
+    def one_side(a, b):   # ℓ(a_i, b_i) = −log e^{θ_ii} / (Σ_k e^{θ(a_i, b_k)} + Σ_{k≠i} e^{θ(a_i, a_k)})
+        between, within = torch.exp(a @ b.T / tau), torch.exp(a @ a.T / tau)
+        return -torch.log(between.diagonal() / (between.sum(1) + (within * off).sum(1)))
+
+    expected = (one_side(u, v) + one_side(v, u)).sum() / (2 * n)
+    seen = []                                                  # the model's own two projections
+    hook = model.projector.register_forward_hook(lambda mod, inp, out: seen.append(out.detach()))
+    try:
+        got = model.loss(g)["loss"]
+    finally:
+        hook.remove()
+    # the loss barely moves with which 20% of the edges are dropped: the views are compared too
+    assert len(seen) == 2
+    for mine, theirs in zip(views, seen):
+        torch.testing.assert_close(F.normalize(theirs, dim=1), mine.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert int(model.epoch) == 1
+    assert torch.equal(g.get_state(), ref_gen.get_state())     # the step drew exactly these numbers
 
 
 def test_csgcl_minibatch_maps_full_graph_values(cora, tmp_path):
@@ -247,5 +272,5 @@ def test_full_graph_methods_refuse_minibatch(cora, tmp_path):
     with pytest.raises(ValueError, match="num_layers=2"):
         build_trainer("grace", cora, config={"minibatch_size": 64, "num_neighbors": [5, 5, 5]},
                       run_dir=tmp_path / "g", verbose=False)
-    with pytest.raises(ValueError, match="minibatch_size must be an integer >= 0"):
+    with pytest.raises(ValueError, match=r"config key 'minibatch_size' must be an integer in \[0, inf\), got -1"):
         build_trainer("grace", cora, config={"minibatch_size": -1}, run_dir=tmp_path / "g2", verbose=False)

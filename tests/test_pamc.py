@@ -13,10 +13,11 @@ TINY = {"hidden_dims": [16], "n_z": 4, "pretrain_epochs": 20, "pretrain_batch_si
         "epochs": 15, "kmeans_init_n": 3, "kmeans_seeds": 2, "order": 2, "lr": 1e-2}
 
 
-def blobs(n_per: int = 20, k: int = 3, dim: int = 8, seed: int = 0) -> Data:
-    """k feature blobs, each a ring of n_per nodes plus chords (edges inside blobs only)."""
+def blobs(n_per: int = 20, k: int = 3, dim: int = 8, seed: int = 0, sep: float = 8.0) -> Data:
+    """k feature blobs (means ``sep`` apart along the axes, unit noise), each a ring of n_per
+    nodes plus chords (edges inside blobs only)."""
     gen = torch.Generator().manual_seed(seed)
-    means = 8.0 * torch.eye(k, dim)
+    means = sep * torch.eye(k, dim)
     y = torch.arange(k).repeat_interleave(n_per)
     x = means[y] + torch.randn(k * n_per, dim, generator=gen)
     base = torch.arange(k * n_per)
@@ -27,17 +28,26 @@ def blobs(n_per: int = 20, k: int = 3, dim: int = 8, seed: int = 0) -> Data:
 
 
 @pytest.mark.parametrize("method,extra", [("pamc", {}), ("pamc", {"assignment": "hard"}), ("scgc", {})])
-def test_methods_cluster_separable_blobs(method, extra, tmp_path):
-    data = blobs()
-    result = train(method, data, config={**TINY, **extra}, run_dir=tmp_path / "r", verbose=False)
+def test_methods_cluster_with_the_graph(method, extra, tmp_path):
+    """Blobs 2.5 apart overlap (unit noise), so the clusters must come from the graph: with the
+    blobs' own edges the method's clusters (argmax Q) reach > 0.85 accuracy, with as many random
+    edges they stay at least 0.15 lower (measured on this data seed: soft PamC 0.93 vs 0.72, hard
+    0.92 vs 0.67, SCGC* 0.93 vs 0.48). A method that ignored the graph would score the same on
+    both; on the far-apart blobs used before (8 apart) k-means alone scored 1.0."""
+    data = blobs(sep=2.5)
+    noise = Data(x=data.x, y=data.y, edge_index=torch.randint(
+        data.num_nodes, tuple(data.edge_index.shape), generator=torch.Generator().manual_seed(0)))
+    cfg = {**TINY, "epochs": 60, **extra}
+    result = train(method, data, config=cfg, run_dir=tmp_path / "r", verbose=False)
+    blind = train(method, noise, config=cfg, run_dir=tmp_path / "noise", verbose=False)
     t = result.test
     assert set(t) >= {"acc", "nmi", "ari", "f1", "clusters_used", "kmeans_acc", "kmeans_nmi",
                       "kmeans_ari", "kmeans_f1", "kmeans_acc_std"}
-    assert t["acc"] > 0.9 and t["kmeans_acc"] > 0.9, t       # three well-separated blobs
-    assert result.best_epoch == TINY["epochs"] - 1              # final epoch, no selection
+    assert t["acc"] > 0.85 and t["acc"] > blind.test["acc"] + 0.15, (t, blind.test)
+    assert result.best_epoch == cfg["epochs"] - 1               # final epoch, no selection
     log = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     train_rows = [r for r in log if r["split"] == "train"]
-    assert len(train_rows) == TINY["epochs"] and {"kl", "contrast"} <= set(train_rows[0])
+    assert len(train_rows) == cfg["epochs"] and {"kl", "contrast"} <= set(train_rows[0])
 
 
 def test_model_parts_follow_the_authors_setup(tmp_path):

@@ -1,6 +1,8 @@
 """The RecBole benchmark files written by ``write_recbole_benchmark`` give back exactly our split."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -56,13 +58,23 @@ def test_dense_ids_without_tokens(tmp_path):
         assert back[split] == [(str(a), str(b)) for a, b in zip(u, i)]
 
 
-@pytest.mark.parametrize("bad", ["NA", "", "a\tb", 'q"x', "[PAD]", "u0"])
-def test_rejects_tokens_recbole_would_misread(tmp_path, bad):
+@pytest.mark.parametrize("bad,message", [
+    ("NA", "would be read back by RecBole as missing"),
+    ("", "would be read back by RecBole as missing"),
+    ("a\tb", "holds a tab, newline or double quote"),
+    ('q"x', "holds a tab, newline or double quote"),
+    ("[PAD]", "is reserved by RecBole for padding"),
+    ("u0", None),                                   # a duplicate of users[0]
+])
+def test_rejects_tokens_recbole_would_misread(tmp_path, bad, message):
     ds = small_dataset()
     users = list(ds.user_tokens)
     users[1] = bad  # "u0" duplicates users[0]
-    with pytest.raises(ValueError):
+    # the message names the dataset, the field and the token (as Python writes it), and why
+    expected = f"toy: duplicate user token {bad!r}" if message is None else f"toy: user token {bad!r} {message}"
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
         write_recbole_benchmark(small_dataset(user_tokens=users), tmp_path, "toy")
+    assert not (tmp_path / "toy").exists() or not any((tmp_path / "toy").iterdir())  # nothing half-written
 
 
 def test_recbole_reads_back_our_split(tmp_path):
@@ -90,11 +102,12 @@ def test_recbole_reads_back_our_split(tmp_path):
 
 def test_ml100k_split_round_trip(tmp_path):
     """The embedded ml-100k split (the one the LightGCN benchmark exports) round-trips."""
+    pytest.importorskip("recbole", reason="the recbole wheel ships the embedded ml-100k files")
     from graphcl.data import load
-    try:
-        ds = load("ml-100k")
-    except Exception as exc:  # noqa: BLE001 - e.g. recbole wheel (which ships the files) missing
-        pytest.skip(f"ml-100k not available: {exc}")
+    ds = load("ml-100k")                     # any other failure is a failure, not a skip
+    assert (ds.num_users, ds.num_items) == (943, 1682)
+    assert ds.train.size(1) + ds.valid.size(1) + ds.test.size(1) == 100_000
     back = read_recbole_benchmark(write_recbole_benchmark(ds, tmp_path, "ml100k"), "ml100k")
     for split in ("train", "valid", "test"):
+        assert len(back[split]) == getattr(ds, split).size(1)
         assert back[split] == as_token_pairs(ds, split)

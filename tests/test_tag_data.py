@@ -190,14 +190,21 @@ def test_own_files_errors(tmp_path, encoder):
 
 
 def test_grace_and_probe_run_unchanged_on_a_text_graph(shared_data, encoder, tmp_path):
+    """GRACE on the text embeddings of WebKB Washington beats the majority class (0.463) by a
+    stated margin: 0.04 (5 training seeds gave 0.52-0.60 at these settings; the full runs in
+    experiments/results/gaugllm_webkb.md: 0.59). Cornell is not used: there GRACE sits at its
+    majority rate (0.435 vs 0.475 fully trained)."""
     from graphcl.train import build_trainer
-    data = load("webkb-cornell", root=shared_data, encoder=encoder)
-    trainer = build_trainer("grace", data, config={"epochs": 2, "probe_seeds": 1},
+    data = load("webkb-washington", root=shared_data, encoder=encoder)
+    majority = float(torch.bincount(data.y).max()) / data.num_nodes
+    trainer = build_trainer("grace", data, config={"epochs": 3, "probe_seeds": 5, "probe_train_ratio": 0.6,
+                                                   "probe_val_ratio": 0.2},
                             run_dir=tmp_path / "run", verbose=False, progress=False, device="cpu")
     # signed text embeddings are not row-normalized (their row sums are meaningless)
     torch.testing.assert_close(trainer.model.x, data.x)
     result = trainer.fit()
-    assert 0.0 <= result.test["acc"] <= 1.0
+    assert abs(majority - 0.463) < 1e-3
+    assert result.test["acc"] > majority + 0.04, (result.test, majority)
 
 
 def test_download_is_offered_and_checked(tmp_path, monkeypatch, shared_data, encoder):
