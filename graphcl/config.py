@@ -14,6 +14,9 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from graphcl.config_ranges import check_ranges
+from graphcl.errors import ConfigError
+
 
 class _ConfigLoader(yaml.SafeLoader):
     """YAML's safe loader that also reads ``1e-3``/``5E4`` as numbers (YAML 1.2; PyYAML's 1.1
@@ -46,10 +49,6 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     # graphcl.train.trainer.TrainingDivergedError
     "divergence_factor": 1e6,
 }
-
-
-class ConfigError(ValueError):
-    """A configuration key or value is invalid; the message says which and why."""
 
 
 def parse_set_options(items: Iterable[str]) -> dict[str, Any]:
@@ -137,6 +136,5 @@ def merge_config(defaults: Mapping[str, Any], *overrides: Mapping[str, Any],
                 raise ConfigError(f"unknown config key '{key}' for {method}; valid keys: {valid} "
                                   f"(dataset options go as data.<option>)")
             config[key] = _coerce(key, value, defaults[key])
-    from graphcl.config_ranges import check_ranges
     check_ranges(config, method, ranges)
     return config, data_options

@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from graphcl.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Range:
@@ -128,9 +130,7 @@ def is_numeric_default(value: Any) -> bool:
 
 def check_ranges(config: Mapping[str, Any], method: str,
                  overrides: Mapping[str, Range] | None = None) -> None:
-    """Raise :class:`graphcl.config.ConfigError` for the first value outside its range."""
-    from graphcl.config import ConfigError
-
+    """Raise :class:`graphcl.errors.ConfigError` for the first value outside its range."""
     table = {**RANGES, **(overrides or {})}
     for key, value in config.items():
         rng = table.get(key)

@@ -165,7 +165,7 @@ def _embeddings(trainer: Any, kind: str) -> _Embeddings:
     model = trainer.model
     model.eval()
     if kind == "node":
-        from graphcl.train.node_tasks import frozen_embeddings
+        from graphcl.eval.tasks.node_probe import frozen_embeddings
         if not callable(getattr(model, "embed", None)):
             raise ValueError(f"{type(model).__name__} has no embed(): cannot plot its node embeddings")
         emb = frozen_embeddings(model).float().cpu()

@@ -1,65 +1,67 @@
 """The method registry shared by the CLI, the experiments and the RecBole adapter.
 
-A method registers a builder ``build(dataset, config, device) -> model`` and its
-default configuration. Look methods up with :func:`get_method`.
+Built-in methods are listed in :data:`BUILTIN_METHODS`, an explicit table from a
+method name to the one module that defines (and registers) it. :func:`get_method`
+imports only that module, so training LightGCN never imports the LLM stack of
+GAugLLM or SRA-CL; :func:`list_methods` with a ``kind`` imports them all. A third
+party registers its own :class:`~graphcl.method_spec.MethodSpec` with
+:func:`register_method`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+import importlib
 
+from graphcl.method_spec import MethodSpec, UnknownMethodError
 
-@dataclass(frozen=True)
-class MethodSpec:
-    name: str
-    kind: str  # "rec" (general recommendation), "seq", "node"
-    build: Callable[..., Any]
-    defaults: dict[str, Any] = field(default_factory=dict)
-    # per-dataset overrides of the defaults (the paper's settings), applied
-    # before any user config; keys must be valid config keys
-    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
-    description: str = ""
-    paper: str = ""
-    # the data it trains on: "interactions" (rec), "sequences" (seq), "graph" (node: a PyG Data),
-    # "hetero" (a HeteroData of the HeCo format); empty: derived from ``kind``
-    data: str = ""
-    # ranges of keys this method reads differently from graphcl.config_ranges.RANGES
-    ranges: dict[str, Any] = field(default_factory=dict)
+__all__ = ["BUILTIN_METHODS", "MethodSpec", "UnknownMethodError", "get_method", "list_methods",
+           "register_method"]
 
+#: method name -> the module that registers it (importing it calls :func:`register_method`)
+BUILTIN_METHODS: dict[str, str] = {
+    "lightgcn": "graphcl.models.rec.lightgcn",
+    "lightgcl": "graphcl.models.rec.lightgcl",
+    "dccf": "graphcl.models.rec.dccf",
+    "bm3": "graphcl.models.rec.bm3",
+    "sasrec": "graphcl.models.seq.sasrec",
+    "gru4rec": "graphcl.models.seq.gru4rec",
+    "mclrec": "graphcl.models.seq.mclrec",
+    "sracl": "graphcl.models.seq.sracl",
+    "grace": "graphcl.models.node.grace",
+    "csgcl": "graphcl.models.node.csgcl",
+    "scgc": "graphcl.models.node.scgc",
+    "pamc": "graphcl.models.node.pamc",
+    "meow": "graphcl.models.node.meow",
+    "adameow": "graphcl.models.node.adameow",
+    "gaugllm": "graphcl.models.node.gaugllm",
+}
 
-    @property
-    def data_kind(self) -> str:
-        return self.data or {"rec": "interactions", "seq": "sequences", "node": "graph"}.get(self.kind, "")
-
-
-class UnknownMethodError(KeyError):
-    def __str__(self) -> str:  # KeyError quotes its message otherwise
-        return str(self.args[0])
-
-
-_REGISTRY: dict[str, MethodSpec] = {}
+_REGISTERED: dict[str, MethodSpec] = {}
 
 
 def register_method(spec: MethodSpec) -> MethodSpec:
+    """Add ``spec`` under ``spec.name`` (case-insensitive); a second, different spec of
+    the same name is an error."""
     key = spec.name.lower()
-    if key in _REGISTRY and _REGISTRY[key] is not spec:
+    if key in _REGISTERED and _REGISTERED[key] is not spec:
         raise ValueError(f"method '{spec.name}' is already registered")
-    _REGISTRY[key] = spec
+    _REGISTERED[key] = spec
     return spec
 
 
-def _ensure_loaded() -> None:
-    import graphcl.models  # noqa: F401  (registers the built-in methods)
-
-
 def get_method(name: str) -> MethodSpec:
-    _ensure_loaded()
+    """The spec of method ``name``, importing its module on first use."""
     key = name.lower()
-    if key not in _REGISTRY:
+    if key not in _REGISTERED and key in BUILTIN_METHODS:
+        importlib.import_module(BUILTIN_METHODS[key])
+    if key not in _REGISTERED:
         raise UnknownMethodError(f"unknown method '{name}'; available: {', '.join(list_methods())}")
-    return _REGISTRY[key]
+    return _REGISTERED[key]
 
 
 def list_methods(kind: str | None = None) -> list[str]:
-    _ensure_loaded()
-    return sorted(n for n, s in _REGISTRY.items() if kind is None or s.kind == kind)
+    """Names of the known methods, sorted; with ``kind``, only those of that kind (this
+    imports every built-in method to read its kind)."""
+    names = set(BUILTIN_METHODS) | set(_REGISTERED)
+    if kind is None:
+        return sorted(names)
+    return sorted(n for n in names if get_method(n).kind == kind)

@@ -6,7 +6,7 @@ Everything stays on the device of the input tensors. The central object is
 that knows its transpose. ``graph @ x`` runs ``A x`` forward and ``A^T g`` backward,
 where ``A^T`` is precomputed once (or is ``A`` itself when ``A`` is symmetric),
 instead of letting autograd transpose ``A`` on every backward pass (measured 9x
-the forward cost on this machine, see DESIGN.md).
+the forward cost on this machine; measured in ``experiments/bench_sparse.py``).
 
 Normalizations implemented:
 
@@ -23,10 +23,11 @@ from typing import Literal
 
 import torch
 
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
+_BETA_WARNING = "Sparse CSR tensor support is in beta state"
 
 __all__ = [
+    "csr_tensor",
+    "to_csr",
     "SparseGraph",
     "spmm",
     "linear_propagation",
@@ -35,6 +36,24 @@ __all__ = [
     "normalize_bipartite_adjacency",
 ]
 
+
+
+def csr_tensor(crow: torch.Tensor, col: torch.Tensor, value: torch.Tensor,
+               size: tuple[int, ...], check_invariants: bool = False) -> torch.Tensor:
+    """``torch.sparse_csr_tensor`` without torch's warnings: the invariant checks are
+    explicitly off by default (graphcl builds ``crow``/``col`` itself, sorted and in
+    range; pass ``check_invariants=True`` for arrays read from a file) and the one-time
+    "beta state" notice is silenced here only, not for the whole process."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_BETA_WARNING)
+        return torch.sparse_csr_tensor(crow, col, value, size=size, check_invariants=check_invariants)
+
+
+def to_csr(x: torch.Tensor) -> torch.Tensor:
+    """``x.to_sparse_csr()`` with torch's one-time "beta state" notice silenced here only."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_BETA_WARNING)
+        return x.to_sparse_csr()
 
 def _csr_from_coo(row: torch.Tensor, col: torch.Tensor, value: torch.Tensor,
                   shape: tuple[int, int], *, sorted_by_key: bool = False,
@@ -56,7 +75,7 @@ def _csr_from_coo(row: torch.Tensor, col: torch.Tensor, value: torch.Tensor,
     counts = torch.bincount(row, minlength=n_rows)
     crow = torch.zeros(n_rows + 1, dtype=torch.long, device=row.device)
     torch.cumsum(counts, 0, out=crow[1:])
-    return torch.sparse_csr_tensor(crow, col, value, size=shape)
+    return csr_tensor(crow, col, value, size=shape)
 
 
 class _SpMM(torch.autograd.Function):
@@ -204,7 +223,7 @@ class SparseGraph:
         counts = torch.bincount(new_rows, minlength=self.shape[0])
         crow = torch.zeros(self.shape[0] + 1, dtype=torch.long, device=vals.device)
         torch.cumsum(counts, 0, out=crow[1:])
-        matrix = torch.sparse_csr_tensor(crow, new_cols, new_vals, size=self.shape)
+        matrix = csr_tensor(crow, new_cols, new_vals, size=self.shape)
         return SparseGraph(matrix, symmetric=self.symmetric)
 
     def _mirror_index(self) -> torch.Tensor:
@@ -248,7 +267,7 @@ class _LinearPropagation(torch.autograd.Function):
 
     Linear in ``x``, so nothing is saved for the backward pass, and the layer
     products are written into two reused work buffers instead of fresh memory
-    each layer (fresh large buffers cost page faults on CPU, see DESIGN.md).
+    each layer (fresh large buffers cost page faults on CPU).
     """
 
     @staticmethod

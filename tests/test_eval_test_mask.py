@@ -10,7 +10,7 @@ from torch import nn
 
 from graphcl.data.interactions import InteractionDataset
 from graphcl.train import build_trainer
-from graphcl.train.tasks import RankingTask
+from graphcl.eval.tasks.ranking import RankingTask
 
 from _rec_helpers import clustered_dataset
 

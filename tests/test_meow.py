@@ -14,7 +14,7 @@ from graphcl.config import merge_config
 from graphcl.data.metapath import compose_commuting_matrix
 from graphcl.models.node.meow_views import context_operators, mask_entries, masked_graph
 from graphcl.registry import get_method
-from graphcl.train.hetero_tasks import HeteroProbeTask
+from graphcl.eval.tasks.hetero_probe import HeteroProbeTask
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

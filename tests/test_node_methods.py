@@ -83,7 +83,7 @@ def test_bad_graphs_are_refused(tmp_path):
 def test_probe_normalize_option(cora, tmp_path):
     """``probe_normalize`` switches the probe's input scaling; a bad value fails before training."""
     from graphcl.eval.node import linear_probe
-    from graphcl.train.node_tasks import frozen_embeddings
+    from graphcl.eval.tasks.node_probe import frozen_embeddings
     cfg = {**FAST, "epochs": 1, "probe_seeds": 1, "probe_normalize": "l2"}
     trainer = build_trainer("grace", cora, config=cfg, run_dir=tmp_path / "r", verbose=False)
     emb = frozen_embeddings(trainer.model)
@@ -100,7 +100,7 @@ def test_probe_normalize_option(cora, tmp_path):
 def test_probe_weight_decays_and_epochs_options(cora, tmp_path):
     """``probe_weight_decays`` / ``probe_epochs`` reach the probe; bad values fail before training."""
     from graphcl.eval.node import WIDE_WEIGHT_DECAYS, linear_probe
-    from graphcl.train.node_tasks import frozen_embeddings
+    from graphcl.eval.tasks.node_probe import frozen_embeddings
     assert WIDE_WEIGHT_DECAYS[0] == 0.0 and len(WIDE_WEIGHT_DECAYS) == 14
     assert WIDE_WEIGHT_DECAYS[1] == pytest.approx(1e-6) and WIDE_WEIGHT_DECAYS[-1] == 1.0
     cfg = {**FAST, "epochs": 1, "probe_seeds": 1, "probe_weight_decays": [1.0], "probe_epochs": 40}

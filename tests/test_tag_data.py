@@ -209,17 +209,18 @@ def test_grace_and_probe_run_unchanged_on_a_text_graph(shared_data, encoder, tmp
 
 def test_download_is_offered_and_checked(tmp_path, monkeypatch, shared_data, encoder):
     """download=True fetches the CSV through the sha256-checked atomic fetcher."""
-    from graphcl.data import named
+    from graphcl.data import tag
+    from graphcl.data.root import sha256_file
     src = shared_data / "tag" / "cstag_webkb" / "Texas" / "Texas.csv"
     seen = []
 
     def fake_fetch(url, dest, sha256, timeout=60.0):
         seen.append(url)
-        assert sha256 == TAG_DATASETS["webkb-texas"].sha256 == named._sha256(src)
+        assert sha256 == TAG_DATASETS["webkb-texas"].sha256 == sha256_file(src)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(src, dest)
 
-    monkeypatch.setattr(named, "_fetch", fake_fetch)
+    monkeypatch.setattr(tag, "fetch", fake_fetch)
     data = load("webkb-texas", root=tmp_path, download=True, encoder=encoder)
     assert data.num_nodes == 187 and seen == [TAG_DATASETS["webkb-texas"].url]
     assert (tmp_path / "tag" / "cstag_webkb" / "Texas" / "Texas.csv").is_file()

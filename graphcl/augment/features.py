@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch_geometric.data import Data, HeteroData
 
+from ..sparse import csr_tensor
 from ._base import Augmenter, bernoulli_mask, check_probability
 
 __all__ = ["mask_feature_columns", "apply_column_mask", "check_features", "FeatureMask"]
@@ -39,7 +40,7 @@ def apply_column_mask(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     ``x`` stays sparse with the same structure (masked values become 0)."""
     if x.layout == torch.sparse_csr:
         vals = x.values().masked_fill(~keep[x.col_indices()], 0.0)
-        return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), vals, size=x.shape)
+        return csr_tensor(x.crow_indices(), x.col_indices(), vals, size=x.shape)
     return x.masked_fill(~keep.unsqueeze(0), 0.0)
 
 

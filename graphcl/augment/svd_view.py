@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data, HeteroData
 
-from ..sparse import SparseGraph, interaction_matrix
+from ..sparse import SparseGraph, interaction_matrix, to_csr
 from ._base import Augmenter, check_edge_index
 
 __all__ = ["SVDFactors", "svd_view_factors", "SVDView", "svd_cache_info", "clear_svd_cache",
@@ -103,7 +103,7 @@ def _as_torch_sparse(matrix: MatrixLike) -> torch.Tensor:
             return matrix.coalesce()
         if matrix.layout in (torch.sparse_csr, torch.strided):
             return matrix
-        return matrix.to_sparse_csr()
+        return to_csr(matrix)
     try:
         import scipy.sparse as sp
     except ImportError:  # pragma: no cover - scipy is a dependency

@@ -1,7 +1,7 @@
 """Recommendation data: the interaction dataset, readers, splits, named datasets
 and negative sampling."""
 from graphcl.data.interactions import DataFormatError, InteractionDataset
-from graphcl.data.named import (DatasetNotFoundError, describe_datasets, download, load,
+from graphcl.data.named import (DatasetNotFoundError, describe_datasets, download, list_datasets, load,
                                 load_atomic_dataset, resolve_data_root)
 from graphcl.data.sampling import UniformNegativeSampler, bpr_triples
 
@@ -19,7 +19,7 @@ def load_node_dataset(name, root=None, download=False):
     return _load(name, root=root, download=download)
 
 __all__ = ["InteractionDataset", "DataFormatError", "DatasetNotFoundError", "load", "download",
-           "describe_datasets", "resolve_data_root", "load_atomic_dataset",
+           "describe_datasets", "list_datasets", "resolve_data_root", "load_atomic_dataset",
            "UniformNegativeSampler", "bpr_triples", "load_node_dataset", "load_text_graph"]
 from graphcl.data.sequences import SequenceDataset, load_atomic_sequences, read_sequence_lines  # noqa: E402
 

@@ -11,6 +11,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from graphcl.sparse import csr_tensor, to_csr
+
 from .interactions import DataFormatError
 from .safe_pickle import check_npz_members, read_npy
 
@@ -131,10 +133,13 @@ def read_features(path: Path, n: int, sparse_mode: Any) -> torch.Tensor:
             raise DataFormatError(f"{path}: features contain NaN or inf")
         density = mat.nnz / max(mat.shape[0] * mat.shape[1], 1)
         if sparse_mode is True or (sparse_mode == "auto" and density < 0.1):
-            mat.sort_indices()
-            return torch.sparse_csr_tensor(torch.from_numpy(mat.indptr.astype(np.int64)),
-                                           torch.from_numpy(mat.indices.astype(np.int64)),
-                                           torch.from_numpy(mat.data), size=mat.shape)
+            mat.sum_duplicates()  # sorted, distinct columns per row (duplicates summed, as toarray)
+            try:
+                return csr_tensor(torch.from_numpy(mat.indptr.astype(np.int64)),
+                                  torch.from_numpy(mat.indices.astype(np.int64)),
+                                  torch.from_numpy(mat.data), size=mat.shape, check_invariants=True)
+            except RuntimeError as err:
+                raise DataFormatError(f"{path}: not a valid sparse matrix ({err})") from None
         return torch.from_numpy(mat.toarray())
     # DBLP's t_feat.npz is a plain .npy file (dense GloVe vectors)
     arr = read_npy(path, objects=False)
@@ -145,13 +150,13 @@ def read_features(path: Path, n: int, sparse_mode: Any) -> torch.Tensor:
     if not np.all(np.isfinite(arr)):
         raise DataFormatError(f"{path}: features contain NaN or inf")
     x = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
-    return x.to_sparse_csr() if sparse_mode is True else x
+    return to_csr(x) if sparse_mode is True else x
 
 
 def identity_features(n: int) -> torch.Tensor:
     """The n x n identity as a sparse CSR float32 tensor (HeCo's one-hot features)."""
     idx = torch.arange(n)
-    return torch.sparse_csr_tensor(torch.arange(n + 1), idx, torch.ones(n), size=(n, n))
+    return csr_tensor(torch.arange(n + 1), idx, torch.ones(n), size=(n, n))
 
 
 def split_masks(folder: Path, n: int, ratios: Sequence[int]) -> dict[str, torch.Tensor]:

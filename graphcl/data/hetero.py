@@ -74,7 +74,7 @@ from .heco_files import (identity_features, need_file, read_features, read_index
                          read_schema_neighbours, read_sparse, split_masks)
 from .interactions import DataFormatError
 from .metapath import commuting_counts_at, metapath_view
-from .named import DatasetNotFoundError, MissingDataError, resolve_data_root
+from .root import DatasetNotFoundError, MissingDataError, fetch, resolve_data_root, sha256_file
 
 __all__ = ["HETERO_DATASETS", "HeteroSpec", "load_hetero_dataset", "locate_hetero_dataset",
            "describe_hetero_datasets", "download_hetero", "metapath_view"]
@@ -173,7 +173,6 @@ def download_hetero(name: str, root: Optional[str | os.PathLike[str]] = None, *,
     """Fetch the dataset's files (URL + sha256 in :mod:`graphcl.data.hetero_manifest`) into
     ``<root>/<name>/``; each is checked before an atomic rename. Returns the folder."""
     from .hetero_manifest import HETERO_FILES, HETERO_SOURCES
-    from .named import _fetch, _sha256
 
     spec, base = hetero_spec(name), resolve_data_root(root)
     found = locate_hetero_dataset(spec.name, base)
@@ -182,8 +181,8 @@ def download_hetero(name: str, root: Optional[str | os.PathLike[str]] = None, *,
     target = base / spec.folders[0]
     for fname, sha in HETERO_FILES[spec.name]:
         dest = target / fname
-        if not (dest.is_file() and _sha256(dest) == sha):
-            _fetch(f"{HETERO_SOURCES[spec.name]}/{fname}", dest, sha)
+        if not (dest.is_file() and sha256_file(dest) == sha):
+            fetch(f"{HETERO_SOURCES[spec.name]}/{fname}", dest, sha)
     return target
 
 

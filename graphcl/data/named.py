@@ -27,37 +27,20 @@ raises (see :func:`_assemble`).
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
-import tempfile
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 
 from .interactions import InteractionDataset
+from .root import (ENV_VAR, DatasetNotFoundError, DownloadError, MissingDataError, fetch,
+                   resolve_data_root, sha256_file)
 from .sequences import load_iclrec_file, load_ml100k_sequences
 from .loaders import (load_adagcl_split, load_lastfm_hetrec, load_lightgcn_split, load_ml100k,
                       recbole_example_dirs, load_atomic_dataset)
 
-ENV_VAR = "GRAPHCL_DATA"
 _RAW = "https://raw.githubusercontent.com"
-
-
-class DatasetNotFoundError(KeyError):
-    """Unknown dataset name; the message lists the known names."""
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0]) if self.args else ""
-
-
-class MissingDataError(FileNotFoundError):
-    """A known dataset whose files are not under the data root."""
-
-
-class DownloadError(OSError):
-    """A download failed or its sha256 did not match the manifest."""
 
 
 @dataclass(frozen=True)
@@ -79,24 +62,6 @@ class DatasetSpec:
     licence: str = "unknown"
     source: str = ""
     extra_locations: Callable[[], list[Path]] | None = None
-
-
-# ------------------------------------------------------------------ the root
-def resolve_data_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The data root: ``root`` if given, else ``$GRAPHCL_DATA``, else ``<repo>/datasets``.
-
-    ``<repo>`` is the folder holding the ``graphcl`` package when it has a
-    ``datasets/`` sub-folder (a source checkout); otherwise ``./datasets``.
-    """
-    if root is not None:
-        return Path(root).expanduser()
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env).expanduser()
-    repo = Path(__file__).resolve().parents[2]
-    if (repo / "datasets").is_dir():
-        return repo / "datasets"
-    return Path.cwd() / "datasets"
 
 
 # ------------------------------------------------------------------ manifest
@@ -275,42 +240,8 @@ def _check_options(spec_name: str, options: dict[str, Any],
 
 
 # ------------------------------------------------------------------ download
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _fetch(url: str, dest: Path, sha256: str, timeout: float = 60.0) -> None:
-    """Download ``url`` to a temp file beside ``dest``, check sha256, then rename atomically."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    done = False
-    try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            for block in iter(lambda: resp.read(1 << 20), b""):
-                digest.update(block)
-                out.write(block)
-        if digest.hexdigest() != sha256:
-            raise DownloadError(f"{url}: sha256 {digest.hexdigest()} does not match the "
-                                f"manifest's {sha256}; nothing was written to {dest}")
-        os.replace(tmp, dest)
-        done = True
-    except DownloadError:
-        raise
-    except Exception as err:
-        raise DownloadError(f"could not download {url} to {dest}: {err}") from err
-    finally:
-        if not done:
-            tmp.unlink(missing_ok=True)
-
-
-def download(name: str, root: str | os.PathLike[str] | None = None, *,
-             force: bool = False) -> Path:
+def download_dataset(name: str, root: str | os.PathLike[str] | None = None, *,
+                     force: bool = False) -> Path:
     """Fetch the files of dataset ``name`` into ``<root>/<name>/`` and return the folder.
 
     If the dataset is already found under the root (or embedded, for
@@ -336,10 +267,14 @@ def download(name: str, root: str | os.PathLike[str] | None = None, *,
     target = base / spec.folders[0]
     for remote in spec.files:
         dest = target / remote.name
-        if dest.is_file() and _sha256(dest) == remote.sha256:
+        if dest.is_file() and sha256_file(dest) == remote.sha256:
             continue
-        _fetch(remote.url, dest, remote.sha256)
+        fetch(remote.url, dest, remote.sha256)
     return target
+
+
+#: the public name (inside :func:`load`, its ``download`` argument shadows it)
+download = download_dataset
 
 
 # ---------------------------------------------------------------------- load
@@ -386,8 +321,15 @@ def load(name_or_path: str | os.PathLike[str], root: str | os.PathLike[str] | No
     if folder is None:
         if not download:
             raise MissingDataError(_missing_message(spec, base))
-        folder = globals()["download"](spec.name, base)
+        folder = download_dataset(spec.name, base)
     return spec.loader(folder, **opts)
+
+
+def list_datasets() -> list[str]:
+    """Names of every dataset known by name (recommendation, sequence, node,
+    heterogeneous and text-attributed), sorted; nothing is read from disk (see
+    :func:`describe_datasets` for where each is found)."""
+    return sorted(set(MANIFEST) | set(_node_names()) | set(_hetero_names()) | set(_tag_names()))
 
 
 def describe_datasets(root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:

@@ -72,6 +72,8 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.sampler import BaseSampler, NodeSamplerInput, SamplerOutput
 
+from graphcl.sparse import csr_tensor
+
 __all__ = ["TorchNeighborSampler", "neighbor_loader", "check_num_neighbors", "gather_rows"]
 
 
@@ -295,4 +297,4 @@ def gather_rows(x: Tensor, index: Tensor) -> Tensor:
     offsets = torch.arange(total, device=x.device) - torch.repeat_interleave(
         new_crow[:-1], counts, output_size=total)
     take = torch.repeat_interleave(start, counts, output_size=total) + offsets
-    return torch.sparse_csr_tensor(new_crow, col[take], val[take], size=(index.numel(), x.size(1)))
+    return csr_tensor(new_crow, col[take], val[take], size=(index.numel(), x.size(1)))

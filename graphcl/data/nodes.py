@@ -67,7 +67,7 @@ from typing import Any, Optional
 import torch
 
 from .interactions import DataFormatError
-from .named import DatasetNotFoundError, resolve_data_root
+from .root import DatasetNotFoundError, resolve_data_root, sha256_file
 from .safe_pickle import check_planetoid_raw
 
 CACHE_ENV_VAR = "GRAPHCL_CACHE"
@@ -196,14 +196,6 @@ def processed_file(spec: NodeDatasetSpec, folder: Path) -> Path:
     return folder / "processed" / ("data_undirected.pt" if spec.pyg_class == "WikiCS" else "data.pt")
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def write_raw_check(spec: NodeDatasetSpec, folder: Path, report: dict[str, str]) -> dict[str, Any]:
     """Write ``folder/processed/raw_check.json`` for the build just made in ``folder``:
     per raw file its sha256 and how it was checked (``report``, from
@@ -212,9 +204,9 @@ def write_raw_check(spec: NodeDatasetSpec, folder: Path, report: dict[str, str])
     processed = processed_file(spec, folder)
     record = {
         "format": RAW_CHECK_FORMAT,
-        "raw": {f: {"sha256": _sha256_file(folder / "raw" / f), "check": report.get(f, "not a pickle")}
+        "raw": {f: {"sha256": sha256_file(folder / "raw" / f), "check": report.get(f, "not a pickle")}
                 for f in spec.raw_files},
-        "processed": {processed.name: _sha256_file(processed)},
+        "processed": {processed.name: sha256_file(processed)},
     }
     (processed.parent / RAW_CHECK_FILE).write_text(json.dumps(record, indent=1) + "\n")
     return record
@@ -259,11 +251,11 @@ def processed_matches(spec: NodeDatasetSpec, folder: Path, raw: Optional[Path] =
     record = read_raw_check(spec, folder)
     if record is None:
         reason = f"no {RAW_CHECK_FILE} written by graphcl (format {RAW_CHECK_FORMAT})"
-    elif not processed.is_file() or _sha256_file(processed) != record["processed"][processed.name]:
+    elif not processed.is_file() or sha256_file(processed) != record["processed"][processed.name]:
         reason = f"{processed.name} differs from the sha256 in {RAW_CHECK_FILE}"
     else:
         changed = [f for f in spec.raw_files if not (raw / f).is_file()
-                   or _sha256_file(raw / f) != record["raw"][f]["sha256"]]
+                   or sha256_file(raw / f) != record["raw"][f]["sha256"]]
         if not changed:
             return True
         reason = f"raw file(s) {', '.join(changed)} in {raw} differ from the sha256 in {RAW_CHECK_FILE}"

@@ -41,7 +41,7 @@ import torch
 from ..io import iter_jsonl_objects
 from .formats import read_csv_rows, read_text_file, text_lines
 from .interactions import DataFormatError
-from .named import DatasetNotFoundError, MissingDataError, resolve_data_root
+from .root import DatasetNotFoundError, MissingDataError, fetch, resolve_data_root
 
 __all__ = [
     "TAG_DATASETS",
@@ -272,14 +272,13 @@ def download_tag_dataset(name: str, root: str | os.PathLike[str] | None = None, 
                          force: bool = False) -> Path:
     """Fetch the CSV of a named TAG (sha256-checked, atomic rename) into
     ``<root>/tag/cstag_webkb/<Name>/`` unless it is already found; return its path."""
-    from .named import _fetch
     spec = _spec(name)
     base = resolve_data_root(root)
     found = locate_tag_dataset(spec.name, base)
     if found is not None and not force:
         return found
     path = _candidates(spec, base)[0]
-    _fetch(spec.url, path, spec.sha256)
+    fetch(spec.url, path, spec.sha256)
     return path
 
 

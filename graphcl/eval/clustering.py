@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphcl.eval._common import _as_tensor, _summary
+from graphcl.eval.common import as_tensor, mean_and_std
 
 
 # -------------------------------------------------------------- clustering
@@ -169,8 +169,8 @@ def evaluate_clustering(embeddings: Any, labels: Any, k: Optional[int] = None,
                         device: Optional[Union[str, torch.device]] = None) -> dict[str, Any]:
     """k-means on the embeddings (``normalize="l2"`` to cluster directions) once per
     seed; returns ``<metric>_mean``/``<metric>_std`` for acc, nmi, ari, f1 and ``runs``."""
-    x = _as_tensor(embeddings, torch.device(device) if device else None).detach().float()
-    y = _as_tensor(labels).reshape(-1)
+    x = as_tensor(embeddings, torch.device(device) if device else None).detach().float()
+    y = as_tensor(labels).reshape(-1)
     if normalize == "l2":
         x = F.normalize(x, dim=1)
     elif normalize is not None:
@@ -179,6 +179,6 @@ def evaluate_clustering(embeddings: Any, labels: Any, k: Optional[int] = None,
     runs = [cluster_metrics(kmeans(x, k, n_init, max_iter, seed=s)[0], y) for s in seeds]
     out: dict[str, Any] = {}
     for m in ("acc", "nmi", "ari", "f1"):
-        out[f"{m}_mean"], out[f"{m}_std"] = _summary([r[m] for r in runs])
+        out[f"{m}_mean"], out[f"{m}_std"] = mean_and_std([r[m] for r in runs])
     out["runs"] = runs
     return out

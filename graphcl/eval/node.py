@@ -34,7 +34,7 @@ DEFAULT_WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
 WIDE_WEIGHT_DECAYS = tuple([0.0] + [10.0 ** (e / 2) for e in range(-12, 1)])
 
 
-from graphcl.eval._common import _as_tensor, _summary, macro_f1  # noqa: F401 (macro_f1 re-exported)
+from graphcl.eval.common import as_tensor, mean_and_std, macro_f1  # noqa: F401 (macro_f1 re-exported)
 # clustering and link prediction live in their own modules; re-exported here
 from graphcl.eval.clustering import cluster_metrics, evaluate_clustering, kmeans  # noqa: F401
 from graphcl.eval.link_prediction import (auc_from_scores, link_prediction_auc,  # noqa: F401
@@ -166,9 +166,9 @@ def linear_probe(embeddings: Any, labels: Any, *, split: Union[str, Masks] = "ra
     and ``weight_decays`` (the chosen decay per split). std is the population std (ddof = 0).
     """
     dev = torch.device(device) if device is not None else None
-    x = _as_tensor(embeddings, dev).detach()
+    x = as_tensor(embeddings, dev).detach()
     x = x if torch.is_floating_point(x) else x.float()
-    y = _as_tensor(labels, x.device).long().reshape(-1)
+    y = as_tensor(labels, x.device).long().reshape(-1)
     if x.dim() != 2 or x.shape[0] != y.numel():
         raise ValueError(f"embeddings must be (N, d) with N = len(labels); got {tuple(x.shape)}, "
                          f"{y.numel()} labels")
@@ -196,9 +196,9 @@ def linear_probe(embeddings: Any, labels: Any, *, split: Union[str, Masks] = "ra
                     if torch.unique(y[test]).numel() > 1 else float("nan"))
         val_accs.append(float(val_acc[best]))
         chosen.append(float(grid[best]))
-    mean, std = _summary(accs)
-    f1_mean, f1_std = _summary(f1s)
-    auc_mean, auc_std = _summary(aucs)
+    mean, std = mean_and_std(accs)
+    f1_mean, f1_std = mean_and_std(f1s)
+    auc_mean, auc_std = mean_and_std(aucs)
     return {"mean": mean, "std": std, "accs": accs, "f1_mean": f1_mean, "f1_std": f1_std,
             "f1s": f1s, "auc_mean": auc_mean, "auc_std": auc_std, "aucs": aucs,
             "val_mean": float(np.mean(val_accs)), "val_accs": val_accs,

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-import graphcl.sparse  # noqa: F401  (silences torch's sparse beta warnings)
+from graphcl.sparse import csr_tensor
 
 ASSIGNMENTS = ("soft", "hard")
 
@@ -69,8 +69,7 @@ class InfluenceGraph:
             counts = torch.bincount(self.row, minlength=self.num_nodes)
             crow = torch.zeros(self.num_nodes + 1, dtype=torch.long, device=self.row.device)
             torch.cumsum(counts, 0, out=crow[1:])
-            self._csr = torch.sparse_csr_tensor(crow, self.col, self.value,
-                                                size=(self.num_nodes, self.num_nodes))
+            self._csr = csr_tensor(crow, self.col, self.value, size=(self.num_nodes, self.num_nodes))
         return self._csr
 
     def to(self, device: torch.device | str) -> InfluenceGraph:

@@ -1,2 +1,3 @@
-"""Methods; importing this package registers them (see ``graphcl.registry``)."""
-from graphcl.models import node, rec, seq  # noqa: F401
+"""Methods, one file each: ``rec/`` (general recommendation), ``seq/`` (sequential),
+``node/`` (node level). Nothing is imported here: :mod:`graphcl.registry` imports a
+method's module when the method is first asked for."""

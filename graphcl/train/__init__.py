@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import types
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -114,3 +116,14 @@ def _check_kind(spec, data: Any) -> None:
 def train(method: str, dataset: Any = "ml-100k", **kwargs: Any) -> TrainResult:
     """Train ``method`` on ``dataset`` and return the result (see :func:`build_trainer`)."""
     return build_trainer(method, dataset, **kwargs).fit()
+
+
+class TrainPackage(types.ModuleType):
+    """The ``graphcl.train`` package, also callable: ``graphcl.train("lightgcn", "ml-100k")``
+    is :func:`train`."""
+
+    def __call__(self, method: str, dataset: Any = "ml-100k", **kwargs: Any) -> TrainResult:
+        return train(method, dataset, **kwargs)
+
+
+sys.modules[__name__].__class__ = TrainPackage

@@ -52,7 +52,7 @@ from graphcl.data.fingerprint import dataset_fingerprint
 from graphcl.io import atomic_write_text
 from graphcl.train import distributed
 from graphcl.train.checkpoint import JsonlLogger, load_checkpoint, save_checkpoint, write_json
-from graphcl.train.tasks import make_task
+from graphcl.eval.tasks import make_task
 from graphcl.train.utils import make_generator, release_freed_memory, resolve_device, seed_everything
 
 
@@ -93,7 +93,7 @@ class Trainer:
 
     ``build_model(dataset, config, device)`` constructs the model; it is called
     after seeding so the initialization is reproducible. The task (default:
-    :func:`graphcl.train.tasks.make_task` of the dataset: full ranking for an
+    :func:`graphcl.eval.tasks.make_task` of the dataset: full ranking for an
     :class:`InteractionDataset`, a linear probe for a PyG ``Data``) evaluates
     the model on ``valid`` and ``test``.
     """

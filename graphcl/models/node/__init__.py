@@ -1,10 +1,10 @@
-"""Node-level methods (one file per method)."""
-from graphcl.models.node.adameow import AdaMEOW
-from graphcl.models.node.csgcl import CSGCL
-from graphcl.models.node.gaugllm import GAugLLMGRACE
-from graphcl.models.node.grace import GRACE
-from graphcl.models.node.meow import MEOW
-from graphcl.models.node.pamc import PamC
-from graphcl.models.node.scgc import SCGC
+"""Node-level methods (one file per method), imported on first use."""
+from graphcl.lazy import lazy_exports
 
 __all__ = ["GRACE", "CSGCL", "SCGC", "PamC", "GAugLLMGRACE", "MEOW", "AdaMEOW"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "GRACE": "graphcl.models.node.grace", "CSGCL": "graphcl.models.node.csgcl",
+    "SCGC": "graphcl.models.node.scgc", "PamC": "graphcl.models.node.pamc",
+    "GAugLLMGRACE": "graphcl.models.node.gaugllm", "MEOW": "graphcl.models.node.meow",
+    "AdaMEOW": "graphcl.models.node.adameow",
+})

@@ -26,8 +26,9 @@ from typing import Any, Iterator
 
 import torch
 from torch import nn
+from graphcl.sparse import to_csr
 
-from graphcl.train.node_tasks import NODE_TASK_DEFAULTS
+from graphcl.eval.tasks.node_probe import NODE_TASK_DEFAULTS
 from graphcl.config import TRAIN_DEFAULTS
 
 NODE_TRAIN_DEFAULTS: dict[str, Any] = {
@@ -70,7 +71,7 @@ class NodeMiniBatch:
     index: int
     count: int
     #: under torch.distributed: this rank's loss weight ``n_r · W / N`` for its share of the
-    #: step's seeds (read by :func:`graphcl.train.distributed.shard_batch`)
+    #: step's seeds (read by :func:`graphcl.parallel.shard_batch`)
     shard_weight: float = 1.0
 
 
@@ -99,7 +100,7 @@ def _maybe_sparse(x: torch.Tensor, mode: Any) -> torch.Tensor:
     if mode not in ("auto", True, False):
         raise ValueError(f"sparse_features must be auto, true or false, got {mode!r}")
     if mode is True or (mode == "auto" and float((x != 0).float().mean()) < 0.1):
-        return x.to_sparse_csr()
+        return to_csr(x)
     return x
 
 
@@ -137,11 +138,11 @@ class NodeMethod(nn.Module):
             yield generator
             return
         from graphcl.data.neighbor_sampling import neighbor_loader
-        from graphcl.train import distributed
+        from graphcl import parallel
         seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator, device=generator.device))
         cpu_gen = torch.Generator().manual_seed(seed)   # seed order and neighbor draws
         count = self.num_batches()
-        ctx = distributed.context()
+        ctx = parallel.context()
         if not ctx.active:
             loader = neighbor_loader(self._loader_data, self.sampler, self.minibatch_size, generator=cpu_gen)
             for index, data in enumerate(loader):
@@ -153,7 +154,7 @@ class NodeMethod(nn.Module):
         order = torch.randperm(self.num_nodes, generator=cpu_gen)
         self.sampler.generator = torch.Generator().manual_seed((seed + 1 + ctx.rank) % 2 ** 62)
         for index, lo in enumerate(range(0, self.num_nodes, self.minibatch_size)):
-            mine, weight = distributed.shard_batch(order[lo:lo + self.minibatch_size], ctx)
+            mine, weight = parallel.shard_batch(order[lo:lo + self.minibatch_size], ctx)
             data = next(iter(neighbor_loader(self._loader_data, self.sampler, int(mine.numel()),
                                              input_nodes=mine)))
             yield NodeMiniBatch(data, generator, index, count, shard_weight=weight)

@@ -54,7 +54,7 @@ from graphcl.models.node.meow_views import (coarse_graph, context_operators, mas
                                             row_normalize)
 from graphcl.nn.metapath import MeowGCN, SemanticAttention, TypeProjection
 from graphcl.registry import MethodSpec, register_method
-from graphcl.train.hetero_tasks import HETERO_TASK_DEFAULTS
+from graphcl.eval.tasks.hetero_probe import HETERO_TASK_DEFAULTS
 from graphcl.config import TRAIN_DEFAULTS
 
 

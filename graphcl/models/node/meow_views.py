@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from graphcl.data.metapath import pathsim_topk, relation_matrix, sym_normalize
-from graphcl.sparse import SparseGraph
+from graphcl.sparse import SparseGraph, csr_tensor
 
 __all__ = ["per_metapath", "metapath_graphs", "masked_graph", "coarse_graph", "row_normalize",
            "mask_entries", "context_operators"]
@@ -88,8 +88,7 @@ def row_normalize(x: Tensor) -> Tensor:
         sums = torch.zeros(x.shape[0], dtype=val.dtype, device=val.device).index_add_(
             0, torch.repeat_interleave(torch.arange(x.shape[0], device=val.device), counts), val)
         scale = torch.where(sums != 0, 1.0 / sums, torch.zeros_like(sums))
-        return torch.sparse_csr_tensor(crow, col, val * torch.repeat_interleave(scale, counts),
-                                       size=x.shape)
+        return csr_tensor(crow, col, val * torch.repeat_interleave(scale, counts), size=x.shape)
     total = x.sum(1, keepdim=True)
     return x / total.masked_fill(total == 0, 1.0)
 
@@ -102,7 +101,7 @@ def mask_entries(x: Tensor, p: float, generator: torch.Generator) -> Tensor:
         val = x.values().clone()
         drop = torch.randperm(val.numel(), generator=generator)[:int(p * val.numel())]
         val[drop.to(val.device)] = 0
-        return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), val, size=x.shape)
+        return csr_tensor(x.crow_indices(), x.col_indices(), val, size=x.shape)
     out = x.clone()
     nz = out.nonzero()
     drop = torch.randperm(nz.shape[0], generator=generator)[:int(p * nz.shape[0])]

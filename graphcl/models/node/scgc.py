@@ -41,6 +41,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from graphcl.sparse import csr_tensor
 
 from graphcl.eval.clustering import kmeans
 from graphcl.losses.clustering import (
@@ -57,8 +58,8 @@ from graphcl.registry import MethodSpec, register_method
 def binarize(x: torch.Tensor) -> torch.Tensor:
     """1 where ``x`` is nonzero, else 0 (dense or sparse CSR, layout kept)."""
     if x.layout == torch.sparse_csr:
-        return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), (x.values() != 0).to(x.dtype),
-                                       size=x.shape)
+        return csr_tensor(x.crow_indices(), x.col_indices(), (x.values() != 0).to(x.dtype),
+                          size=x.shape)
     return (x != 0).to(x.dtype)
 
 

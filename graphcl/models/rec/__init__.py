@@ -1,8 +1,9 @@
-"""General recommenders (one file per method)."""
-from graphcl.models.rec.base import Recommender, bpr_loss
-from graphcl.models.rec.lightgcn import LightGCN
-from graphcl.models.rec.lightgcl import LightGCL
-from graphcl.models.rec.bm3 import BM3
-from graphcl.models.rec.dccf import DCCF
+"""General recommenders (one file per method), imported on first use."""
+from graphcl.lazy import lazy_exports
 
 __all__ = ["Recommender", "bpr_loss", "LightGCN", "LightGCL", "DCCF", "BM3"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "Recommender": "graphcl.models.rec.base", "bpr_loss": "graphcl.models.rec.base",
+    "LightGCN": "graphcl.models.rec.lightgcn", "LightGCL": "graphcl.models.rec.lightgcl",
+    "DCCF": "graphcl.models.rec.dccf", "BM3": "graphcl.models.rec.bm3",
+})

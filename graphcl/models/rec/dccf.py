@@ -80,7 +80,7 @@ from graphcl.data.interactions import InteractionDataset
 from graphcl.losses.logsumexp import blockwise_logsumexp_matmul
 from graphcl.models.rec.base import Recommender, bpr_loss
 from graphcl.registry import MethodSpec, register_method
-from graphcl.sparse import bipartite_adjacency
+from graphcl.sparse import bipartite_adjacency, csr_tensor
 
 __all__ = ["DCCF", "DCCF_DEFAULTS", "EdgeStructure", "adaptive_mask", "edge_dot", "edge_spmm"]
 
@@ -127,11 +127,11 @@ class EdgeStructure:
         return int(self.rows.numel())
 
     def csr(self, values: torch.Tensor) -> torch.Tensor:
-        return torch.sparse_csr_tensor(self.crow, self.cols, values, size=self.shape)
+        return csr_tensor(self.crow, self.cols, values, size=self.shape)
 
     def csr_t(self, values: torch.Tensor) -> torch.Tensor:
-        return torch.sparse_csr_tensor(self.crow_t, self.cols_t, values[self.perm_t],
-                                       size=(self.shape[1], self.shape[0]))
+        return csr_tensor(self.crow_t, self.cols_t, values[self.perm_t],
+                          size=(self.shape[1], self.shape[0]))
 
     def gather_dot(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``<a[rows[e]], b[cols[e]]>`` for every edge (an SDDMM): ``torch.sparse.sampled_addmm``

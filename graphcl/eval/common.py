@@ -1,4 +1,5 @@
-"""Helpers shared by the node-level evaluation modules."""
+"""Helpers shared by the node-level evaluation modules: tensor conversion, mean and std,
+macro-F1."""
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
@@ -8,12 +9,12 @@ import torch
 from torch import Tensor
 
 
-def _as_tensor(x: Any, device: Optional[torch.device] = None, dtype=None) -> Tensor:
+def as_tensor(x: Any, device: Optional[torch.device] = None, dtype=None) -> Tensor:
     t = x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
     return t.to(device=device if device is not None else t.device, dtype=dtype or t.dtype)
 
 
-def _summary(values: Sequence[float]) -> tuple[float, float]:
+def mean_and_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and population std (ddof = 0, as ``np.std``)."""
     arr = np.asarray(values, dtype=float)
     return float(arr.mean()), float(arr.std())

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from graphcl.train.node_tasks import frozen_embeddings
+from graphcl.eval.tasks.node_probe import frozen_embeddings
 
 HETERO_TASK_DEFAULTS: dict[str, Any] = {
     "probe_normalize": "auto",  # "auto" (l2 or standard, chosen per split on validation), "standard", "l2", "none"

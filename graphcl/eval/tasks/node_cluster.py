@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from graphcl.train.node_tasks import frozen_embeddings
+from graphcl.eval.tasks.node_probe import frozen_embeddings
 
 from graphcl.eval.clustering import cluster_metrics, evaluate_clustering
 

@@ -1,0 +1,34 @@
+"""Full-ranking evaluation of a general recommender (the ``ranking`` task)."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from graphcl.data.interactions import InteractionDataset
+from graphcl.eval.ranking import RankingEvaluator
+
+
+class RankingTask:
+    """Full-ranking metrics on ``valid``/``test``; training items (and for test,
+    validation items) are excluded from the ranking."""
+
+    def __init__(self, dataset: InteractionDataset, config: dict[str, Any], device: torch.device) -> None:
+        self.data = dataset
+        self.name = dataset.name
+        self.evaluator = RankingEvaluator(dataset.num_items, ks=tuple(config["topk"]),
+                                          batch_size=int(config["eval_batch_size"]), device=device)
+        self._train = dataset.matrix("train")
+        self._valid = dataset.matrix("valid")
+        self.has_valid = dataset.num_interactions("valid") > 0
+        self.has_test = dataset.num_interactions("test") > 0
+
+    def stats(self) -> dict[str, Any]:
+        return self.data.stats()
+
+    @torch.no_grad()
+    def evaluate(self, model: torch.nn.Module, split: str) -> dict[str, float]:
+        model.eval()
+        model.prepare_scoring()
+        exclude = [self._train] + ([self._valid] if split == "test" else [])
+        return self.evaluator.evaluate(model.full_scores, self.data.matrix(split), exclude=exclude)
