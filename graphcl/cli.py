@@ -1,5 +1,5 @@
 """Command line: ``graphcl train``, ``graphcl datasets``, ``graphcl methods``, ``graphcl llm``,
-``graphcl plot``, ``graphcl reproduce``."""
+``graphcl plot``, ``graphcl reproduce``, ``graphcl study``."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +9,9 @@ import sys
 from typing import Sequence
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser(with_llm: bool = True) -> argparse.ArgumentParser:
+    """The parser; ``with_llm=False`` lists ``llm`` without building its sub-parser (which
+    imports :mod:`graphcl.llm`), for every other command."""
     parser = argparse.ArgumentParser(prog="graphcl", description="Graph and recommendation contrastive learning")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -70,9 +72,45 @@ def _build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     rp.add_argument("--verbose", action="store_true", help="per-epoch lines of every run")
 
-    from graphcl.llm.cli import add_llm_parser
-    add_llm_parser(sub)
+    _add_study_parser(sub)
+    if with_llm:
+        from graphcl.llm.cli import add_llm_parser
+        add_llm_parser(sub)
+    else:
+        sub.add_parser("llm", help="text generation: try a backend, inspect the response cache")
     return parser
+
+
+def _add_study_parser(sub: argparse._SubParsersAction) -> None:
+    st = sub.add_parser("study", help="train the runs of a study file (methods or variants x datasets x "
+                        "seeds x grid) and write its table of mean ± std beside the papers' numbers")
+    st.add_argument("file", help="study YAML file (e.g. experiments/studies/*.yaml)")
+    st.add_argument("--resume", action="store_true", help="reuse finished run folders (result.json) and "
+                    "continue interrupted ones (last.pt); without it existing runs are refused")
+    st.add_argument("--dry-run", action="store_true", help="print the expanded runs and exit")
+    st.add_argument("--data-root", help="folder holding the datasets (default: $GRAPHCL_DATA or datasets/)")
+    st.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
+    st.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    st.add_argument("--verbose", action="store_true", help="per-epoch lines of every run")
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from graphcl.study import describe_runs, load_study, run_study
+
+    spec = load_study(args.file)
+    if args.dry_run:
+        print("\n".join(describe_runs(spec)))
+        return 0
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+        torch.set_num_threads(args.threads)
+    report = run_study(spec, resume=args.resume, data_root=args.data_root, device=args.device,
+                       verbose=args.verbose, log=lambda msg: print(msg, flush=True))
+    print()
+    print(report.markdown.read_text(encoding="utf-8"))
+    return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -179,7 +217,8 @@ def _cmd_llm(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _build_parser(with_llm=argv[:1] == ["llm"]).parse_args(argv)
     if args.command == "llm":  # handles its own errors; does not import torch
         return _cmd_llm(args)
     from graphcl.config import ConfigError
@@ -196,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
              TrainingDivergedError, DistributedSetupError, ValueError, OSError,
              MissingDependencyError)
     handlers = {"train": _cmd_train, "datasets": _cmd_datasets, "methods": _cmd_methods,
-                "plot": _cmd_plot, "reproduce": _cmd_reproduce}
+                "plot": _cmd_plot, "reproduce": _cmd_reproduce, "study": _cmd_study}
     try:
         return handlers[args.command](args)
     except known as exc:

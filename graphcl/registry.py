@@ -32,7 +32,7 @@ BUILTIN_METHODS: dict[str, str] = {
     "pamc": "graphcl.models.node.pamc",
     "meow": "graphcl.models.node.meow",
     "adameow": "graphcl.models.node.adameow",
-    "gaugllm": "graphcl.models.node.gaugllm",
+    "gaugllm": "graphcl.gaugllm.model",
 }
 
 _REGISTERED: dict[str, MethodSpec] = {}

@@ -32,7 +32,7 @@ from typing import Any, Callable, Mapping, Sequence
 from graphcl.io import atomic_write_text, write_json
 
 __all__ = ["PaperResult", "PAPER_RESULTS", "SeedRun", "Reproduction", "reproduce", "default_dataset",
-           "hardware_description", "mean_std"]
+           "resolve_dataset", "hardware_description", "mean_std", "check_finished", "run_seed"]
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,9 @@ _SRACL = "SRA-CL (NeurIPS 2025), main table, max sequence length 20"
 _PROBE = "linear probe, random 10% train split"
 
 #: (method, dataset) -> the paper's test numbers, copied from the project's method notes and the
-#: experiment scripts' paper tables (experiments/node_classification.py, bench_seqrec.py,
-#: bench_sracl.py, bench_dccf_vs_lightgcn.py); none added without a source. The first dataset
+#: former experiment scripts' paper tables (node_classification.py, bench_seqrec.py, bench_sracl.py,
+#: bench_dccf_vs_lightgcn.py); the one table of paper numbers, which ``graphcl reproduce`` and
+#: ``graphcl study`` reports print beside ours; none added without a source. The first dataset
 #: listed per method is its default (:func:`default_dataset`).
 PAPER_RESULTS: dict[tuple[str, str], PaperResult] = {
     ("grace", "cora"): PaperResult({"acc": 0.833}, _GRACE, _PROBE),
@@ -70,6 +71,12 @@ PAPER_RESULTS: dict[tuple[str, str], PaperResult] = {
         {"recall@20": 0.1876, "ndcg@20": 0.1123},
         "DCCF (Ren et al., SIGIR 2023), Table 2",
         "the authors' own Gowalla split (ours: the LightGCN split), last-epoch model"),
+    ("dccf", "amazon-book"): PaperResult(
+        {"recall@20": 0.0889, "ndcg@20": 0.0680}, "DCCF (Ren et al., SIGIR 2023), Table 2",
+        "the authors' split; kept from the former experiments/bench_dccf_vs_lightgcn.py"),
+    ("dccf", "tmall"): PaperResult(
+        {"recall@20": 0.0668, "ndcg@20": 0.0469}, "DCCF (Ren et al., SIGIR 2023), Table 2",
+        "the authors' split; kept from the former experiments/bench_dccf_vs_lightgcn.py"),
     ("mclrec", "beauty"): PaperResult(
         {"hit@5": 0.0581, "hit@10": 0.0871, "hit@20": 0.1243, "ndcg@5": 0.0352, "ndcg@10": 0.0446,
          "ndcg@20": 0.0539, "mrr@10": 0.0316}, _MCLREC, "trained to convergence"),
@@ -97,6 +104,16 @@ def default_dataset(method: str) -> str:
     if spec.presets:
         return sorted(spec.presets)[0]
     return _KIND_DEFAULT_DATASET.get(spec.kind, "ml-100k")
+
+
+def resolve_dataset(method: str, dataset: str) -> str:
+    """The dataset name a run of ``method`` records: a sequential method's sequence form
+    (ml-100k -> ml-100k-seq), as :func:`graphcl.train.build_trainer` names it."""
+    from graphcl.registry import get_method
+    if get_method(method).kind == "seq":
+        from graphcl.data.named import sequence_name
+        return sequence_name(dataset)
+    return dataset
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -156,16 +173,17 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: not valid JSON ({err}); delete the seed folder to retrain it") from None
 
 
-def _check_finished(run_dir: Path, method: str, dataset: str, requested: Mapping[str, Any]) -> dict[str, Any]:
+def check_finished(run_dir: Path, method: str, dataset: str, requested: Mapping[str, Any]) -> dict[str, Any]:
     """The finished run's config.json, after checking it matches the requested method, dataset
-    and settings (keys given by the user, coerced as the config does)."""
+    and settings (keys given by the user, coerced as the config does); a mismatch raises
+    ``ValueError`` naming the differing keys."""
     from graphcl.config import merge_config
     from graphcl.registry import get_method
 
     saved = _read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
     if saved.get("method") != method or str(saved.get("dataset")).lower() != dataset.lower():
         raise ValueError(f"{run_dir} holds a finished run of {saved.get('method')} on {saved.get('dataset')}, "
-                         f"not {method} on {dataset}: pick another --out-dir")
+                         f"not {method} on {dataset}: pick another output folder")
     spec = get_method(method)
     cfg, data_options = merge_config(spec.defaults, requested, method=method)
     differing = []
@@ -177,17 +195,20 @@ def _check_finished(run_dir: Path, method: str, dataset: str, requested: Mapping
             differing.append(f"{key}={saved.get('config', {}).get(key)!r} (asked {cfg[key]!r})")
     if differing:
         raise ValueError(f"{run_dir} finished with other settings: {', '.join(differing)}; pick another "
-                         f"--out-dir or delete that seed folder to retrain it")
+                         f"output folder or delete that run folder to retrain it")
     return saved
 
 
-def _run_seed(method: str, dataset: str, seed: int, run_dir: Path, requested: Mapping[str, Any], *,
+def run_seed(method: str, dataset: str, seed: int, run_dir: Path, requested: Mapping[str, Any], *,
               data_root: str | Path | None, device: str, verbose: bool,
               log: Callable[[str], None]) -> SeedRun:
+    """Train one seed in ``run_dir``: skip it when ``result.json`` is there (after
+    :func:`check_finished`), resume it from ``last.pt``, else train it from scratch.
+    ``requested`` holds the config overrides, the seed included."""
     from graphcl.train import build_trainer
 
     if (run_dir / "result.json").is_file():
-        saved = _check_finished(run_dir, method, dataset, requested)
+        saved = check_finished(run_dir, method, dataset, requested)
         log(f"seed {seed}: finished run in {run_dir} (result.json), skipped")
         return SeedRun(seed, run_dir, "skipped", _read_json(run_dir / "result.json"), saved)
     resume = run_dir if (run_dir / "last.pt").is_file() else None
@@ -227,10 +248,7 @@ def reproduce(method: str, dataset: str | None = None, *, seeds: Sequence[int] =
         raise ValueError(f"seeds must be distinct, got {seeds}")
     if epochs is not None and epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    dataset = dataset or default_dataset(spec.name)
-    if spec.kind == "seq":
-        from graphcl.data.named import sequence_name
-        dataset = sequence_name(dataset)           # as build_trainer names it (ml-100k -> ml-100k-seq)
+    dataset = resolve_dataset(spec.name, dataset or default_dataset(spec.name))
     out_dir = Path(out_dir) if out_dir is not None else Path("runs") / "reproduce" / f"{spec.name}-{dataset}"
     if "seed" in (overrides or {}):
         raise ValueError("set the seeds with seeds=/--seeds, not with a 'seed' override")
@@ -243,7 +261,7 @@ def reproduce(method: str, dataset: str | None = None, *, seeds: Sequence[int] =
 
     runs = []
     for seed in seeds:
-        runs.append(_run_seed(spec.name, dataset, seed, out_dir / f"seed{seed}", {**base, "seed": seed},
+        runs.append(run_seed(spec.name, dataset, seed, out_dir / f"seed{seed}", {**base, "seed": seed},
                               data_root=data_root, device=device, verbose=verbose, log=log))
     summary = _summarize(runs)
     paper = PAPER_RESULTS.get((spec.name, dataset.lower()))

@@ -6,7 +6,7 @@ Everything stays on the device of the input tensors. The central object is
 that knows its transpose. ``graph @ x`` runs ``A x`` forward and ``A^T g`` backward,
 where ``A^T`` is precomputed once (or is ``A`` itself when ``A`` is symmetric),
 instead of letting autograd transpose ``A`` on every backward pass (measured 9x
-the forward cost on this machine; measured in ``experiments/bench_sparse.py``).
+the forward cost on this machine; measured in ``experiments/benchmarks/bench_sparse.py``).
 
 Normalizations implemented:
 

@@ -20,9 +20,10 @@ pytest.importorskip("graphcl.llm.generation")
 from _augment_helpers import assert_unchanged, edge_set, is_symmetric, snapshot
 from _tag_helpers import FakeLLM, HashEncoder
 
-from graphcl.augment import GAugLLM, GAugLLMSettings, generate_augmentation
-from graphcl.augment.edge_modifier import parse_decision
-from graphcl.augment.prompt_experts import BUCKETS, EXPERTS, context_texts, tidy_answer
+from graphcl.gaugllm import GAugLLM, GAugLLMSettings, generate_augmentation
+from graphcl.gaugllm.edge_modifier import parse_decision
+from graphcl.gaugllm.prompt_experts import BUCKETS, EXPERTS, context_texts
+from graphcl.llm.answers import tidy_answer
 from graphcl.data import load
 from graphcl.llm import CachedGenerator, ResponseCache, TextEncoder
 
@@ -163,7 +164,7 @@ def test_grace_plugin_trains_the_gate(cornell, shared_data, emb_dir, tmp_path):
     """The plug-in trains its gate, and its embeddings of WebKB Washington beat the majority class
     (0.463) by a stated margin: 0.04 (5 training seeds gave 0.54-0.59 at these settings; fully
     trained, experiments/results/gaugllm_webkb.md: 0.59). On Cornell GRACE sits at its majority rate."""
-    from graphcl.models.node.gaugllm import GAUGLLM_DEFAULTS, GAugLLMGRACE
+    from graphcl.gaugllm.model import GAUGLLM_DEFAULTS, GAugLLMGRACE
     from graphcl.train import Trainer
 
     washington = load("webkb-washington", root=shared_data, encoder=_encoder(emb_dir))
@@ -189,7 +190,7 @@ def test_grace_plugin_trains_the_gate(cornell, shared_data, emb_dir, tmp_path):
 _CHILD = textwrap.dedent("""
     import sys, torch
     sys.path[:0] = [{tests!r}]
-    from graphcl.augment import generate_augmentation
+    from graphcl.gaugllm import generate_augmentation
     from graphcl.data import load
     from graphcl.llm import CachedGenerator, TextEncoder
     from _tag_helpers import FakeLLM, HashEncoder

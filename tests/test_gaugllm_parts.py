@@ -10,7 +10,7 @@ from _augment_helpers import edge_set, is_symmetric
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graphcl.augment.edge_modifier import (
+from graphcl.gaugllm.edge_modifier import (
     EdgeCandidates,
     apply_edge_edits,
     common_neighbor_counts,
@@ -19,8 +19,8 @@ from graphcl.augment.edge_modifier import (
     edits_per_node,
     parse_decision,
 )
-from graphcl.augment.expert_gate import ExpertGate
-from graphcl.augment.prompt_experts import (
+from graphcl.gaugllm.expert_gate import ExpertGate
+from graphcl.gaugllm.prompt_experts import (
     PromptSettings,
     answer_primes,
     clean_text,
@@ -28,10 +28,10 @@ from graphcl.augment.prompt_experts import (
     degree_buckets,
     expert_prompts,
     shorten,
-    tidy_answer,
     top_similar_neighbors,
     undirected_degree,
 )
+from graphcl.llm.answers import tidy_answer
 
 
 def _random_graph(n: int, m: int, seed: int) -> torch.Tensor:

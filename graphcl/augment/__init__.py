@@ -1,21 +1,21 @@
 """Graph augmenters: PyG ``BaseTransform`` subclasses with functional forms.
 
 Every transform returns a new object (the input is never mutated), runs on the
-input's device and takes ``seed=`` or ``generator=`` (see ``_base``).
+input's device and takes ``seed=`` or ``generator=`` (see :mod:`graphcl.augment.base`).
+GAugLLM's parts (prompt experts, edge modifier, gate) live in :mod:`graphcl.gaugllm`.
 """
+from graphcl.lazy import lazy_exports
+
 from .communal import (CommunalAttributeVoting, CommunalEdgeDrop, cav_drop_probs, ced_keep_probs,
                        communal_attribute_voting, communal_edge_drop)
 from .compose import RandomChoice
 from .community import CommunityStrength, community_strength, detect_communities
 from .edges import EdgeDrop, degree_drop_weights, drop_edges, weighted_drop_probs
 from .features import FeatureMask, mask_feature_columns
-from .edge_modifier import EdgeCandidates, apply_edge_edits, edge_candidates
-from .expert_gate import ExpertGate
-from .gaugllm import GAugLLM, GAugLLMAugmentation, GAugLLMSettings, generate_augmentation
 from .nodes import NodeDrop, drop_nodes
 from .svd_view import (SVDFactors, SVDView, clear_svd_cache, normalized_adjacency, svd_cache_info,
                        svd_view_factors)
-from ._base import Augmenter
+from .base import Augmenter
 from .sequence import (DistinctPairViews, SequenceCrop, SequenceInsert, SequenceMask, SequenceReorder,
                        SequenceSubstitute, crop_sequences, distinct_pair_views, insert_sequences,
                        item_neighbors, mask_sequences, reorder_sequences, substitute_sequences)
@@ -33,6 +33,8 @@ __all__ = [
     "SequenceCrop", "crop_sequences", "SequenceMask", "mask_sequences", "SequenceReorder",
     "reorder_sequences", "SequenceInsert", "insert_sequences", "SequenceSubstitute",
     "substitute_sequences", "item_neighbors", "DistinctPairViews", "distinct_pair_views",
-    "GAugLLM", "GAugLLMSettings", "GAugLLMAugmentation", "generate_augmentation", "ExpertGate",
-    "EdgeCandidates", "edge_candidates", "apply_edge_edits",
+    "GAugLLM",
 ]
+
+# GAugLLM's LLM-driven transform, from its package (imported on first use: it needs the LLM stack)
+__getattr__, __dir__ = lazy_exports(__name__, {"GAugLLM": "graphcl.gaugllm.augmenter"})

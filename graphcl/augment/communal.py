@@ -32,7 +32,7 @@ from typing import Any, Literal
 import torch
 from torch_geometric.data import Data
 
-from ._base import Augmenter, bernoulli_mask, check_edge_index, check_probability, uniform
+from .base import Augmenter, bernoulli_mask, check_edge_index, check_probability, uniform
 from .features import apply_column_mask, check_features
 
 __all__ = ["ced_keep_probs", "communal_edge_drop", "cav_drop_probs", "communal_attribute_voting",

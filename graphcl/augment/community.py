@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from ._base import Augmenter, check_edge_index
+from .base import Augmenter, check_edge_index
 
 __all__ = ["detect_communities", "community_strength", "undirected_pairs", "CommunityStrength"]
 

@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from ._base import Augmenter
+from .base import Augmenter
 
 __all__ = ["RandomChoice"]
 

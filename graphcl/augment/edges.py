@@ -19,7 +19,7 @@ from torch_geometric.data import Data, HeteroData
 from torch_geometric.utils import is_undirected
 
 from ..sparse import SparseGraph
-from ._base import Augmenter, check_edge_index, check_probability, uniform
+from .base import Augmenter, check_edge_index, check_probability, uniform
 
 __all__ = ["drop_edges", "degree_drop_weights", "weighted_drop_probs", "EdgeDrop", "pair_keys"]
 

@@ -13,7 +13,7 @@ import torch
 from torch_geometric.data import Data, HeteroData
 
 from ..sparse import csr_tensor
-from ._base import Augmenter, bernoulli_mask, check_probability
+from .base import Augmenter, bernoulli_mask, check_probability
 
 __all__ = ["mask_feature_columns", "apply_column_mask", "check_features", "FeatureMask"]
 

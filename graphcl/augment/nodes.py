@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch_geometric.data import Data, HeteroData
 
-from ._base import Augmenter, bernoulli_mask, check_edge_index, check_probability
+from .base import Augmenter, bernoulli_mask, check_edge_index, check_probability
 
 __all__ = ["drop_nodes", "NodeDrop"]
 

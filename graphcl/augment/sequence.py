@@ -18,7 +18,7 @@ row's length.
   one of its ``k`` nearest items (``neighbors``, e.g. from
   :func:`item_neighbors` on item embeddings).
 
-Randomness follows :mod:`graphcl.augment._base`: a ``generator`` (draws on its
+Randomness follows :mod:`graphcl.augment.base`: a ``generator`` (draws on its
 device), a ``seed`` (class forms), or the global RNG.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from ._base import Augmenter, check_probability, uniform
+from .base import Augmenter, check_probability, uniform
 
 __all__ = [
     "DistinctPairViews",

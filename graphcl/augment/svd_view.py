@@ -35,7 +35,7 @@ import torch
 from torch_geometric.data import Data, HeteroData
 
 from ..sparse import SparseGraph, interaction_matrix, to_csr
-from ._base import Augmenter, check_edge_index
+from .base import Augmenter, check_edge_index
 
 __all__ = ["SVDFactors", "svd_view_factors", "SVDView", "svd_cache_info", "clear_svd_cache",
            "normalized_adjacency"]

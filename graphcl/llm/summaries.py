@@ -20,7 +20,7 @@ Prompt format. The embedded Gemma-3-270M is a small *base* model, so the
 default prompts are completion-style: plain text that ends with the start of
 the answer written in (``"Answer: This viewer likes"``), which the model
 continues; the summary is that prime plus the continuation, with repeated
-sentences dropped (:func:`graphcl.augment.prompt_experts.tidy_answer`). A
+sentences dropped (:func:`graphcl.llm.answers.tidy_answer`). A
 chat-tuned endpoint (``generator.chat``) gets the same instruction as one chat
 message without the cue line.
 
@@ -155,7 +155,7 @@ def item_prompt(text: str, nouns: tuple[str, str, str], settings: SummarySetting
 def tidy_summary(prime: str, answer: str) -> str:
     """``prime + answer``, whitespace collapsed, repeated sentences dropped; "" when the
     model said nothing."""
-    from graphcl.augment.prompt_experts import tidy_answer
+    from graphcl.llm.answers import tidy_answer
     return tidy_answer(prime, answer)
 
 

@@ -5,6 +5,6 @@ __all__ = ["GRACE", "CSGCL", "SCGC", "PamC", "GAugLLMGRACE", "MEOW", "AdaMEOW"]
 __getattr__, __dir__ = lazy_exports(__name__, {
     "GRACE": "graphcl.models.node.grace", "CSGCL": "graphcl.models.node.csgcl",
     "SCGC": "graphcl.models.node.scgc", "PamC": "graphcl.models.node.pamc",
-    "GAugLLMGRACE": "graphcl.models.node.gaugllm", "MEOW": "graphcl.models.node.meow",
+    "GAugLLMGRACE": "graphcl.gaugllm.model", "MEOW": "graphcl.models.node.meow",
     "AdaMEOW": "graphcl.models.node.adameow",
 })

@@ -28,7 +28,7 @@ import torch
 
 from graphcl.augment import (cav_drop_probs, ced_keep_probs, communal_attribute_voting, communal_edge_drop,
                              community_strength, detect_communities)
-from graphcl.augment._base import bernoulli_mask, uniform
+from graphcl.augment.base import bernoulli_mask, uniform
 from graphcl.augment.features import apply_column_mask
 from graphcl.models.node.grace import GRACE, GRACE_DEFAULTS, GRACE_PRESETS, Subgraph
 from graphcl.registry import MethodSpec, register_method

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphcl.augment._base import check_probability
+from graphcl.augment.base import check_probability
 from graphcl.augment.sequence import (
     crop_sequences,
     distinct_pair_views,
