@@ -1,6 +1,7 @@
 """The package's import graph (issue 19): no cycle between graphcl's modules, counting
 imports inside functions too; no import of another module's ``_private`` name; and a
-LightGCN run imports nothing of the LLM stack (graphcl.llm, GAugLLM, SRA-CL)."""
+LightGCN run imports nothing of the LLM stack (graphcl.llm, GAugLLM, SRA-CL), no other
+method and not PyG."""
 from __future__ import annotations
 
 import ast
@@ -137,7 +138,7 @@ import sys
 import graphcl.train.trainer as trainer
 seen = {}
 def fit(self, *args, **kwargs):
-    seen.update({m: 1 for m in sys.modules if m.startswith("graphcl")})
+    seen.update({m: 1 for m in sys.modules if m.startswith(("graphcl", "torch_geometric"))})
     raise SystemExit(0)
 trainer.Trainer.fit = fit
 from graphcl.cli import main
@@ -159,3 +160,5 @@ def test_a_lightgcn_run_imports_no_llm_module(tmp_path):
     other_methods = [m for m in out if m.startswith("graphcl.models.") and m.count(".") == 3
                      and not m.endswith((".base", ".lightgcn"))]
     assert other_methods == []
+    # PyG (about 2 s to import, most of a LightGCN run's start-up) is not needed to rank items
+    assert [m for m in out if m.startswith("torch_geometric")] == []

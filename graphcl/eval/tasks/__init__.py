@@ -59,14 +59,13 @@ def task_class(name: str) -> type:
 def task_for(data: Any, config: dict[str, Any]) -> str:
     """The task name for ``data`` when no method names one: by the data's type; a node
     graph with config ``task: cluster`` is clustered (SCGC*, PamC)."""
-    from torch_geometric.data import Data, HeteroData
-
     from graphcl.data.interactions import InteractionDataset
     from graphcl.data.sequences import SequenceDataset
     if isinstance(data, InteractionDataset):
         return "ranking"
     if isinstance(data, SequenceDataset):
         return "sequential-ranking"
+    from torch_geometric.data import Data, HeteroData  # PyG (~2 s to import) only for graphs
     if isinstance(data, Data):
         return "node-cluster" if config.get("task") == "cluster" else "node-probe"
     if isinstance(data, HeteroData):
