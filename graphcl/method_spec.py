@@ -8,10 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["MethodSpec", "UnknownMethodError", "DATA_KINDS"]
+__all__ = ["MethodSpec", "UnknownMethodError", "DATA_KINDS", "DEFAULT_TASKS"]
 
 #: the data a method trains on, by ``MethodSpec.kind`` when ``MethodSpec.data`` is empty
 DATA_KINDS = {"rec": "interactions", "seq": "sequences", "node": "graph"}
+#: the evaluation task (a name of :data:`graphcl.eval.tasks.TASKS`) of each kind of data,
+#: when ``MethodSpec.task`` is empty
+DEFAULT_TASKS = {"interactions": "ranking", "sequences": "sequential-ranking", "graph": "node-probe",
+                 "hetero": "hetero-probe"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,8 @@ class MethodSpec:
         ``Data``), ``"hetero"`` (a HeCo-format ``HeteroData``); empty: from ``kind``.
     ranges: ranges of keys this method reads differently from
         :data:`graphcl.config_ranges.RANGES`.
+    task: the evaluation task it is selected and tested by (see :mod:`graphcl.eval.tasks`);
+        empty: the default task of its data (:data:`DEFAULT_TASKS`).
     """
 
     name: str
@@ -38,10 +44,15 @@ class MethodSpec:
     paper: str = ""
     data: str = ""
     ranges: dict[str, Any] = field(default_factory=dict)
+    task: str = ""
 
     @property
     def data_kind(self) -> str:
         return self.data or DATA_KINDS.get(self.kind, "")
+
+    @property
+    def task_name(self) -> str:
+        return self.task or DEFAULT_TASKS.get(self.data_kind, "")
 
 
 class UnknownMethodError(KeyError):

@@ -122,7 +122,7 @@ def test_no_private_name_is_imported_across_modules():
 def test_leaf_modules_import_nothing_of_graphcl():
     edges, _ = _graph()
     for leaf in ("graphcl.method_spec", "graphcl.lazy", "graphcl.errors", "graphcl.data.root",
-                 "graphcl.parallel"):
+                 "graphcl.parallel", "graphcl.model_protocols"):
         assert edges[leaf] == set(), (leaf, edges[leaf])
 
 

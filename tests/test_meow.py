@@ -15,6 +15,7 @@ from graphcl.data.metapath import compose_commuting_matrix
 from graphcl.models.node.meow_views import context_operators, mask_entries, masked_graph
 from graphcl.registry import get_method
 from graphcl.eval.tasks.hetero_probe import HeteroProbeTask
+from graphcl.models.node.base import FullGraphBatch
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -76,7 +77,7 @@ def _train(method, steps=3, seed=0, **overrides):
     gen = torch.Generator().manual_seed(seed)
     losses = []
     for _ in range(steps):
-        out = model.loss(gen)
+        out = model.loss(FullGraphBatch(gen))
         opt.zero_grad()
         out["loss"].backward()
         opt.step()

@@ -10,6 +10,7 @@ from torch_geometric.data import Data
 from graphcl.data import load
 from graphcl.data.neighbor_sampling import TorchNeighborSampler, gather_rows, neighbor_loader
 from graphcl.train import build_trainer
+from graphcl.models.node.base import FullGraphBatch
 
 # A hand-made directed graph (source -> target): node 0 receives from 1..5, node 1 from
 # 0 and 6, node 2 from 0, node 5 from 7 and 8, node 6 from 9; node 3 receives nothing.
@@ -203,7 +204,7 @@ def test_full_batch_path_is_unchanged(cora, tmp_path):
     assert not c["undirected_drop"]
     g = gen(7)
     state = g.get_state()
-    assert list(model.batches(g)) == [g] and torch.equal(g.get_state(), state)  # nothing drawn
+    assert list(model.batches(g)) == [FullGraphBatch(g)] and torch.equal(g.get_state(), state)  # nothing drawn
     ref_gen = gen(7)
     x_full = model.x.to_dense() if model.x.layout == torch.sparse_csr else model.x
     views = []
@@ -225,7 +226,7 @@ def test_full_batch_path_is_unchanged(cora, tmp_path):
     seen = []                                                  # the model's own two projections
     hook = model.projector.register_forward_hook(lambda mod, inp, out: seen.append(out.detach()))
     try:
-        got = model.loss(g)["loss"]
+        got = model.loss(FullGraphBatch(g))["loss"]
     finally:
         hook.remove()
     # the loss barely moves with which 20% of the edges are dropped: the views are compared too

@@ -187,3 +187,17 @@ def test_resume_accepts_a_checkpoint_from_before_a_new_method_key(toy, tmp_path)
     if other is not None:
         with pytest.raises(ValueError, match=f"different config: {key}"):
             build_trainer("lightgcn", toy, config={**CFG, key: other}, resume=tmp_path / "old", verbose=False)
+
+
+def test_resume_accepts_a_checkpoint_with_a_key_the_method_no_longer_has(toy, tmp_path):
+    """A key removed from a method since a run was saved (SCGC's old ``task: cluster``, now its
+    spec's task) cannot be set any more, so it is no config difference; a valid key that
+    differs still is."""
+    from graphcl.train.checkpoint import save_checkpoint
+    build_trainer("lightgcn", toy, config={**CFG, "epochs": 2}, run_dir=tmp_path / "old", verbose=False).fit()
+    ckpt = load_checkpoint(tmp_path / "old" / "last.pt")
+    ckpt["config"]["task"] = "cluster"
+    save_checkpoint(ckpt, tmp_path / "old" / "last.pt")
+    assert build_trainer("lightgcn", toy, config=CFG, resume=tmp_path / "old", verbose=False).start_epoch == 2
+    with pytest.raises(ValueError, match="different config: num_layers"):
+        build_trainer("lightgcn", toy, config={**CFG, "num_layers": 3}, resume=tmp_path / "old", verbose=False)

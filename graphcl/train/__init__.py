@@ -59,7 +59,7 @@ def build_trainer(method: str, dataset: Any = "ml-100k", *,
         run_dir = ckpt.parent
     trainer = Trainer(spec.name, spec.build, data, cfg, device=device, run_dir=run_dir,
                       progress=progress, verbose=verbose,
-                      dataset_name=str(dataset) if by_name else None)
+                      dataset_name=str(dataset) if by_name else None, task_name=spec.task_name)
     trainer.data_options = dict(data_options)
     if resume is not None:
         if ckpt.is_file() or ckpt.name != "last.pt":

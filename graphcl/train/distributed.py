@@ -35,7 +35,7 @@ Batches that are tuples or dicts of tensors with a common leading batch
 dimension are sharded (every recommender, general and sequential). Node
 methods trained in mini-batches (``minibatch_size > 0``: GRACE, CSGCL) shard
 each step's seed nodes and sample each rank's subgraph; the batch carries
-its ``shard_weight``. A full-graph node method's "batch" is the epoch's
+its ``shard_weight``. A full-graph node method's batch is a ``FullGraphBatch`` of the epoch's
 generator: every rank then makes the same full-batch step (identical
 gradients, no speed-up).
 A model that runs its own optimizer steps (``train_step``, e.g. MCLRec's meta

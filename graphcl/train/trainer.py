@@ -49,10 +49,11 @@ import torch
 from tqdm.auto import tqdm
 
 from graphcl.data.fingerprint import dataset_fingerprint
+from graphcl.eval.tasks import make_task
 from graphcl.io import atomic_write_text
+from graphcl.model_protocols import OwnsOptimization, Trainable, check_protocol
 from graphcl.train import distributed
 from graphcl.train.checkpoint import JsonlLogger, load_checkpoint, save_checkpoint, write_json
-from graphcl.eval.tasks import make_task
 from graphcl.train.utils import make_generator, release_freed_memory, resolve_device, seed_everything
 
 
@@ -93,21 +94,25 @@ class Trainer:
 
     ``build_model(dataset, config, device)`` constructs the model; it is called
     after seeding so the initialization is reproducible. The task (default:
-    :func:`graphcl.eval.tasks.make_task` of the dataset: full ranking for an
-    :class:`InteractionDataset`, a linear probe for a PyG ``Data``) evaluates
-    the model on ``valid`` and ``test``.
+    :func:`graphcl.eval.tasks.make_task`: the task named ``task_name``, the method
+    spec's, else the default task of the dataset's type) evaluates the model on
+    ``valid`` and ``test``. The model must be
+    :class:`~graphcl.model_protocols.Trainable` and provide the task's
+    ``model_protocol``; a model that is
+    :class:`~graphcl.model_protocols.OwnsOptimization` builds its optimizers and
+    makes its own steps. Both are checked here, before any training.
     """
 
     def __init__(self, method: str, build_model: Callable[..., torch.nn.Module],
                  dataset: Any, config: dict[str, Any],
                  device: str | torch.device = "auto", run_dir: str | Path | None = None,
                  progress: bool | None = None, verbose: bool = True, task: Any = None,
-                 dataset_name: str | None = None) -> None:
+                 dataset_name: str | None = None, task_name: str | None = None) -> None:
         self.method = method
         self.dataset = dataset
         self.config = dict(config)
         self.device = resolve_device(device)
-        self.task = task if task is not None else make_task(dataset, self.config, self.device)
+        self.task = task if task is not None else make_task(dataset, self.config, self.device, task_name)
         if dataset_name:
             self.task.name = dataset_name
         self.dist = distributed.context()
@@ -119,17 +124,33 @@ class Trainer:
         seed = int(self.config["seed"])
         seed_everything(seed)
         self.model = build_model(dataset, self.config, self.device).to(self.device)
-        lr, weight_decay = float(self.config["lr"]), float(self.config["weight_decay"])
-        configure = getattr(self.model, "configure_optimizers", None)
-        self.optimizers: dict[str, torch.optim.Optimizer] = (
-            dict(configure(lr, weight_decay)) if callable(configure) else
-            {"main": torch.optim.Adam(self.model.parameters(), lr=lr, weight_decay=weight_decay)})
-        if not self.optimizers:
-            raise ValueError(f"{method}: configure_optimizers returned no optimizer")
+        check_protocol(self.model, Trainable, method)
+        check_protocol(self.model, getattr(self.task, "model_protocol", object),
+                       f"{method} evaluated by {type(self.task).__name__}")
+        self.owns_optimization = isinstance(self.model, OwnsOptimization)
+        self.optimizers = self._build_optimizers()
         self.optimizer = next(iter(self.optimizers.values()))
         self.generator = make_generator(seed, self.device)
         self.valid_metric = str(self.config["valid_metric"])
         self.has_valid = self.task.has_valid
+        self._reset_progress()
+        self.data_options: dict[str, Any] = {}
+        self.logger = JsonlLogger(self.run_dir / "metrics.jsonl") if self.dist.is_main else _NoLogger()
+        self.ddp: torch.nn.Module | None = None
+        if self.dist.active:
+            self._setup_distributed()
+
+    def _build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The model's own optimizers (:class:`OwnsOptimization`), else one Adam over all parameters."""
+        lr, weight_decay = float(self.config["lr"]), float(self.config["weight_decay"])
+        optimizers = (dict(self.model.configure_optimizers(lr, weight_decay)) if self.owns_optimization else
+                      {"main": torch.optim.Adam(self.model.parameters(), lr=lr, weight_decay=weight_decay)})
+        if not optimizers:
+            raise ValueError(f"{self.method}: configure_optimizers returned no optimizer")
+        return optimizers
+
+    def _reset_progress(self) -> None:
+        """The training progress of a new run (``resume`` restores it from ``last.pt``)."""
         self.start_epoch = 0
         self.best_score = -math.inf
         self.best_epoch = -1
@@ -141,15 +162,10 @@ class Trainer:
         self.stopped = ""                      # why the run stopped early ("" while it runs)
         self.restarted = False                 # restart(): a fresh start in a claimed folder
         self.history: list[dict[str, Any]] = []
-        self.data_options: dict[str, Any] = {}
-        self.logger = JsonlLogger(self.run_dir / "metrics.jsonl") if self.dist.is_main else _NoLogger()
-        self.ddp: torch.nn.Module | None = None
-        if self.dist.active:
-            self._setup_distributed()
 
     def _setup_distributed(self) -> None:
         """Wrap the model's loss in DDP and shard the ranking evaluation (module docstring)."""
-        if callable(getattr(self.model, "train_step", None)):
+        if self.owns_optimization:
             raise ValueError(f"{self.method} runs its own optimizer steps (train_step) and cannot train "
                              f"under torch.distributed; run it in one process")
         from torch.nn.parallel import DistributedDataParallel
@@ -274,7 +290,9 @@ class Trainer:
                            if k != "epochs" and config.get(k) != self.config.get(k)
                            # a key added after the checkpoint was written, at its default
                            and not (k not in config and k in defaults
-                                    and self.config.get(k) == defaults[k]))
+                                    and self.config.get(k) == defaults[k])
+                           # a key the method no longer has (nobody can set it now)
+                           and not (k not in self.config and k not in defaults))
         differing += sorted(f"data.{k}" for k in set(data_options) | set(self.data_options)
                             if data_options.get(k, "<unset>") != self.data_options.get(k, "<unset>"))
         if differing:
@@ -314,48 +332,15 @@ class Trainer:
 
     # ----------------------------------------------------------------- train
     def _train_epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over ``model.batches``; the mean of each logged loss part over its batches."""
         self.model.train()
         sums: dict[str, torch.Tensor] = {}
         count = 0
-        batches = self.model.batches(self.generator)
-        total = self.model.num_batches() if hasattr(self.model, "num_batches") else None
-        bar = tqdm(batches, total=total, desc=f"epoch {epoch}", leave=False,
-                   disable=None if self.progress is None else not self.progress)
-        train_step = getattr(self.model, "train_step", None)
+        bar = tqdm(self.model.batches(self.generator), total=self.model.num_batches(), desc=f"epoch {epoch}",
+                   leave=False, disable=None if self.progress is None else not self.progress)
         trim_every = int(self.config.get("malloc_trim_every", 0) or 0)
-        if trim_every < 0:
-            raise ValueError(f"malloc_trim_every must be >= 0, got {trim_every}")
         for step, batch in enumerate(bar):
-            weight = 1.0
-            if self.ddp is not None:
-                batch, weight = distributed.shard_batch(batch, self.dist)
-                out = self.ddp(batch)
-                parts = out if isinstance(out, dict) else {"loss": out}
-            elif callable(train_step):
-                try:
-                    parts = dict(train_step(batch, self.optimizers))
-                except FloatingPointError as err:
-                    raise TrainingDivergedError(f"{self.method}: non-finite loss at epoch {epoch}, batch "
-                                                f"{step} ({err}); lower lr or check the input data") from None
-            else:
-                out = self.model.loss(batch)
-                parts = out if isinstance(out, dict) else {"loss": out}
-            loss = parts["loss"]
-            finite = bool(torch.isfinite(loss))
-            if self.ddp is not None:  # every rank stops together, or the others hang in the all-reduce
-                finite = not bool(distributed.all_reduce_sums(torch.tensor([0.0 if finite else 1.0],
-                                                                           device=loss.device)))
-            if not finite:
-                detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
-                raise TrainingDivergedError(f"{self.method}: non-finite loss at epoch {epoch}, batch {step} "
-                                            f"({detail}); lower lr or check the input data")
-            self._check_explosion(float(loss.detach()), epoch, step, parts)
-            if self.ddp is not None or not callable(train_step):
-                for opt in self.optimizers.values():
-                    opt.zero_grad(set_to_none=True)
-                (loss * weight if weight != 1.0 else loss).backward()
-                for opt in self.optimizers.values():
-                    opt.step()
+            parts, weight = self._step(batch, epoch, step)
             for k, v in parts.items():
                 v = v.detach() * weight if weight != 1.0 else v.detach()
                 sums[k] = sums[k] + v if k in sums else v.clone()
@@ -371,6 +356,44 @@ class Trainer:
             total = distributed.all_reduce_sums(torch.stack([sums[k].float() for k in keys]))
             sums = {k: total[i] / self.dist.world_size for i, k in enumerate(keys)}
         return {k: float(v) / max(count, 1) for k, v in sums.items()}
+
+    def _step(self, batch: Any, epoch: int, step: int) -> tuple[dict[str, torch.Tensor], float]:
+        """One optimization step on ``batch``: its loss parts and this rank's loss weight."""
+        weight = 1.0
+        if self.ddp is not None:
+            batch, weight = distributed.shard_batch(batch, self.dist)
+            out = self.ddp(batch)
+        elif self.owns_optimization:
+            try:
+                out = dict(self.model.train_step(batch, self.optimizers))
+            except FloatingPointError as err:
+                raise TrainingDivergedError(f"{self.method}: non-finite loss at epoch {epoch}, batch "
+                                            f"{step} ({err}); lower lr or check the input data") from None
+        else:
+            out = self.model.loss(batch)
+        parts = out if isinstance(out, dict) else {"loss": out}
+        loss = parts["loss"]
+        self._check_finite(loss, parts, epoch, step)
+        self._check_explosion(float(loss.detach()), epoch, step, parts)
+        if self.ddp is not None or not self.owns_optimization:
+            for opt in self.optimizers.values():
+                opt.zero_grad(set_to_none=True)
+            (loss * weight if weight != 1.0 else loss).backward()
+            for opt in self.optimizers.values():
+                opt.step()
+        return parts, weight
+
+    def _check_finite(self, loss: torch.Tensor, parts: dict[str, Any], epoch: int, step: int) -> None:
+        """A non-finite loss is divergence; under DDP every rank stops together (or the others
+        would hang in the next all-reduce)."""
+        finite = bool(torch.isfinite(loss))
+        if self.ddp is not None:
+            finite = not bool(distributed.all_reduce_sums(torch.tensor([0.0 if finite else 1.0],
+                                                                       device=loss.device)))
+        if not finite:
+            detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
+            raise TrainingDivergedError(f"{self.method}: non-finite loss at epoch {epoch}, batch {step} "
+                                        f"({detail}); lower lr or check the input data")
 
     def _check_explosion(self, value: float, epoch: int, step: int, parts: dict[str, Any]) -> None:
         """Divergence while the loss stays finite: |loss| above ``divergence_factor`` x
@@ -402,11 +425,28 @@ class Trainer:
             tqdm.write(msg)
 
     def fit(self) -> TrainResult:
-        cfg = self.config
-        epochs, eval_every, patience = int(cfg["epochs"]), int(cfg["eval_every"]), int(cfg["patience"])
-        loss_patience = int(cfg.get("loss_patience", 0))
+        """Train from ``start_epoch`` to ``epochs`` (or an early stop), select the best
+        validation epoch, test it, and write ``result.json``."""
+        epochs = int(self.config["epochs"])
+        loss_patience = int(self.config.get("loss_patience", 0))
         if loss_patience < 0:
             raise ValueError(f"loss_patience must be >= 0 (0: off), got {loss_patience}")
+        self._claim_run_dir()
+        if self.stopped:
+            self._say(f"the run had stopped early ({self.stopped}); testing its best model")
+        if not self.has_valid:
+            self._say("no validation split: training for all epochs and testing the last model")
+        train_seconds: list[float] = []
+        eval_seconds: list[float] = []
+        epoch = self.start_epoch - 1
+        for epoch in range(self.start_epoch, epochs if not self.stopped else self.start_epoch):
+            if self._run_epoch(epoch, train_seconds, eval_seconds):
+                break
+        return self._finish(epoch, train_seconds, eval_seconds)
+
+    def _claim_run_dir(self) -> None:
+        """Refuse a folder that holds another run (unless resuming or restarting it), then
+        write ``config.json`` (rank 0)."""
         if self.start_epoch == 0 and not self.restarted:
             if (self.run_dir / "last.pt").exists():
                 raise FileExistsError(f"run folder {self.run_dir} already holds a run; resume it "
@@ -416,69 +456,80 @@ class Trainer:
                                       f"checkpoint; --resume {self.run_dir} starts it over there, or pick "
                                       f"another run folder")
         distributed.barrier()  # every rank has checked the folder before rank 0 writes into it
-        main = self.dist.is_main
-        if main:
+        if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             write_json(self.run_dir / "config.json", {"method": self.method, "dataset": self.task.name,
-                                                      "config": cfg, "data_options": self.data_options,
+                                                      "config": self.config, "data_options": self.data_options,
                                                       "data_fingerprint": self.data_fingerprint,
                                                       "dataset_stats": self.task.stats(),
                                                       "device": str(self.device),
                                                       "world_size": self.dist.world_size})
-        if self.stopped:
-            self._say(f"the run had stopped early ({self.stopped}); testing its best model")
-        if not self.has_valid:
-            self._say("no validation split: training for all epochs and testing the last model")
-        train_seconds: list[float] = []
-        eval_seconds: list[float] = []
-        epoch = self.start_epoch - 1
-        for epoch in range(self.start_epoch, epochs if not self.stopped else self.start_epoch):
-            t0 = time.perf_counter()
-            losses = self._train_epoch(epoch)
-            train_seconds.append(time.perf_counter() - t0)
-            record: dict[str, Any] = {"epoch": epoch, "split": "train", "seconds": train_seconds[-1], **losses}
-            self.logger.log(record)
-            stop = loss_stop = False
-            if loss_patience:
-                if losses["loss"] < self.best_loss:
-                    self.best_loss, self.loss_bad_epochs = losses["loss"], 0
-                else:
-                    self.loss_bad_epochs += 1
-                    loss_stop = self.loss_bad_epochs >= loss_patience
-            due = (epoch + 1) % eval_every == 0 if eval_every > 0 else False
-            if self.has_valid and (due or epoch == epochs - 1 or loss_stop):
-                t1 = time.perf_counter()
-                valid = self.evaluate("valid")
-                eval_seconds.append(time.perf_counter() - t1)
-                self.logger.log({"epoch": epoch, "split": "valid", "seconds": eval_seconds[-1], **valid})
-                score = valid[self.valid_metric]
-                improved = score > self.best_score
-                self.history.append({"epoch": epoch, "loss": losses["loss"], self.valid_metric: score})
-                if improved:
-                    self.best_score, self.best_epoch, self.best_valid = score, epoch, valid
-                    self.bad_evals = 0
-                    if main:
-                        save_checkpoint({"method": self.method, "config": cfg, "epoch": epoch,
-                                         "model": self.model.state_dict()}, self.run_dir / "best.pt")
-                else:
-                    self.bad_evals += 1
-                    stop = self.bad_evals >= patience
-                self._say(f"epoch {epoch:4d}  loss {losses['loss']:.4f}  {train_seconds[-1]:.1f}s  "
-                          f"valid {self.valid_metric} {score:.4f}{'  *' if improved else ''}")
-            else:
-                self._say(f"epoch {epoch:4d}  loss {losses['loss']:.4f}  {train_seconds[-1]:.1f}s")
-            if stop:
-                self.stopped = f"no {self.valid_metric} gain in {patience} evaluations, epoch {epoch}"
-            elif loss_stop:
-                self.stopped = f"no new training-loss minimum in {loss_patience} epochs, epoch {epoch}"
-            if main:
-                save_checkpoint(self.state(epoch), self.run_dir / "last.pt")
-            if stop:
-                self._say(f"early stop: no {self.valid_metric} gain in {patience} evaluations")
-                break
-            if loss_stop:
-                self._say(f"early stop: no new training-loss minimum in {loss_patience} epochs")
-                break
+
+    def _run_epoch(self, epoch: int, train_seconds: list[float], eval_seconds: list[float]) -> bool:
+        """Train one epoch, validate when due, checkpoint; True when the run stops early."""
+        t0 = time.perf_counter()
+        losses = self._train_epoch(epoch)
+        train_seconds.append(time.perf_counter() - t0)
+        self.logger.log({"epoch": epoch, "split": "train", "seconds": train_seconds[-1], **losses})
+        loss_stop = self._loss_plateau(losses["loss"])
+        eval_every, epochs = int(self.config["eval_every"]), int(self.config["epochs"])
+        due = (epoch + 1) % eval_every == 0 if eval_every > 0 else False
+        stop = False
+        if self.has_valid and (due or epoch == epochs - 1 or loss_stop):
+            stop = self._validate(epoch, losses["loss"], train_seconds[-1], eval_seconds)
+        else:
+            self._say(f"epoch {epoch:4d}  loss {losses['loss']:.4f}  {train_seconds[-1]:.1f}s")
+        patience, loss_patience = int(self.config["patience"]), int(self.config.get("loss_patience", 0))
+        if stop:
+            self.stopped = f"no {self.valid_metric} gain in {patience} evaluations, epoch {epoch}"
+        elif loss_stop:
+            self.stopped = f"no new training-loss minimum in {loss_patience} epochs, epoch {epoch}"
+        if self.dist.is_main:
+            save_checkpoint(self.state(epoch), self.run_dir / "last.pt")
+        if stop:
+            self._say(f"early stop: no {self.valid_metric} gain in {patience} evaluations")
+        elif loss_stop:
+            self._say(f"early stop: no new training-loss minimum in {loss_patience} epochs")
+        return stop or loss_stop
+
+    def _loss_plateau(self, loss: float) -> bool:
+        """``loss_patience``: True once the training loss has set no new minimum for that many
+        epochs (HeCo's and MEOW's stopping rule; 0: off)."""
+        loss_patience = int(self.config.get("loss_patience", 0))
+        if not loss_patience:
+            return False
+        if loss < self.best_loss:
+            self.best_loss, self.loss_bad_epochs = loss, 0
+            return False
+        self.loss_bad_epochs += 1
+        return self.loss_bad_epochs >= loss_patience
+
+    def _validate(self, epoch: int, loss: float, seconds: float, eval_seconds: list[float]) -> bool:
+        """Evaluate on ``valid``; keep ``best.pt`` on a gain; True when ``patience`` evaluations
+        in a row brought none."""
+        t1 = time.perf_counter()
+        valid = self.evaluate("valid")
+        eval_seconds.append(time.perf_counter() - t1)
+        self.logger.log({"epoch": epoch, "split": "valid", "seconds": eval_seconds[-1], **valid})
+        score = valid[self.valid_metric]
+        improved = score > self.best_score
+        self.history.append({"epoch": epoch, "loss": loss, self.valid_metric: score})
+        stop = False
+        if improved:
+            self.best_score, self.best_epoch, self.best_valid = score, epoch, valid
+            self.bad_evals = 0
+            if self.dist.is_main:
+                save_checkpoint({"method": self.method, "config": self.config, "epoch": epoch,
+                                 "model": self.model.state_dict()}, self.run_dir / "best.pt")
+        else:
+            self.bad_evals += 1
+            stop = self.bad_evals >= int(self.config["patience"])
+        self._say(f"epoch {epoch:4d}  loss {loss:.4f}  {seconds:.1f}s  "
+                  f"valid {self.valid_metric} {score:.4f}{'  *' if improved else ''}")
+        return stop
+
+    def _finish(self, epoch: int, train_seconds: list[float], eval_seconds: list[float]) -> TrainResult:
+        """Test the best validation model (the last one without validation); write ``result.json``."""
         distributed.barrier()  # rank 0 has written best.pt
         if self.has_valid and self.best_epoch >= 0:
             best = load_checkpoint(self.run_dir / "best.pt", map_location=self.device)
@@ -494,7 +545,7 @@ class Trainer:
             seconds_per_epoch=sum(train_seconds) / max(len(train_seconds), 1),
             eval_seconds=(sum(eval_seconds) / len(eval_seconds)) if eval_seconds else test_seconds,
             history=self.history)
-        if main:
+        if self.dist.is_main:
             write_json(self.run_dir / "result.json", {
                 "method": self.method, "dataset": self.task.name, "best_epoch": result.best_epoch,
                 "valid": result.best_valid, "test": result.test, "epochs_run": result.epochs_run,

@@ -1,9 +1,10 @@
 """Evaluation tasks, by name: what the trainer evaluates a model with and early-stops on.
 
-A task knows its data, whether it has validation/test splits, and how to evaluate a
-model on a split (:class:`Task`). Each method's
-:class:`~graphcl.method_spec.MethodSpec` names its task; :func:`make_task` builds it,
-importing only that task's module:
+A task knows its data, whether it has validation/test splits, how to evaluate a model on
+a split, and which :mod:`graphcl.model_protocols` protocol the model must provide
+(``model_protocol``) (:class:`Task`). Each method's :class:`~graphcl.method_spec.MethodSpec`
+names its task (``task_name``: its own ``task``, else the default task of its data);
+:func:`make_task` builds it, importing only that task's module:
 
 =====================  =========================================================
 ``ranking``            full ranking of all items (general recommenders)
@@ -20,6 +21,8 @@ from typing import Any, Protocol
 
 import torch
 
+from graphcl.method_spec import DEFAULT_TASKS
+
 __all__ = ["Task", "TASKS", "DATA_TASKS", "task_class", "task_for", "make_task"]
 
 
@@ -28,6 +31,7 @@ class Task(Protocol):
     data: Any
     has_valid: bool
     has_test: bool
+    model_protocol: type
 
     def evaluate(self, model: torch.nn.Module, split: str) -> dict[str, float]: ...
 
@@ -44,8 +48,7 @@ TASKS: dict[str, str] = {
 }
 
 #: the task of each kind of training data (:attr:`graphcl.method_spec.MethodSpec.data_kind`)
-DATA_TASKS: dict[str, str] = {"interactions": "ranking", "sequences": "sequential-ranking",
-                              "graph": "node-probe", "hetero": "hetero-probe"}
+DATA_TASKS: dict[str, str] = dict(DEFAULT_TASKS)
 
 
 def task_class(name: str) -> type:
@@ -56,9 +59,9 @@ def task_class(name: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
-def task_for(data: Any, config: dict[str, Any]) -> str:
-    """The task name for ``data`` when no method names one: by the data's type; a node
-    graph with config ``task: cluster`` is clustered (SCGC*, PamC)."""
+def task_for(data: Any) -> str:
+    """The default task name for ``data`` (by its type), for a trainer built without a
+    method spec."""
     from graphcl.data.interactions import InteractionDataset
     from graphcl.data.sequences import SequenceDataset
     if isinstance(data, InteractionDataset):
@@ -67,7 +70,7 @@ def task_for(data: Any, config: dict[str, Any]) -> str:
         return "sequential-ranking"
     from torch_geometric.data import Data, HeteroData  # PyG (~2 s to import) only for graphs
     if isinstance(data, Data):
-        return "node-cluster" if config.get("task") == "cluster" else "node-probe"
+        return "node-probe"
     if isinstance(data, HeteroData):
         return "hetero-probe"
     raise TypeError(f"no evaluation task for data of type {type(data).__name__}")
@@ -75,4 +78,4 @@ def task_for(data: Any, config: dict[str, Any]) -> str:
 
 def make_task(data: Any, config: dict[str, Any], device: torch.device, name: str | None = None) -> Task:
     """Task ``name`` (default :func:`task_for` the data) on ``data``."""
-    return task_class(name or task_for(data, config))(data, config, device)
+    return task_class(name or task_for(data))(data, config, device)

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from graphcl.eval.tasks.node_probe import frozen_embeddings
+from graphcl.model_protocols import Embedder
 
 HETERO_TASK_DEFAULTS: dict[str, Any] = {
     "probe_normalize": "auto",  # "auto" (l2 or standard, chosen per split on validation), "standard", "l2", "none"
@@ -33,6 +34,8 @@ HETERO_TASK_DEFAULTS: dict[str, Any] = {
 
 
 class HeteroProbeTask:
+    model_protocol = Embedder
+
     def __init__(self, data: Any, config: dict[str, Any], device: torch.device) -> None:
         target = getattr(data, "target_type", None)
         if target is None or getattr(data[target], "y", None) is None:

@@ -23,14 +23,16 @@ from typing import Any
 
 import torch
 
-from graphcl.eval.tasks.node_probe import frozen_embeddings
-
 from graphcl.eval.clustering import cluster_metrics, evaluate_clustering
+from graphcl.eval.tasks.node_probe import frozen_embeddings
+from graphcl.model_protocols import Embedder
 
 METRICS = ("acc", "nmi", "ari", "f1")
 
 
 class NodeClusteringTask:
+    model_protocol = Embedder
+
     def __init__(self, data: Any, config: dict[str, Any], device: torch.device) -> None:
         if getattr(data, "y", None) is None:
             raise ValueError("clustering evaluation needs labels: the graph has no `y`")

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from graphcl.model_protocols import Embedder
+
 def frozen_embeddings(model: torch.nn.Module) -> torch.Tensor:
     """The model's node embeddings in eval mode, detached; non-finite values are an error."""
     model.eval()
@@ -74,6 +76,8 @@ NODE_TASK_DEFAULTS: dict[str, Any] = {
 
 
 class NodeProbeTask:
+    model_protocol = Embedder
+
     def __init__(self, data: Any, config: dict[str, Any], device: torch.device) -> None:
         if getattr(data, "y", None) is None:
             raise ValueError("node evaluation needs labels: the graph has no `y`")

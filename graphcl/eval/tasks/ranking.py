@@ -7,11 +7,14 @@ import torch
 
 from graphcl.data.interactions import InteractionDataset
 from graphcl.eval.ranking import RankingEvaluator
+from graphcl.model_protocols import Ranker
 
 
 class RankingTask:
     """Full-ranking metrics on ``valid``/``test``; training items (and for test,
     validation items) are excluded from the ranking."""
+
+    model_protocol = Ranker
 
     def __init__(self, dataset: InteractionDataset, config: dict[str, Any], device: torch.device) -> None:
         self.data = dataset

@@ -21,11 +21,14 @@ import torch
 
 from graphcl.data.sequences import SequenceDataset
 from graphcl.eval.ranking import RankingEvaluator
+from graphcl.model_protocols import SequenceScorer
 
 SEQ_METRICS = ("hit", "ndcg", "mrr")
 
 
 class SequentialRankingTask:
+    model_protocol = SequenceScorer
+
     def __init__(self, dataset: SequenceDataset, config: dict[str, Any], device: torch.device) -> None:
         self.data = dataset
         self.name = dataset.name

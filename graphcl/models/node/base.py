@@ -26,10 +26,10 @@ from typing import Any, Iterator
 
 import torch
 from torch import nn
-from graphcl.sparse import to_csr
 
-from graphcl.eval.tasks.node_probe import NODE_TASK_DEFAULTS
 from graphcl.config import TRAIN_DEFAULTS
+from graphcl.eval.tasks.node_probe import NODE_TASK_DEFAULTS
+from graphcl.sparse import to_csr
 
 NODE_TRAIN_DEFAULTS: dict[str, Any] = {
     **{k: v for k, v in TRAIN_DEFAULTS.items() if k not in ("topk", "eval_batch_size", "batch_size")},
@@ -59,6 +59,12 @@ def refuse_minibatch(method: str, config: dict[str, Any], reason: str | None) ->
         raise ValueError(f"{method} cannot train on sampled subgraphs (minibatch_size={size}): {reason}. "
                          f"Set minibatch_size: 0 to train full batch")
     return size
+
+
+@dataclass(frozen=True)
+class FullGraphBatch:
+    """One full-graph training step: its augmentations draw from ``generator``."""
+    generator: torch.Generator
 
 
 @dataclass
@@ -133,9 +139,9 @@ class NodeMethod(nn.Module):
         from torch_geometric.data import Data
         self._loader_data = Data(edge_index=self.edge_index.cpu(), num_nodes=self.num_nodes)
 
-    def batches(self, generator: torch.Generator) -> Iterator[torch.Generator | NodeMiniBatch]:
+    def batches(self, generator: torch.Generator) -> Iterator[FullGraphBatch | NodeMiniBatch]:
         if self.minibatch_size == 0:
-            yield generator
+            yield FullGraphBatch(generator)
             return
         from graphcl.data.neighbor_sampling import neighbor_loader
         from graphcl import parallel
@@ -164,13 +170,13 @@ class NodeMethod(nn.Module):
             return 1
         return math.ceil(self.num_nodes / self.minibatch_size)
 
-    def loss(self, batch: torch.Generator | NodeMiniBatch) -> dict[str, torch.Tensor]:
+    def loss(self, batch: FullGraphBatch | NodeMiniBatch) -> dict[str, torch.Tensor]:
         if isinstance(batch, NodeMiniBatch):
             out = self.minibatch_loss(batch)
             if batch.index == batch.count - 1:
                 self.epoch += 1
             return out
-        out = self.step_loss(batch)
+        out = self.step_loss(batch.generator)
         self.epoch += 1
         return out
 

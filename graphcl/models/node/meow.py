@@ -48,7 +48,7 @@ from torch import nn
 
 from graphcl.losses.prototypical import CONCENTRATION_FORMS, cluster_runs, prototypical_loss
 from graphcl.losses.weighted import ClusterWeights, weighted_info_nce
-from graphcl.models.node.base import refuse_minibatch
+from graphcl.models.node.base import FullGraphBatch, refuse_minibatch
 from graphcl.models.node.meow_views import (coarse_graph, context_operators, mask_entries,
                                             masked_graph, metapath_graphs, per_metapath,
                                             row_normalize)
@@ -166,14 +166,14 @@ class MEOW(nn.Module):
         return F.normalize(torch.tanh(self.project(z)), dim=1)
 
     # ---------------------------------------------------------------- loss
-    def batches(self, generator: torch.Generator) -> Iterator[torch.Generator]:
-        yield generator
+    def batches(self, generator: torch.Generator) -> Iterator[FullGraphBatch]:
+        yield FullGraphBatch(generator)
 
     def num_batches(self) -> int:
         return 1
 
-    def loss(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        out = self.step_loss(generator)
+    def loss(self, batch: FullGraphBatch) -> dict[str, torch.Tensor]:
+        out = self.step_loss(batch.generator)
         self.epoch += 1
         return out
 

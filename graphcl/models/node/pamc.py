@@ -59,7 +59,7 @@ PAMC_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 register_method(MethodSpec(
-    name="pamc", kind="node", build=PamC, defaults=PAMC_DEFAULTS, presets=PAMC_PRESETS,
+    name="pamc", kind="node", task="node-cluster", build=PamC, defaults=PAMC_DEFAULTS, presets=PAMC_PRESETS,
     description="PamC: SCGC* with the meta-node contrastive loss (linear in N)",
     paper="Kulatilleke et al., Efficient block contrastive learning via parameter-free "
           "meta-node approximation, 2022"))

@@ -153,7 +153,7 @@ class SCGC(NodeMethod):
 
 SCGC_DEFAULTS: dict[str, Any] = {
     **NODE_TRAIN_DEFAULTS,
-    "task": "cluster", "kmeans_seeds": 5,
+    "kmeans_seeds": 5,
     "normalize_features": False, "binarize_features": False,
     "epochs": 200, "lr": 1e-3, "weight_decay": 0.0,
     "n_clusters": 0, "hidden_dims": [500, 500, 2000], "n_z": 10, "dof": 1.0,
@@ -176,6 +176,6 @@ SCGC_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 register_method(MethodSpec(
-    name="scgc", kind="node", build=SCGC, defaults=SCGC_DEFAULTS, presets=SCGC_PRESETS,
+    name="scgc", kind="node", task="node-cluster", build=SCGC, defaults=SCGC_DEFAULTS, presets=SCGC_PRESETS,
     description="SCGC*: MLP + Student-t clustering + pairwise influence-graph contrast (O(N²))",
     paper="Kulatilleke et al., SCGC: Self-Supervised Contrastive Graph Clustering, 2022"))
