@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from graphcl.config import load_config_file, merge_config
+from graphcl.data.kinds import data_kind_of
 from graphcl.registry import get_method
 from graphcl.train.trainer import ResumeError, Trainer, TrainingDivergedError, TrainResult
 from graphcl.train.utils import resolve_device, seed_everything
@@ -82,22 +83,6 @@ _DATA_KINDS = {
               "data.view=<meta-path>"),
     "hetero": ("a heterogeneous HeCo-format graph (HeteroData)", "acm, aminer, freebase, dblp, imdb"),
 }
-
-
-def data_kind_of(data: Any) -> str:
-    """The kind of a dataset object: interactions, sequences, graph or hetero ('' if none)."""
-    from graphcl.data.interactions import InteractionDataset
-    from graphcl.data.sequences import SequenceDataset
-    if isinstance(data, InteractionDataset):
-        return "interactions"
-    if isinstance(data, SequenceDataset):
-        return "sequences"
-    from torch_geometric.data import Data, HeteroData
-    if isinstance(data, HeteroData):
-        return "hetero"
-    if isinstance(data, Data):
-        return "graph"
-    return ""
 
 
 def _check_kind(spec, data: Any) -> None:

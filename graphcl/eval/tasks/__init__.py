@@ -60,20 +60,13 @@ def task_class(name: str) -> type:
 
 
 def task_for(data: Any) -> str:
-    """The default task name for ``data`` (by its type), for a trainer built without a
+    """The default task name for ``data`` (by its kind), for a trainer built without a
     method spec."""
-    from graphcl.data.interactions import InteractionDataset
-    from graphcl.data.sequences import SequenceDataset
-    if isinstance(data, InteractionDataset):
-        return "ranking"
-    if isinstance(data, SequenceDataset):
-        return "sequential-ranking"
-    from torch_geometric.data import Data, HeteroData  # PyG (~2 s to import) only for graphs
-    if isinstance(data, Data):
-        return "node-probe"
-    if isinstance(data, HeteroData):
-        return "hetero-probe"
-    raise TypeError(f"no evaluation task for data of type {type(data).__name__}")
+    from graphcl.data.kinds import data_kind_of
+    kind = data_kind_of(data)
+    if kind not in DATA_TASKS:
+        raise TypeError(f"no evaluation task for data of type {type(data).__name__}")
+    return DATA_TASKS[kind]
 
 
 def make_task(data: Any, config: dict[str, Any], device: torch.device, name: str | None = None) -> Task:
