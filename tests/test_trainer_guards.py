@@ -100,3 +100,73 @@ def test_trimming_keeps_earlier_epochs_skips_torn_lines_and_survives_bad_bytes(t
 def test_trimming_without_a_log_does_nothing(trainer):
     trainer._trim_metric_log(keep_before=3)
     assert not (trainer.run_dir / "metrics.jsonl").exists()
+
+
+# ------------------------------------------------------------ resume restores every piece of state
+def _checkpointed_run(toy, tmp_path, **config):
+    run = tmp_path / "first"
+    build_trainer("lightgcn", toy, config={**CFG, "epochs": 2, **config}, run_dir=run, verbose=False).fit()
+    return run
+
+
+def test_resume_restores_the_divergence_reference_and_the_stop_reason(toy, tmp_path):
+    from graphcl.train.checkpoint import load_checkpoint, save_checkpoint
+    run = _checkpointed_run(toy, tmp_path)
+    ckpt = load_checkpoint(run / "last.pt")
+    assert isinstance(ckpt["first_loss"], float) and ckpt["stopped"] == ""
+    resumed = build_trainer("lightgcn", toy, config={**CFG, "epochs": 3}, resume=run, verbose=False)
+    assert resumed.first_loss == ckpt["first_loss"] and resumed.stopped == ""
+    ckpt["stopped"] = "no recall@20 gain in 10 evaluations, epoch 1"
+    ckpt["first_loss"] = None                       # a checkpoint written before its first batch
+    save_checkpoint(ckpt, run / "last.pt")
+    resumed = build_trainer("lightgcn", toy, config={**CFG, "epochs": 3}, resume=run, verbose=False)
+    assert resumed.first_loss is None and resumed.stopped == ckpt["stopped"]
+
+
+def test_an_old_checkpoint_without_data_options_is_checked_against_config_json(tmp_path):
+    from graphcl.train.checkpoint import load_checkpoint, save_checkpoint
+    run = tmp_path / "old"
+    cfg = {**CFG, "epochs": 1}
+    build_trainer("lightgcn", "ml-100k", config={**cfg, "data.seed": 7}, run_dir=run, verbose=False).fit()
+    record = json.loads((run / "config.json").read_text())
+    record["data_options"] = {"seed": 8}             # the checkpoint's own record wins over config.json
+    (run / "config.json").write_text(json.dumps(record))
+    build_trainer("lightgcn", "ml-100k", config={**cfg, "epochs": 2, "data.seed": 7}, resume=run, verbose=False)
+    record["data_options"] = {"seed": 7}
+    (run / "config.json").write_text(json.dumps(record))
+    ckpt = load_checkpoint(run / "last.pt")
+    del ckpt["data_options"]                         # as written before data options were stored
+    save_checkpoint(ckpt, run / "last.pt")
+    with pytest.raises(ResumeError, match=r"different config: data.seed \(data.seed: 7 in the checkpoint, "
+                                          r"8 now\)"):
+        build_trainer("lightgcn", "ml-100k", config={**cfg, "epochs": 2, "data.seed": 8}, resume=run,
+                      verbose=False)
+    (run / "config.json").unlink()                   # no record at all: compared with "no options"
+    with pytest.raises(ResumeError, match=r"different config: data.seed"):
+        build_trainer("lightgcn", "ml-100k", config={**cfg, "epochs": 2, "data.seed": 7}, resume=run,
+                      verbose=False)
+
+
+def test_resume_refuses_other_optimizers_and_reads_a_single_optimizer_checkpoint(toy, tmp_path):
+    from graphcl.train.checkpoint import load_checkpoint, save_checkpoint
+    run = _checkpointed_run(toy, tmp_path)
+    ckpt = load_checkpoint(run / "last.pt")
+    main = ckpt["optimizers"]["main"]
+    ckpt["optimizers"] = {"encoder": main, "augmenter": main}
+    save_checkpoint(ckpt, run / "last.pt")
+    with pytest.raises(ResumeError, match=r"has optimizers \['augmenter', 'encoder'\], the model has \['main'\]"):
+        build_trainer("lightgcn", toy, config={**CFG, "epochs": 3}, resume=run, verbose=False)
+    del ckpt["optimizers"]
+    ckpt["optimizer"] = main                         # the format before named optimizers
+    save_checkpoint(ckpt, run / "last.pt")
+    resumed = build_trainer("lightgcn", toy, config={**CFG, "epochs": 3}, resume=run, verbose=False)
+    state = resumed.optimizer.state_dict()["state"]
+    assert state and all(torch.equal(state[k]["exp_avg"], main["state"][k]["exp_avg"]) for k in main["state"])
+
+
+def test_restart_names_the_run_it_refuses(toy, tmp_path):
+    run = tmp_path / "killed"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"method": "lightgcl", "dataset": "toy", "config": {}}))
+    with pytest.raises(ResumeError, match=rf"{run} is a run of lightgcl on toy, not lightgcn on toy"):
+        build_trainer("lightgcn", toy, config=CFG, resume=run, verbose=False)
