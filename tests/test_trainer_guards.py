@@ -170,3 +170,47 @@ def test_restart_names_the_run_it_refuses(toy, tmp_path):
     (run / "config.json").write_text(json.dumps({"method": "lightgcl", "dataset": "toy", "config": {}}))
     with pytest.raises(ResumeError, match=rf"{run} is a run of lightgcl on toy, not lightgcn on toy"):
         build_trainer("lightgcn", toy, config=CFG, resume=run, verbose=False)
+
+
+# ------------------------------------------------------------ what a run folder records
+def test_the_checkpoint_records_data_options_and_the_divergence_reference(tmp_path):
+    from graphcl.train.checkpoint import load_checkpoint
+    run = tmp_path / "run"
+    trainer = build_trainer("lightgcn", "ml-100k", config={**CFG, "data.seed": 7}, run_dir=run, verbose=False)
+    trainer.fit()
+    ckpt = load_checkpoint(run / "last.pt")
+    assert ckpt["data_options"] == {"seed": 7} and ckpt["first_loss"] == trainer.first_loss
+    assert isinstance(trainer.first_loss, float)
+
+
+def test_a_key_set_on_one_side_only_is_shown_as_unset(trainer):
+    trainer.config["divergence_factor"] = 5.0            # not the default: a real difference
+    config = {k: v for k, v in trainer.config.items() if k != "divergence_factor"}
+    with pytest.raises(ResumeError, match=r"divergence_factor \(divergence_factor: '<unset>' in the "
+                                          r"checkpoint, 5.0 now\)"):
+        trainer._check_same_run("last.pt", config, {}, None)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"{not json", r"config.json: unreadable run config \(Expecting property name"),
+    (b"\xff\xfe{}", r"config.json: unreadable run config \('utf-8' codec can't decode"),
+    (b"[1, 2]", r"config.json: expected a JSON object"),
+])
+def test_an_unreadable_config_json_is_named(trainer, tmp_path, content, message):
+    folder = tmp_path / "killed"
+    folder.mkdir()
+    (folder / "config.json").write_bytes(content)
+    with pytest.raises(ResumeError, match=message):
+        trainer.restart(folder)
+
+
+def test_the_default_run_folder_is_runs_method_dataset_timestamp(toy, tmp_path, monkeypatch):
+    import re
+    from graphcl.train.trainer import default_run_dir
+    path = default_run_dir("lightgcn", "toy")
+    assert path.parent == __import__("pathlib").Path("runs")
+    assert re.fullmatch(r"lightgcn-toy-\d{8}-\d{6}-\d{6}", path.name), path.name
+    assert default_run_dir("grace", "cora", root=tmp_path).parent == tmp_path
+    monkeypatch.chdir(tmp_path)
+    trainer = build_trainer("lightgcn", toy, config=CFG, verbose=False)
+    assert re.fullmatch(r"runs/lightgcn-toy-\d{8}-\d{6}-\d{6}", trainer.run_dir.as_posix())
