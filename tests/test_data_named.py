@@ -158,7 +158,7 @@ def test_load_atomic_dataset_errors(tmp_path):
 def test_shared_files_match_manifest(shared_data):
     checked = 0
     for spec in MANIFEST.values():
-        folder = named._locate(spec, shared_data)
+        folder = named.RECOMMENDATION_FAMILY.locate(spec, shared_data)
         if folder is None or "site-packages" in str(folder):
             continue
         for remote in spec.files:

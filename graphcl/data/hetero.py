@@ -70,14 +70,15 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
+from .catalog import DatasetFamily
 from .heco_files import (identity_features, need_file, read_features, read_index_array, read_relation,
                          read_schema_neighbours, read_sparse, split_masks)
 from .interactions import DataFormatError
 from .metapath import commuting_counts_at, metapath_view
-from .root import DatasetNotFoundError, MissingDataError, fetch, resolve_data_root, sha256_file
+from .root import MissingDataError, fetch, resolve_data_root, sha256_file
 
-__all__ = ["HETERO_DATASETS", "HeteroSpec", "load_hetero_dataset", "locate_hetero_dataset",
-           "describe_hetero_datasets", "download_hetero", "metapath_view"]
+__all__ = ["HETERO_DATASETS", "HETERO_FAMILY", "HeteroFamily", "HeteroSpec", "load_hetero_dataset",
+           "metapath_view"]
 
 SPLIT_RATIOS = (20, 40, 60)
 #: options of :func:`load_hetero_dataset` (also accepted by ``graphcl.data.load``)
@@ -140,50 +141,55 @@ HETERO_DATASETS: dict[str, HeteroSpec] = {s.name: s for s in [
 ]}
 
 
-# --------------------------------------------------------------- locations
-def hetero_spec(name: str) -> HeteroSpec:
-    spec = HETERO_DATASETS.get(str(name).lower())
-    if spec is None:
-        raise DatasetNotFoundError(f"unknown heterogeneous dataset {name!r}; known: "
-                                   f"{', '.join(sorted(HETERO_DATASETS))}")
-    return spec
+# --------------------------------------------------------------- the family
+class HeteroFamily(DatasetFamily):
+    """HeCo-format folders (``labels.npy``, splits, features, neighbours, meta-path
+    matrices) under the spec's sub-folders; read by :func:`load_hetero_dataset`."""
+
+    kind = "heterogeneous"
+    noun = "heterogeneous dataset"
+
+    @property
+    def specs(self) -> dict[str, HeteroSpec]:
+        return HETERO_DATASETS
+
+    def candidates(self, spec: HeteroSpec, root: Path) -> list[Path]:
+        return [root / sub for sub in spec.folders]
+
+    def missing(self, spec: HeteroSpec, place: Path) -> list[str]:
+        return [] if (place / "labels.npy").is_file() else ["labels.npy"]
+
+    def found_note(self, spec: HeteroSpec, place: Path) -> str:
+        absent = [m for m in spec.metapaths if not (place / f"{m}.npz").is_file()]
+        return f" (missing meta-paths: {', '.join(absent)})" if absent else ""
+
+    def missing_message(self, spec: HeteroSpec, root: Path) -> str:
+        return (f"dataset {spec.name!r}: labels.npy not found. Searched: "
+                f"{', '.join(str(c) for c in self.candidates(spec, root))}. Put the HeCo-format files "
+                f"(labels.npy, {{train,val,test}}_{{20,40,60}}.npy, *_feat.npz, nei_*.npy, "
+                f"{', '.join(m + '.npz' for m in spec.metapaths)}) into {root / spec.folders[0]}; "
+                f"source: {spec.source}, or call load({spec.name!r}, download=True). Data root {root} "
+                f"comes from the root argument / --data-root, else $GRAPHCL_DATA, else <repo>/datasets.")
+
+    def fetch(self, spec: HeteroSpec, root: Path) -> Path:
+        """The files listed in :mod:`graphcl.data.hetero_manifest` (URL + sha256) into
+        ``<root>/<first folder>/``, each checked before an atomic rename."""
+        from .hetero_manifest import HETERO_FILES, HETERO_SOURCES
+        target = root / spec.folders[0]
+        for fname, sha in HETERO_FILES[spec.name]:
+            dest = target / fname
+            if not (dest.is_file() and sha256_file(dest) == sha):
+                fetch(f"{HETERO_SOURCES[spec.name]}/{fname}", dest, sha)
+        return target
+
+    def options(self, spec: HeteroSpec) -> dict[str, Any]:
+        return HETERO_OPTIONS
+
+    def read(self, spec: HeteroSpec, root: Path, download: bool, options: dict[str, Any]) -> Any:
+        return load_hetero_dataset(spec.name, root, download=download, **options)
 
 
-def _candidates(spec: HeteroSpec, root: Path) -> list[Path]:
-    return [root / sub for sub in spec.folders]
-
-
-def locate_hetero_dataset(name: str, root: Optional[str | os.PathLike[str]] = None) -> Optional[Path]:
-    """The first candidate folder under the data root holding ``labels.npy``, else None."""
-    spec, base = hetero_spec(name), resolve_data_root(root)
-    return next((c for c in _candidates(spec, base) if (c / "labels.npy").is_file()), None)
-
-
-def _missing_message(spec: HeteroSpec, root: Path) -> str:
-    return (f"dataset {spec.name!r}: labels.npy not found. Searched: "
-            f"{', '.join(str(c) for c in _candidates(spec, root))}. Put the HeCo-format files "
-            f"(labels.npy, {{train,val,test}}_{{20,40,60}}.npy, *_feat.npz, nei_*.npy, "
-            f"{', '.join(m + '.npz' for m in spec.metapaths)}) into {root / spec.folders[0]}; "
-            f"source: {spec.source}, or call load({spec.name!r}, download=True). Data root {root} comes from the root argument / "
-            f"--data-root, else $GRAPHCL_DATA, else <repo>/datasets.")
-
-
-def download_hetero(name: str, root: Optional[str | os.PathLike[str]] = None, *,
-                    force: bool = False) -> Path:
-    """Fetch the dataset's files (URL + sha256 in :mod:`graphcl.data.hetero_manifest`) into
-    ``<root>/<name>/``; each is checked before an atomic rename. Returns the folder."""
-    from .hetero_manifest import HETERO_FILES, HETERO_SOURCES
-
-    spec, base = hetero_spec(name), resolve_data_root(root)
-    found = locate_hetero_dataset(spec.name, base)
-    if found is not None and not force:
-        return found
-    target = base / spec.folders[0]
-    for fname, sha in HETERO_FILES[spec.name]:
-        dest = target / fname
-        if not (dest.is_file() and sha256_file(dest) == sha):
-            fetch(f"{HETERO_SOURCES[spec.name]}/{fname}", dest, sha)
-    return target
+HETERO_FAMILY = HeteroFamily()
 
 
 # -------------------------------------------------------------------- load
@@ -240,15 +246,15 @@ def load_hetero_dataset(name: str, root: Optional[str | os.PathLike[str]] = None
         path_counts: compose path-instance counts from the relations (see module doc).
         download: fetch missing files from the authors' repositories (sha256-checked).
     """
-    spec = hetero_spec(name)
+    spec = HETERO_FAMILY.spec(name)
     if sparse_features not in ("auto", True, False):
         raise ValueError(f"sparse_features must be 'auto', true or false, got {sparse_features!r}")
     base = resolve_data_root(root)
-    folder = locate_hetero_dataset(spec.name, base)
+    folder = HETERO_FAMILY.locate(spec, base)
     if folder is None:
         if not download:
-            raise MissingDataError(_missing_message(spec, base))
-        folder = download_hetero(spec.name, base)
+            raise MissingDataError(HETERO_FAMILY.missing_message(spec, base))
+        folder = HETERO_FAMILY.fetch(spec, base)
     if view is not None:
         parts = [p.strip().lower() for p in str(view).split("+")]
         metapaths = list(dict.fromkeys((metapaths or []) + parts)) if metapaths else parts
@@ -345,24 +351,3 @@ def _build(spec: HeteroSpec, folder: Path, chosen: list[str], missing: list[str]
     data.num_classes = int(label_values.size)
     data.label_values = label_values.tolist()
     return data
-
-
-def describe_hetero_datasets(root: Optional[str | os.PathLike[str]] = None) -> list[dict[str, Any]]:
-    """One dict per heterogeneous dataset: ``name``, ``found``, ``path`` or ``reason``."""
-    base = resolve_data_root(root)
-    out = []
-    for spec in HETERO_DATASETS.values():
-        entry: dict[str, Any] = {"name": spec.name, "description": spec.description,
-                                 "licence": spec.licence, "kind": "heterogeneous"}
-        folder = locate_hetero_dataset(spec.name, base)
-        entry["found"] = folder is not None
-        if folder is not None:
-            entry["path"] = str(folder)
-            missing = [m for m in spec.metapaths if not (folder / f"{m}.npz").is_file()]
-            if missing:
-                entry["path"] += f" (missing meta-paths: {', '.join(missing)})"
-        else:
-            entry["reason"] = ("labels.npy not found; searched "
-                               + ", ".join(str(c) for c in _candidates(spec, base)))
-        out.append(entry)
-    return out

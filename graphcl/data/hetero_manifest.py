@@ -1,5 +1,5 @@
 """sha256 of the HeCo-format files (as in liun-online/HeCo and jianxiangyu/MEOW at the
-commits named in :data:`HETERO_SOURCES`), for :func:`graphcl.data.hetero.download_hetero`.
+commits named in :data:`HETERO_SOURCES`), for :meth:`graphcl.data.hetero.HeteroFamily.fetch`.
 
 DBLP's ``aptpa.npz`` (git blob 6ba0fdbb49c18bd9884f2478a2a7770518410e2a) is not listed: its
 sha256 is unknown here, so it cannot be verified and is not downloaded."""

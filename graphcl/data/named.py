@@ -8,9 +8,14 @@ work. When the files are missing, the error names them, the folders searched,
 the download URLs and ``graphcl.data.download('<name>')``. Any other path
 given to :func:`load` is read as a RecBole atomic dataset.
 
-Node-classification datasets (cora, citeseer, pubmed, amazon-photo,
-amazon-computers, coauthor-cs, coauthor-physics, wikics) are dispatched to
-:func:`graphcl.data.nodes.load_node_dataset` and come back as PyG ``Data``.
+Every named dataset belongs to a family (:class:`graphcl.data.catalog.DatasetFamily`):
+recommendation and sequence files (:data:`MANIFEST`, this module), PyG node graphs
+(cora, citeseer, pubmed, amazon-photo, amazon-computers, coauthor-cs, coauthor-physics,
+wikics: :mod:`graphcl.data.nodes`, PyG ``Data``), HeCo heterogeneous graphs
+(:mod:`graphcl.data.hetero`) and text-attributed graphs (:mod:`graphcl.data.tag`). Each
+family declares its specs, where they lie, what is missing and how to fetch and read
+them; :func:`lookup`, :func:`load`, :func:`download` and :func:`describe_datasets` here
+(and the family base class) do the rest, once.
 
 Sequence datasets (``beauty``, ``sports``, ``toys``, ``yelp-seq``: the ICLRec
 files; ``ml-100k-seq``: ml-100k ordered by timestamp) load as a
@@ -33,6 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 
+from .catalog import DatasetFamily, check_options
 from .interactions import InteractionDataset
 from .root import (ENV_VAR, DatasetNotFoundError, DownloadError, MissingDataError, fetch,
                    resolve_data_root, sha256_file)
@@ -176,108 +182,108 @@ def sequence_name(name: str) -> str:
     return f"{key}-seq" if f"{key}-seq" in MANIFEST else str(name)
 
 
-# ---------------------------------------------------------------- resolution
-def _node_names() -> list[str]:
-    from .nodes import NODE_DATASETS  # lazy: nodes imports this module
-    return sorted(NODE_DATASETS)
+# ------------------------------------------------------------ the family
+class RecommendationFamily(DatasetFamily):
+    """Recommendation and sequence datasets: their files (:class:`RemoteFile`, URL + sha256)
+    in one of the spec's sub-folders of the data root; read by the spec's ``loader``."""
+
+    kind = "recommendation"
+
+    @property
+    def specs(self) -> dict[str, DatasetSpec]:
+        return MANIFEST
+
+    def candidates(self, spec: DatasetSpec, root: Path) -> list[Path]:
+        folders = [root / sub for sub in spec.folders]
+        return folders + (spec.extra_locations() if spec.extra_locations else [])
+
+    def missing(self, spec: DatasetSpec, place: Path) -> list[str]:
+        return [f.name for f in spec.files if f.required and not (place / f.name).is_file()]
+
+    def missing_message(self, spec: DatasetSpec, root: Path) -> str:
+        required = [f for f in spec.files if f.required]
+        target = root / spec.folders[0]
+        lines = [f"dataset {spec.name!r}: missing file(s) {', '.join(f.name for f in required)}.",
+                 "Searched: " + ", ".join(str(c) for c in self.candidates(spec, root)),
+                 f"Download with graphcl.data.download({spec.name!r}, root={str(root)!r}) "
+                 f"(or load({spec.name!r}, download=True)), or put these files into {target}:"]
+        lines += [f"  {f.url}  (sha256 {f.sha256})" for f in spec.files]
+        lines.append(f"Data root {root} comes from the root argument / --data-root, else ${ENV_VAR}, "
+                     f"else <repo>/datasets.")
+        return "\n".join(lines)
+
+    def fetch(self, spec: DatasetSpec, root: Path) -> Path:
+        """Each file into ``<root>/<first folder>/``: a temp file checked against the
+        manifest's sha256, then renamed; a file already there with that sha256 is kept."""
+        target = root / spec.folders[0]
+        for remote in spec.files:
+            dest = target / remote.name
+            if dest.is_file() and sha256_file(dest) == remote.sha256:
+                continue
+            fetch(remote.url, dest, remote.sha256)
+        return target
+
+    def options(self, spec: DatasetSpec) -> dict[str, Any]:
+        return spec.options
+
+    def read(self, spec: DatasetSpec, root: Path, download: bool, options: dict[str, Any]) -> Any:
+        folder = self.locate(spec, root)
+        if folder is None:
+            if not download:
+                raise MissingDataError(self.missing_message(spec, root))
+            folder = self.fetch(spec, root)
+        return spec.loader(folder, **options)
 
 
-def _hetero_names() -> list[str]:
-    from .hetero import HETERO_DATASETS  # lazy: hetero imports this module
-    return sorted(HETERO_DATASETS)
+RECOMMENDATION_FAMILY = RecommendationFamily()
 
 
-def _tag_names() -> list[str]:
-    from .tag import TAG_DATASETS  # lazy: tag imports this module
-    return sorted(TAG_DATASETS)
+def families() -> list[DatasetFamily]:
+    """Every family of named datasets, in the order their names are looked up and
+    described: recommendation (and sequence) files, PyG node graphs, HeCo heterogeneous
+    graphs, text-attributed graphs. The last three are imported on first use."""
+    from .hetero import HETERO_FAMILY
+    from .nodes import NODE_FAMILY
+    from .tag import TAG_FAMILY
+    return [RECOMMENDATION_FAMILY, NODE_FAMILY, HETERO_FAMILY, TAG_FAMILY]
 
 
-def _spec(name: str) -> DatasetSpec:
-    spec = MANIFEST.get(str(name).lower())
-    if spec is None:
-        raise DatasetNotFoundError(f"unknown dataset {name!r}; known datasets: "
-                                   f"{', '.join(sorted(MANIFEST))}; node datasets: "
-                                   f"{', '.join(_node_names())}; heterogeneous datasets: "
-                                   f"{', '.join(_hetero_names())}; text-attributed graphs: "
-                                   f"{', '.join(_tag_names())} (or pass the path of a RecBole "
-                                   f"atomic dataset folder or .inter file)")
-    return spec
+def lookup(name: str) -> tuple[DatasetFamily, Any]:
+    """The family and spec of a dataset name (case-insensitive); :class:`DatasetNotFoundError`
+    listing every known name otherwise. Recommendation names are found without importing
+    the other families."""
+    key = str(name).lower()
+    if key in MANIFEST:
+        return RECOMMENDATION_FAMILY, MANIFEST[key]
+    for family in families()[1:]:
+        if key in family.specs:
+            return family, family.specs[key]
+    names = {f.kind: ", ".join(sorted(f.specs)) for f in families()}
+    raise DatasetNotFoundError(f"unknown dataset {name!r}; known datasets: {names['recommendation']}; "
+                               f"node datasets: {names['node']}; heterogeneous datasets: "
+                               f"{names['heterogeneous']}; text-attributed graphs: "
+                               f"{names['text-attributed graph']} (or pass the path of a RecBole "
+                               f"atomic dataset folder or .inter file)")
 
 
-def _candidates(spec: DatasetSpec, root: Path) -> list[Path]:
-    folders = [root / sub for sub in spec.folders]
-    return folders + (spec.extra_locations() if spec.extra_locations else [])
-
-
-def _missing(spec: DatasetSpec, folder: Path) -> list[str]:
-    return [f.name for f in spec.files if f.required and not (folder / f.name).is_file()]
-
-
-def _locate(spec: DatasetSpec, root: Path) -> Path | None:
-    return next((c for c in _candidates(spec, root) if not _missing(spec, c)), None)
-
-
-def _missing_message(spec: DatasetSpec, root: Path) -> str:
-    required = [f for f in spec.files if f.required]
-    target = root / spec.folders[0]
-    lines = [f"dataset {spec.name!r}: missing file(s) {', '.join(f.name for f in required)}.",
-             "Searched: " + ", ".join(str(c) for c in _candidates(spec, root)),
-             f"Download with graphcl.data.download({spec.name!r}, root={str(root)!r}) "
-             f"(or load({spec.name!r}, download=True)), or put these files into {target}:"]
-    lines += [f"  {f.url}  (sha256 {f.sha256})" for f in spec.files]
-    lines.append(f"Data root {root} comes from the root argument / --data-root, else ${ENV_VAR}, "
-                 f"else <repo>/datasets.")
-    return "\n".join(lines)
-
-
-def _check_options(spec_name: str, options: dict[str, Any],
-                   valid: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for dataset "
-                         f"{spec_name!r}; valid options: {', '.join(sorted(valid)) or '(none)'}")
-    return {**valid, **options}
-
-
-# ------------------------------------------------------------------ download
+# ------------------------------------------------------------ the front door
 def download_dataset(name: str, root: str | os.PathLike[str] | None = None, *,
                      force: bool = False) -> Path:
-    """Fetch the files of dataset ``name`` into ``<root>/<name>/`` and return the folder.
+    """Fetch the files of dataset ``name`` under the data root and return its folder.
 
-    If the dataset is already found under the root (or embedded, for
-    ml-100k) and ``force`` is false, nothing is fetched. Each file goes to a
-    temp file in the same folder, is checked against the manifest sha256 and
-    only then renamed to its final name; a mismatch deletes the temp file and
-    raises :class:`DownloadError`.
+    If the dataset is already found under the root (or embedded, for ml-100k) and
+    ``force`` is false, nothing is fetched. Each file goes to a temp file in the same
+    folder, is checked against the manifest sha256 and only then renamed to its final
+    name; a mismatch deletes the temp file and raises :class:`DownloadError`.
     """
-    if str(name).lower() in _hetero_names() and str(name).lower() not in MANIFEST:
-        from .hetero import download_hetero
-        return download_hetero(name, root, force=force)
-    if str(name).lower() in _tag_names():
-        from .tag import download_tag_dataset
-        return download_tag_dataset(name, root, force=force).parent
-    if str(name).lower() in _node_names() and str(name).lower() not in MANIFEST:
-        from .nodes import prepare_node_dataset
-        return prepare_node_dataset(name, root, download=True)
-    spec = _spec(name)
-    base = resolve_data_root(root)
-    found = _locate(spec, base)
-    if found is not None and not force:
-        return found
-    target = base / spec.folders[0]
-    for remote in spec.files:
-        dest = target / remote.name
-        if dest.is_file() and sha256_file(dest) == remote.sha256:
-            continue
-        fetch(remote.url, dest, remote.sha256)
-    return target
+    family, spec = lookup(name)
+    return family.download(spec, resolve_data_root(root), force=force)
 
 
 #: the public name (inside :func:`load`, its ``download`` argument shadows it)
 download = download_dataset
 
 
-# ---------------------------------------------------------------------- load
 def load(name_or_path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None, *,
          download: bool = False, **options: Any) -> Any:
     """Load a known dataset by name, or a RecBole atomic dataset by path.
@@ -297,59 +303,24 @@ def load(name_or_path: str | os.PathLike[str], root: str | os.PathLike[str] | No
     ``valid_ratio=0`` gives gowalla's paper protocol (no validation split).
     """
     key = str(name_or_path).lower()
-    if key not in MANIFEST and key in _hetero_names():  # acm, aminer, freebase, dblp, imdb
-        from .hetero import HETERO_OPTIONS, load_hetero_dataset
-        _check_options(key, options, HETERO_OPTIONS)
-        return load_hetero_dataset(key, root, download=download, **options)
-    if key in _tag_names():  # webkb-cornell, ...
-        from .tag import load_tag_dataset
-        return load_tag_dataset(key, root, download=download, **options)
-    if key not in MANIFEST and key in _node_names():
-        from .nodes import load_node_dataset
-        _check_options(key, options, {})
-        return load_node_dataset(key, root, download=download)
-    if key not in MANIFEST:
+    known = key in MANIFEST or any(key in f.specs for f in families()[1:])
+    if not known:
         path = Path(name_or_path).expanduser()
         if path.exists():
-            _check_options(str(path), options, _ATOMIC_OPTIONS)
+            check_options(str(path), options, _ATOMIC_OPTIONS)
             return load_atomic_dataset(path, **options)
-        _spec(str(name_or_path))  # raises DatasetNotFoundError
-    spec = _spec(key)
-    opts = _check_options(spec.name, options, spec.options)
-    base = resolve_data_root(root)
-    folder = _locate(spec, base)
-    if folder is None:
-        if not download:
-            raise MissingDataError(_missing_message(spec, base))
-        folder = download_dataset(spec.name, base)
-    return spec.loader(folder, **opts)
+    family, spec = lookup(key)
+    return family.load(spec, resolve_data_root(root), download, options)
 
 
 def list_datasets() -> list[str]:
     """Names of every dataset known by name (recommendation, sequence, node,
     heterogeneous and text-attributed), sorted; nothing is read from disk (see
     :func:`describe_datasets` for where each is found)."""
-    return sorted(set(MANIFEST) | set(_node_names()) | set(_hetero_names()) | set(_tag_names()))
+    return sorted(name for family in families() for name in family.specs)
 
 
 def describe_datasets(root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
     """One dict per known dataset: ``name``, ``found``, ``path`` or ``reason``, and metadata."""
     base = resolve_data_root(root)
-    out = []
-    for spec in MANIFEST.values():
-        entry: dict[str, Any] = {"name": spec.name, "description": spec.description,
-                                 "licence": spec.licence, "kind": "recommendation"}
-        folder = _locate(spec, base)
-        entry["found"] = folder is not None
-        if folder is not None:
-            entry["path"] = str(folder)
-        else:
-            missing = _missing(spec, base / spec.folders[0])
-            entry["reason"] = (f"{', '.join(missing)} not found; searched "
-                               + ", ".join(str(c) for c in _candidates(spec, base)))
-        out.append(entry)
-    from .nodes import describe_node_datasets
-    from .hetero import describe_hetero_datasets
-    from .tag import describe_tag_datasets
-    return (out + describe_node_datasets(base) + describe_hetero_datasets(base)
-            + describe_tag_datasets(base))
+    return [entry for family in families() for entry in family.describe(base)]

@@ -66,8 +66,9 @@ from typing import Any, Optional
 
 import torch
 
+from .catalog import DatasetFamily
 from .interactions import DataFormatError
-from .root import DatasetNotFoundError, resolve_data_root, sha256_file
+from .root import resolve_data_root, sha256_file
 from .safe_pickle import check_planetoid_raw
 
 CACHE_ENV_VAR = "GRAPHCL_CACHE"
@@ -130,38 +131,44 @@ NODE_DATASETS: dict[str, NodeDatasetSpec] = {s.name: s for s in [
 ]}
 
 
-# --------------------------------------------------------------- locations
-def node_spec(name: str) -> NodeDatasetSpec:
-    """The spec of node dataset ``name``; :class:`DatasetNotFoundError` listing names if unknown."""
-    spec = NODE_DATASETS.get(str(name).lower())
-    if spec is None:
-        raise DatasetNotFoundError(f"unknown node dataset {name!r}; known node datasets: "
-                                   f"{', '.join(sorted(NODE_DATASETS))}")
-    return spec
+# --------------------------------------------------------------- the family
+class NodeFamily(DatasetFamily):
+    """PyG node graphs: a folder holding ``raw/`` with the class's raw files, under
+    ``<root>/pyg/<Class>/<Name>`` or ``<root>/<Class>/<Name>``; read through
+    :func:`load_node_dataset` (checked raw files, graphcl's own ``processed/``)."""
+
+    kind = "node"
+    noun = "node dataset"
+
+    @property
+    def specs(self) -> dict[str, NodeDatasetSpec]:
+        return NODE_DATASETS
+
+    def candidates(self, spec: NodeDatasetSpec, root: Path) -> list[Path]:
+        return [root / "pyg" / spec.relative, root / spec.relative]
+
+    def missing(self, spec: NodeDatasetSpec, place: Path) -> list[str]:
+        return [f for f in spec.raw_files if not (place / "raw" / f).is_file()]
+
+    def searched(self, spec: NodeDatasetSpec, root: Path) -> list[Path]:
+        return [f / "raw" for f in self.candidates(spec, root)]
+
+    def missing_message(self, spec: NodeDatasetSpec, root: Path) -> str:
+        searched = ", ".join(str(f) for f in self.searched(spec, root))
+        return (f"node dataset {spec.name!r}: raw file(s) {', '.join(spec.raw_files)} not found. "
+                f"Searched: {searched}. Put the files into {self.searched(spec, root)[0]} "
+                f"or call load_node_dataset({spec.name!r}, download=True) to fetch them from PyG's "
+                f"source {spec.url}. Data root {root} comes from the root argument / --data-root, "
+                f"else $GRAPHCL_DATA, else <repo>/datasets.")
+
+    def fetch(self, spec: NodeDatasetSpec, root: Path) -> Path:
+        return prepare_node_dataset(spec.name, root, download=True)
+
+    def read(self, spec: NodeDatasetSpec, root: Path, download: bool, options: dict[str, Any]) -> Any:
+        return load_node_dataset(spec.name, root, download=download)
 
 
-def candidate_folders(spec: NodeDatasetSpec, root: Path) -> list[Path]:
-    """Dataset folders (each holding ``raw/``) searched under the data root, in order."""
-    return [root / "pyg" / spec.relative, root / spec.relative]
-
-
-def missing_raw_files(spec: NodeDatasetSpec, folder: Path) -> list[str]:
-    return [f for f in spec.raw_files if not (folder / "raw" / f).is_file()]
-
-
-def locate_node_dataset(name: str, root: Optional[str | os.PathLike[str]] = None) -> Optional[Path]:
-    """The first candidate folder whose ``raw/`` holds all raw files, else None."""
-    spec, base = node_spec(name), resolve_data_root(root)
-    return next((f for f in candidate_folders(spec, base) if not missing_raw_files(spec, f)), None)
-
-
-def missing_message(spec: NodeDatasetSpec, root: Path) -> str:
-    searched = ", ".join(str(f / "raw") for f in candidate_folders(spec, root))
-    return (f"node dataset {spec.name!r}: raw file(s) {', '.join(spec.raw_files)} not found. "
-            f"Searched: {searched}. Put the files into {candidate_folders(spec, root)[0] / 'raw'} "
-            f"or call load_node_dataset({spec.name!r}, download=True) to fetch them from PyG's "
-            f"source {spec.url}. Data root {root} comes from the root argument / --data-root, "
-            f"else $GRAPHCL_DATA, else <repo>/datasets.")
+NODE_FAMILY = NodeFamily()
 
 
 def cache_root() -> Path:
@@ -354,7 +361,7 @@ def _materialize(spec: NodeDatasetSpec, folder: Optional[Path], download_to: Pat
         if folder is not None:
             shutil.rmtree(cached / "raw", ignore_errors=True)
         source = folder if folder is not None else (
-            cached if not missing_raw_files(spec, cached) else None)
+            cached if not NODE_FAMILY.missing(spec, cached) else None)
         _build(spec, cached, source)
     return cached
 
@@ -456,7 +463,7 @@ def load_node_dataset(name: str, root: Optional[str | os.PathLike[str]] = None,
     features, and :class:`DataFormatError` (a ``ValueError``) naming the file for a
     refused raw or processed file (see the module docstring).
     """
-    spec = node_spec(name)
+    spec = NODE_FAMILY.spec(name)
     data = read_processed(spec, prepare_node_dataset(spec.name, root, download=download))
     data.num_classes = int(data.y.max()) + 1
     return _validate(spec, data)
@@ -467,32 +474,13 @@ def prepare_node_dataset(name: str, root: Optional[str | os.PathLike[str]] = Non
     """The folder holding the dataset's complete ``raw/`` and ``processed/`` (the
     found folder, or its cache copy when read-only), processing (and, with
     ``download``, fetching) as needed. Raises FileNotFoundError when missing offline."""
-    spec = node_spec(name)
+    spec = NODE_FAMILY.spec(name)
     base = resolve_data_root(root)
-    folder = locate_node_dataset(spec.name, base)
+    folder = NODE_FAMILY.locate(spec, base)
     if folder is None:
         cached = cache_root() / "pyg" / f"{spec.name}-download" / spec.relative
-        if not missing_raw_files(spec, cached) and processed_matches(spec, cached):
+        if not NODE_FAMILY.missing(spec, cached) and processed_matches(spec, cached):
             return cached
         if not download:
-            raise FileNotFoundError(missing_message(spec, base))
-    return _materialize(spec, folder, candidate_folders(spec, base)[0])
-
-
-def describe_node_datasets(root: Optional[str | os.PathLike[str]] = None) -> list[dict[str, Any]]:
-    """One dict per node dataset: ``name``, ``found``, ``path`` or ``reason``, and metadata."""
-    base = resolve_data_root(root)
-    out = []
-    for spec in NODE_DATASETS.values():
-        entry: dict[str, Any] = {"name": spec.name, "description": spec.description,
-                                 "licence": spec.licence, "kind": "node"}
-        folder = locate_node_dataset(spec.name, base)
-        entry["found"] = folder is not None
-        if folder is not None:
-            entry["path"] = str(folder)
-        else:
-            missing = missing_raw_files(spec, candidate_folders(spec, base)[0])
-            entry["reason"] = (f"{', '.join(missing)} not found; searched "
-                               + ", ".join(str(f / "raw") for f in candidate_folders(spec, base)))
-        out.append(entry)
-    return out
+            raise FileNotFoundError(NODE_FAMILY.missing_message(spec, base))
+    return _materialize(spec, folder, NODE_FAMILY.candidates(spec, base)[0])

@@ -39,19 +39,18 @@ from typing import Any
 import torch
 
 from ..io import iter_jsonl_objects
+from .catalog import DatasetFamily
 from .formats import read_csv_rows, read_text_file, text_lines
 from .interactions import DataFormatError
-from .root import DatasetNotFoundError, MissingDataError, fetch, resolve_data_root
+from .root import MissingDataError, fetch, resolve_data_root
 
 __all__ = [
     "TAG_DATASETS",
+    "TAG_FAMILY",
     "TAG_OPTIONS",
-    "describe_tag_datasets",
-    "download_tag_dataset",
-    "load_tag_dataset",
+    "TagFamily",
     "load_text_graph",
     "load_webkb",
-    "locate_tag_dataset",
     "max_classes",
     "read_webkb_csv",
     "text_attributed_graph",
@@ -240,46 +239,50 @@ def read_webkb_csv(path: str | os.PathLike[str]) -> dict[str, Any]:
             "urls": urls}
 
 
-def _spec(name: str) -> TagDatasetSpec:
-    spec = TAG_DATASETS.get(str(name).lower())
-    if spec is None:
-        raise DatasetNotFoundError(f"unknown text-attributed graph {name!r}; known: "
-                                   f"{', '.join(sorted(TAG_DATASETS))}")
-    return spec
+class TagFamily(DatasetFamily):
+    """Text-attributed graphs: one CSV per graph (CS-TAG's WebKB files) under
+    ``tag/cstag_webkb/<Name>/`` or a shorter layout; read by :func:`load_webkb`."""
+
+    kind = "text-attributed graph"
+    noun = "text-attributed graph"
+
+    @property
+    def specs(self) -> dict[str, TagDatasetSpec]:
+        return TAG_DATASETS
+
+    def candidates(self, spec: TagDatasetSpec, root: Path) -> list[Path]:
+        sub = Path(spec.folder_name, spec.file_name)
+        return [root / "tag" / "cstag_webkb" / sub, root / "cstag_webkb" / sub, root / "webkb" / sub,
+                root / sub]
+
+    def missing(self, spec: TagDatasetSpec, place: Path) -> list[str]:
+        return [] if place.is_file() else [spec.file_name]
+
+    def folder(self, place: Path) -> Path:
+        return place.parent
+
+    def missing_message(self, spec: TagDatasetSpec, root: Path) -> str:
+        return (f"text-attributed graph {spec.name!r}: {spec.file_name} not found. Searched: "
+                + ", ".join(str(c) for c in self.candidates(spec, root))
+                + f". Put {spec.url} (sha256 {spec.sha256}) at {self.candidates(spec, root)[0]}, or load "
+                f"with download=True. Data root {root} comes from the root argument / --data-root, "
+                f"else $GRAPHCL_DATA, else <repo>/datasets.")
+
+    def fetch(self, spec: TagDatasetSpec, root: Path) -> Path:
+        """The CSV (sha256-checked, atomic rename) into ``<root>/tag/cstag_webkb/<Name>/``."""
+        path = self.candidates(spec, root)[0]
+        fetch(spec.url, path, spec.sha256)
+        return path
+
+    def options(self, spec: TagDatasetSpec) -> dict[str, Any]:
+        return TAG_OPTIONS
+
+    def read(self, spec: TagDatasetSpec, root: Path, download: bool, options: dict[str, Any]) -> Any:
+        return load_webkb(spec.name, root, download=download, encoder=options["encoder"],
+                          self_loops=bool(options["self_loops"]))
 
 
-def _candidates(spec: TagDatasetSpec, root: Path) -> list[Path]:
-    sub = Path(spec.folder_name, spec.file_name)
-    return [root / "tag" / "cstag_webkb" / sub, root / "cstag_webkb" / sub, root / "webkb" / sub,
-            root / sub]
-
-
-def locate_tag_dataset(name: str, root: str | os.PathLike[str] | None = None) -> Path | None:
-    """The CSV of a named TAG under the data root, or None."""
-    spec = _spec(name)
-    return next((c for c in _candidates(spec, resolve_data_root(root)) if c.is_file()), None)
-
-
-def _missing_message(spec: TagDatasetSpec, root: Path) -> str:
-    return (f"text-attributed graph {spec.name!r}: {spec.file_name} not found. Searched: "
-            + ", ".join(str(c) for c in _candidates(spec, root))
-            + f". Put {spec.url} (sha256 {spec.sha256}) at {_candidates(spec, root)[0]}, or load "
-            f"with download=True. Data root {root} comes from the root argument / --data-root, "
-            f"else $GRAPHCL_DATA, else <repo>/datasets.")
-
-
-def download_tag_dataset(name: str, root: str | os.PathLike[str] | None = None, *,
-                         force: bool = False) -> Path:
-    """Fetch the CSV of a named TAG (sha256-checked, atomic rename) into
-    ``<root>/tag/cstag_webkb/<Name>/`` unless it is already found; return its path."""
-    spec = _spec(name)
-    base = resolve_data_root(root)
-    found = locate_tag_dataset(spec.name, base)
-    if found is not None and not force:
-        return found
-    path = _candidates(spec, base)[0]
-    fetch(spec.url, path, spec.sha256)
-    return path
+TAG_FAMILY = TagFamily()
 
 
 def load_webkb(name: str, root: str | os.PathLike[str] | None = None, *, download: bool = False,
@@ -289,13 +292,13 @@ def load_webkb(name: str, root: str | os.PathLike[str] | None = None, *, downloa
     ``download=True`` fetches the CSV from the CS-TAG repository (sha256-checked,
     atomic) into ``<root>/tag/cstag_webkb/<Name>/`` when it is missing.
     """
-    spec = _spec(name)
+    spec = TAG_FAMILY.spec(name)
     base = resolve_data_root(root)
-    path = locate_tag_dataset(spec.name, base)
+    path = TAG_FAMILY.locate(spec, base)
     if path is None:
         if not download:
-            raise MissingDataError(_missing_message(spec, base))
-        path = download_tag_dataset(spec.name, base)
+            raise MissingDataError(TAG_FAMILY.missing_message(spec, base))
+        path = TAG_FAMILY.fetch(spec, base)
     parsed = read_webkb_csv(path)
     src = [i for i, nb in enumerate(parsed["neighbors"]) for _ in nb]
     dst = [j for nb in parsed["neighbors"] for j in nb]
@@ -304,36 +307,6 @@ def load_webkb(name: str, root: str | os.PathLike[str] | None = None, *, downloa
                                  label_names=parsed["categories"], self_loops=self_loops, source=str(path))
     data.url = parsed["urls"]
     return data
-
-
-def load_tag_dataset(name: str, root: str | os.PathLike[str] | None = None, *,
-                     download: bool = False, **options: Any) -> Any:
-    """A named text-attributed graph (see :data:`TAG_DATASETS`); ``options`` from
-    :data:`TAG_OPTIONS` (unknown keys raise ``ValueError``)."""
-    unknown = sorted(set(options) - set(TAG_OPTIONS))
-    if unknown:
-        raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for dataset {name!r}; "
-                         f"valid options: {', '.join(sorted(TAG_OPTIONS))}")
-    opts = {**TAG_OPTIONS, **options}
-    return load_webkb(name, root, download=download, encoder=opts["encoder"],
-                      self_loops=bool(opts["self_loops"]))
-
-
-def describe_tag_datasets(root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
-    base = resolve_data_root(root)
-    out = []
-    for spec in TAG_DATASETS.values():
-        path = locate_tag_dataset(spec.name, base)
-        entry: dict[str, Any] = {"name": spec.name, "description": spec.description,
-                                 "licence": spec.licence, "kind": "text-attributed graph",
-                                 "found": path is not None}
-        if path is not None:
-            entry["path"] = str(path)
-        else:
-            entry["reason"] = f"{spec.file_name} not found; searched " + ", ".join(
-                str(c) for c in _candidates(spec, base))
-        out.append(entry)
-    return out
 
 
 # ---------------------------------------------------------- your own files
