@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
+from _rec_helpers import clustered_dataset
 
 from graphcl.data.interactions import InteractionDataset
 from graphcl.train import build_trainer
@@ -24,14 +24,7 @@ CFG = {"batch_size": 256, "embedding_dim": 16, "num_layers": 2, "epochs": 40}
 @pytest.fixture(scope="module")
 def toy() -> InteractionDataset:
     """Two taste clusters (even users like the first half of the items), 80/10/10 split."""
-    g = torch.Generator().manual_seed(0)
-    nu, ni = 120, 150
-    users = torch.randint(0, nu, (5000,), generator=g)
-    items = torch.randint(0, ni // 2, (5000,), generator=g) + (users % 2) * (ni // 2)
-    pairs = torch.unique(torch.stack([users, items]), dim=1)
-    pairs = pairs[:, torch.randperm(pairs.size(1), generator=g)]
-    a, b = int(0.8 * pairs.size(1)), int(0.9 * pairs.size(1))
-    return InteractionDataset("toy", nu, ni, pairs[:, :a], pairs[:, a:b], pairs[:, b:])
+    return clustered_dataset(120, 150, 5000)
 
 
 class Killed(Exception):
