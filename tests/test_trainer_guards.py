@@ -177,9 +177,11 @@ def test_the_checkpoint_records_data_options_and_the_divergence_reference(tmp_pa
     from graphcl.train.checkpoint import load_checkpoint
     run = tmp_path / "run"
     trainer = build_trainer("lightgcn", "ml-100k", config={**CFG, "data.seed": 7}, run_dir=run, verbose=False)
-    trainer.fit()
+    result = trainer.fit()
     ckpt = load_checkpoint(run / "last.pt")
     assert ckpt["data_options"] == {"seed": 7} and ckpt["first_loss"] == trainer.first_loss
+    train_line = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    assert train_line["split"] == "train" and result.seconds_per_epoch == train_line["seconds"]  # 1 epoch
     assert isinstance(trainer.first_loss, float)
 
 
@@ -214,3 +216,127 @@ def test_the_default_run_folder_is_runs_method_dataset_timestamp(toy, tmp_path, 
     monkeypatch.chdir(tmp_path)
     trainer = build_trainer("lightgcn", toy, config=CFG, verbose=False)
     assert re.fullmatch(r"runs/lightgcn-toy-\d{8}-\d{6}-\d{6}", trainer.run_dir.as_posix())
+
+
+# ------------------------------------------------------------ a fresh trainer, its optimizers
+def test_a_new_trainer_starts_from_nothing(trainer):
+    assert (trainer.start_epoch, trainer.best_epoch, trainer.bad_evals, trainer.loss_bad_epochs) == (0, -1, 0, 0)
+    assert trainer.best_score == -float("inf") and trainer.best_loss == float("inf")
+    assert trainer.first_loss is None and trainer.stopped == "" and trainer.restarted is False
+    assert trainer.history == [] and trainer.best_valid == {}
+
+
+def test_the_default_optimizer_is_one_adam_with_the_config_lr_and_weight_decay(toy, tmp_path):
+    trainer = build_trainer("lightgcn", toy, config={**CFG, "lr": 0.003, "weight_decay": 0.01},
+                            run_dir=tmp_path / "r", verbose=False)
+    assert list(trainer.optimizers) == ["main"] and trainer.optimizer is trainer.optimizers["main"]
+    group = trainer.optimizer.param_groups[0]
+    assert isinstance(trainer.optimizer, torch.optim.Adam)
+    assert (group["lr"], group["weight_decay"]) == (0.003, 0.01)
+    assert sum(p.numel() for p in group["params"]) == sum(p.numel() for p in trainer.model.parameters())
+
+
+class _OwnSteps(torch.nn.Module):
+    """A ranker that builds its own optimizers (records the arguments it was given)."""
+
+    def __init__(self, dataset, config, device, optimizers=None):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(dataset.num_items))
+        self.asked, self.given = None, optimizers
+
+    def batches(self, generator):
+        yield 0
+
+    def num_batches(self):
+        return 1
+
+    def loss(self, batch):
+        return self.w.square().sum()
+
+    def configure_optimizers(self, lr, weight_decay):
+        self.asked = (lr, weight_decay)
+        return self.given if self.given is not None else {"sgd": torch.optim.SGD(self.parameters(), lr=lr)}
+
+    def train_step(self, batch, optimizers):
+        return {"loss": self.loss(batch)}
+
+    def prepare_scoring(self):
+        pass
+
+    def full_scores(self, users):
+        return self.w.expand(users.numel(), -1)
+
+
+def test_a_model_that_owns_its_optimization_gets_lr_and_weight_decay(toy, tmp_path):
+    from graphcl.config import merge_config
+    from graphcl.registry import get_method
+    from graphcl.train import Trainer
+    cfg = merge_config(get_method("lightgcn").defaults, {**CFG, "lr": 0.02, "weight_decay": 0.001},
+                       method="lightgcn")[0]
+    trainer = Trainer("own", _OwnSteps, toy, cfg, run_dir=tmp_path / "own", verbose=False)
+    assert trainer.owns_optimization and trainer.model.asked == (0.02, 0.001)
+    assert list(trainer.optimizers) == ["sgd"]
+    with pytest.raises(ValueError, match="own: configure_optimizers returned no optimizer"):
+        Trainer("own", lambda d, c, dev: _OwnSteps(d, c, dev, optimizers={}), toy, cfg,
+                run_dir=tmp_path / "none", verbose=False)
+
+
+# ------------------------------------------------------------ the training-loss plateau rule
+def test_an_equal_loss_is_no_new_minimum(trainer):
+    trainer.config["loss_patience"] = 2
+    assert [trainer._loss_plateau(v) for v in (1.0, 1.0, 0.5, 0.5, 0.5)] == [False, False, False, False, True]
+    assert trainer.best_loss == 0.5 and trainer.loss_bad_epochs == 2
+
+
+def test_loss_patience_absent_or_zero_is_off(trainer):
+    trainer.config["loss_patience"] = 0
+    assert [trainer._loss_plateau(1.0) for _ in range(3)] == [False] * 3
+    del trainer.config["loss_patience"]                 # a config from before the key existed
+    assert [trainer._loss_plateau(1.0) for _ in range(3)] == [False] * 3
+    assert trainer.loss_bad_epochs == 0
+
+
+# ------------------------------------------------------------ what fit writes and returns
+def test_result_json_best_pt_and_timings_say_what_the_run_did(toy, tmp_path):
+    from graphcl.train.checkpoint import load_checkpoint
+    run = tmp_path / "run"
+    trainer = build_trainer("lightgcn", toy, config={**CFG, "epochs": 3, "eval_every": 1}, run_dir=run,
+                            verbose=False)
+    result = trainer.fit()
+    saved = json.loads((run / "result.json").read_text())
+    assert saved == {"method": "lightgcn", "dataset": "toy", "best_epoch": result.best_epoch,
+                     "valid": result.best_valid, "test": result.test, "epochs_run": 3,
+                     "seconds_per_epoch": result.seconds_per_epoch, "eval_seconds": result.eval_seconds}
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    train_s = [r["seconds"] for r in log if r["split"] == "train"]
+    valid_s = [r["seconds"] for r in log if r["split"] == "valid"]
+    test_line = [r for r in log if r["split"] == "test"]
+    assert len(train_s) == 3 and len(valid_s) == 3 and len(test_line) == 1
+    assert result.seconds_per_epoch == sum(train_s) / 3 and result.eval_seconds == sum(valid_s) / 3
+    assert all(0 < s < 60 for s in train_s + valid_s + [test_line[0]["seconds"]])
+    assert test_line[0]["epoch"] == result.best_epoch
+    assert [set(h) for h in result.history] == [{"epoch", "loss", trainer.valid_metric}] * 3
+    assert [h["epoch"] for h in result.history] == [0, 1, 2]
+    best = load_checkpoint(run / "best.pt")
+    assert best["method"] == "lightgcn" and best["epoch"] == result.best_epoch
+    assert best["config"] == trainer.config
+
+
+def test_the_test_metrics_are_those_of_the_best_epoch_even_when_it_is_epoch_0(toy, tmp_path, monkeypatch):
+    from graphcl.train.checkpoint import load_checkpoint
+    run = tmp_path / "run"
+    trainer = build_trainer("lightgcn", toy, config={**CFG, "epochs": 3, "eval_every": 1, "lr": 0.05},
+                            run_dir=run, verbose=False)
+    scores = iter([0.9, 0.5, 0.1])                      # validation gets worse after epoch 0
+    real = trainer.evaluate
+
+    def evaluate(split):
+        out = real(split)
+        return {**out, trainer.valid_metric: next(scores)} if split == "valid" else out
+    monkeypatch.setattr(trainer, "evaluate", evaluate)
+    result = trainer.fit()
+    assert result.best_epoch == 0
+    best, last = load_checkpoint(run / "best.pt")["model"], load_checkpoint(run / "last.pt")["model"]
+    state = trainer.model.state_dict()
+    assert all(torch.equal(state[k], best[k]) for k in best)            # tested: epoch 0's model
+    assert not all(torch.equal(best[k], last[k]) for k in best)          # which the last epochs changed
