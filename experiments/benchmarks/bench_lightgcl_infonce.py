@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from harness import REPO, peak_rss_mib
+from harness import peak_rss_mib
 
 
 

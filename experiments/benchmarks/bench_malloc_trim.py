@@ -24,8 +24,6 @@ from harness import REPO, hardware_line, peak_rss_mib
 
 
 def child(args: argparse.Namespace) -> None:
-    import resource
-
     import torch
     from graphcl.train import build_trainer
     from graphcl.train.utils import release_freed_memory

@@ -25,7 +25,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from harness import REPO, hardware_line, peak_rss_mib
+from harness import REPO, adam_step, hardware_line, peak_rss_mib
 
 DEFAULT_OUT = REPO / "experiments" / "results" / "sasrec_speed.md"
 
@@ -90,14 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         use(variant)
         torch.manual_seed(1)
         model = SASRec(data, dict(SEQ_DEFAULTS))
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        model.train()
-
-        def sas_step(batch, model=model, opt=opt):
-            out = model.loss(batch)
-            opt.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            opt.step()
+        sas_step = adam_step(model)
 
         torch.manual_seed(1)
         meta = MCLRec(data, dict(MCLREC_DEFAULTS, beta=0.05))

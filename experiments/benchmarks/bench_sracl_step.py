@@ -21,7 +21,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from harness import REPO, hardware_line, peak_rss_mib
+from harness import REPO, adam_step, hardware_line, peak_rss_mib
 
 
 
@@ -53,14 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     batches = [next(it) for _ in range(args.batches + 1)]
     rows = {}
     for name, model in (("sasrec", sas), ("sracl", sracl)):
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        model.train()
-
-        def step(batch, model=model, opt=opt):
-            out = model.loss(batch)
-            opt.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            opt.step()
+        step = adam_step(model)
 
         step(batches[0])                                   # warm-up
         t = time.process_time()

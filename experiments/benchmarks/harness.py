@@ -58,6 +58,20 @@ def median_seconds(fn: Callable[[], Any], repeats: int = 3, warmup: int = 1,
     return statistics.median(times)
 
 
+def adam_step(model: Any, lr: float = 1e-3) -> Callable[[Any], None]:
+    """One Adam training step of ``model.loss(batch)["loss"]`` per call (a fresh optimizer)."""
+    import torch
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+
+    def step(batch: Any) -> None:
+        out = model.loss(batch)
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        opt.step()
+    return step
+
+
 def run_worker(script: str | Path, args: Sequence[str], threads: int = 1, timeout: float | None = None) -> dict:
     """Run ``python script *args`` in a fresh process with ``threads`` torch/OpenMP threads and
     return the JSON object on the last line of its stdout (its own peak memory included)."""

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 from graphcl.io import atomic_write_text, write_json
 from graphcl.reproduce import PAPER_RESULTS, PaperResult, SeedRun, hardware_description, mean_std
-from graphcl.study.expand import StudyRun, grid_label
+from graphcl.study.expand import StudyRun
 from graphcl.study.spec import StudySpec
 
 __all__ = ["RunOutcome", "RowSummary", "StudyReport", "summarize", "render_markdown", "write_report"]
