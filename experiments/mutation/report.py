@@ -57,14 +57,15 @@ def _changed_pair(diff: str) -> tuple[str, str] | None:
 
 def _without_device(line: str) -> str:
     line = re.sub(r"\.to\((?:[\w.]*\.device|None)\)", ".to(DEV)", line)
-    line = re.sub(r"device=[\w.]+", "", line)
+    line = re.sub(r"(?:device|map_location)=[\w.]+", "", line)
     line = re.sub(r",\s*(?=[,)])", "", line)
     line = re.sub(r"\(\s*,\s*", "(", line)
     return re.sub(r"\s+", "", line)
 
 
 def _device_only(original: str, mutated: str) -> bool:
-    return "device" in original and _without_device(original) == _without_device(mutated)
+    return (("device" in original or "map_location" in original)
+            and _without_device(original) == _without_device(mutated))
 
 
 def _float_literal_case(original: str, mutated: str) -> bool:
@@ -75,7 +76,7 @@ def _float_literal_case(original: str, mutated: str) -> bool:
 #: equivalence by rule, for whole classes of mutants: (name, test, reason)
 RULES = (
     ("device-on-cpu", _device_only,
-     "only drops or nulls a device argument: None is the default device, the CPU, where inputs live on this "
+     "only drops or nulls a device (or map_location) argument: None is the default device, the CPU, where inputs live on this "
      "CPU-only machine (a CUDA run would tell them apart)"),
     ("float-literal-case", _float_literal_case,
      'changes only the case of a float("...") literal, and Python parses "-INF" exactly as "-inf"'),
