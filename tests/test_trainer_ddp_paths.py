@@ -24,8 +24,9 @@ from graphcl.registry import get_method
 from graphcl.train import Trainer, TrainingDivergedError, build_trainer
 from graphcl.train import distributed as train_distributed
 
-# an odd batch size: rank 0 gets (n + 1) / 2 rows of every batch, so its weight (n + 1) / n is not 1
-CFG = {"epochs": 2, "batch_size": 255, "embedding_dim": 8, "num_layers": 1, "eval_every": 1}
+# 901 training pairs in batches of 225: rank 0 gets 113 of each full batch (weight 226/225) and
+# the single row of the last one (weight 2: the other rank has none)
+CFG = {"epochs": 2, "batch_size": 225, "embedding_dim": 8, "num_layers": 1, "eval_every": 1}
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +154,18 @@ def test_rank_1_writes_nothing_and_is_quiet(toy, tmp_path, fake_group, monkeypat
     assert result.epochs_run == 2 and "ndcg@20" in result.test
     assert not (tmp_path / "ddp").exists()
     assert capsys.readouterr().err == ""
+
+
+def test_a_non_finite_loss_on_another_rank_stops_this_rank_too(toy, tmp_path, fake_group, monkeypatch):
+    """The finiteness vote is all-reduced: a rank whose own loss is finite stops with the others
+    (else it would wait forever in the next gradient all-reduce)."""
+    fake_group(0)
+    trainer = build_trainer("lightgcn", toy, config=CFG, run_dir=tmp_path / "ddp", verbose=False)
+    _identity_gradient_hook(trainer)
+    reduce = train_distributed.all_reduce_sums
+
+    def other_rank_saw_nan(values):       # rank 1 votes "non-finite" (1.0) in the one-value vote
+        return reduce(values) + 1.0 if values.numel() == 1 else reduce(values)
+    monkeypatch.setattr(train_distributed, "all_reduce_sums", other_rank_saw_nan)
+    with pytest.raises(TrainingDivergedError, match=r"non-finite loss at epoch 0, batch 0 \(loss=0.69"):
+        trainer.fit()

@@ -4,7 +4,6 @@ mutants of the constructor survived the end-to-end tests)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +11,6 @@ from _rec_helpers import clustered_dataset
 
 from graphcl.registry import get_method
 from graphcl.train import Trainer, build_trainer
-from graphcl.train.trainer import default_run_dir
 
 CFG = {"epochs": 1, "batch_size": 256, "embedding_dim": 8, "num_layers": 1}
 
@@ -29,22 +27,11 @@ def config(toy, tmp_path_factory):
                          verbose=False).config
 
 
-def test_default_run_dir_is_a_timestamped_folder_under_runs(tmp_path):
-    path = default_run_dir("lightgcn", "ml-100k")
-    assert path.parent == Path("runs")
-    assert re.fullmatch(r"lightgcn-ml-100k-\d{8}-\d{6}-\d{6}", path.name), path.name
-    assert default_run_dir("grace", "cora", tmp_path).parent == tmp_path
-    assert default_run_dir("grace", "cora", str(tmp_path)).parent == tmp_path
-
-
-def test_a_trainer_without_run_dir_uses_a_new_folder_named_after_method_and_dataset(toy, config, tmp_path,
-                                                                                   monkeypatch):
+def test_dataset_name_names_the_task_and_the_default_run_folder(toy, config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    trainer = Trainer("lightgcn", get_method("lightgcn").build, toy, config)
-    assert trainer.run_dir.parent == Path("runs")
-    assert re.fullmatch(r"lightgcn-toy-\d{8}-\d{6}-\d{6}", trainer.run_dir.name)
     named = Trainer("lightgcn", get_method("lightgcn").build, toy, config, dataset_name="my-split")
-    assert named.task.name == "my-split" and named.run_dir.name.startswith("lightgcn-my-split-")
+    assert named.task.name == "my-split"
+    assert re.fullmatch(r"runs/lightgcn-my-split-\d{8}-\d{6}-\d{6}", named.run_dir.as_posix())
 
 
 def test_defaults_auto_device_verbose_own_copy_of_config(toy, config, tmp_path):
@@ -56,8 +43,6 @@ def test_defaults_auto_device_verbose_own_copy_of_config(toy, config, tmp_path):
     assert trainer.optimizer is trainer.optimizers["main"]
     assert trainer.generator.device == torch.device("cpu")
     assert trainer.generator.initial_seed() == config["seed"]
-    assert (trainer.start_epoch, trainer.best_epoch, trainer.bad_evals, trainer.loss_bad_epochs) == (0, -1, 0, 0)
-    assert trainer.stopped == "" and trainer.restarted is False and trainer.first_loss is None
 
 
 def test_the_task_is_the_one_named_else_the_datas_default(toy, config, tmp_path):

@@ -232,7 +232,7 @@ class Trainer:
                 opt.load_state_dict(ckpt["optimizers"][name])
         else:  # a checkpoint from before named optimizers
             self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.generator.set_state(ckpt["generator"].cpu() if self.device.type == "cpu" else ckpt["generator"])
+        self.generator.set_state(ckpt["generator"].cpu())  # a generator's state is a CPU ByteTensor, CUDA's too
         torch.set_rng_state(ckpt["torch_rng"].cpu())
         self.start_epoch = int(ckpt["epoch"]) + 1
         self.best_score = float(ckpt["best_score"])
