@@ -46,11 +46,12 @@ def test_corrupt_or_unsafe_checkpoint_is_refused_by_name(tmp_path):
         load_checkpoint(unsafe)
 
 
-def test_jsonl_logger_writes_one_sorted_object_per_line_and_creates_the_folder(tmp_path):
+def test_jsonl_logger_writes_one_sorted_object_per_line_and_creates_the_folder_when_it_writes(tmp_path):
     path = tmp_path / "deep" / "dir" / "log.jsonl"
     log = JsonlLogger(path)
-    assert path.parent.is_dir()
+    assert not path.parent.exists()
     log.log({"b": 1, "a": 2.5})
+    assert path.parent.is_dir()
     log.log({"epoch": 1})
     text = path.read_text(encoding="utf-8")
     assert text == '{"a": 2.5, "b": 1}\n{"epoch": 1}\n'

@@ -169,3 +169,33 @@ def test_a_non_finite_loss_on_another_rank_stops_this_rank_too(toy, tmp_path, fa
     monkeypatch.setattr(train_distributed, "all_reduce_sums", other_rank_saw_nan)
     with pytest.raises(TrainingDivergedError, match=r"non-finite loss at epoch 0, batch 0 \(loss=0.69"):
         trainer.fit()
+
+
+class _TaskWithEvaluator:
+    """The ranking task with another evaluator (``None``, or one that cannot be sharded)."""
+
+    def __init__(self, task, evaluator):
+        self.inner, self.evaluator = task, evaluator
+        self.name, self.has_valid, self.has_test = task.name, task.has_valid, task.has_test
+        self.model_protocol = task.model_protocol
+
+    def evaluate(self, model, split):
+        return self.inner.evaluate(model, split)
+
+    def stats(self):
+        return self.inner.stats()
+
+
+@pytest.mark.parametrize("evaluator", [None, "no-shard", "absent"])
+def test_only_a_shardable_evaluator_is_sharded(toy, tmp_path, fake_group, evaluator):
+    import types
+    plain = build_trainer("lightgcn", toy, config=CFG, run_dir=tmp_path / "p", verbose=False)
+    task = _TaskWithEvaluator(plain.task, types.SimpleNamespace() if evaluator == "no-shard" else None)
+    if evaluator == "absent":
+        del task.evaluator
+    fake_group(0)
+    trainer = Trainer("lightgcn", get_method("lightgcn").build, toy, plain.config, run_dir=tmp_path / "d",
+                      verbose=False, task=task)
+    assert trainer.ddp is not None
+    if evaluator == "no-shard":
+        assert not hasattr(task.evaluator, "shard")

@@ -78,3 +78,56 @@ def test_verbose_prints_one_line_per_epoch_and_the_improvements(toy, tmp_path):
     assert re.fullmatch(r"epoch    2  loss \d\.\d{4}  \d+\.\ds  valid ndcg@20 \d\.\d{4}(  \*)?", lines[2])
     quiet = build_trainer("lightgcn", toy, config=CFG, run_dir=tmp_path / "q", verbose=False, progress=False)
     assert _stdout_of(quiet.fit)[1] == ""
+
+
+def _valid_scores(trainer, scores):
+    """Make the validation metric follow ``scores``, one per evaluation."""
+    evaluate, it = trainer.task.evaluate, iter(scores)
+
+    def scripted(model, split):
+        out = evaluate(model, split)
+        return {**out, "ndcg@20": next(it)} if split == "valid" else out
+    trainer.task.evaluate = scripted
+
+
+def test_verbose_says_why_the_run_stops_and_a_resume_says_what_it_tests(toy, tmp_path):
+    run = tmp_path / "r"
+    trainer = build_trainer("lightgcn", toy, config={**CFG, "epochs": 5, "patience": 1}, run_dir=run,
+                            verbose=True, progress=False)
+    _valid_scores(trainer, [0.5, 0.4])
+    result, out = _stdout_of(trainer.fit)
+    assert result.epochs_run == 2 and out.splitlines()[-1] == "early stop: no ndcg@20 gain in 1 evaluations"
+    assert trainer.stopped == "no ndcg@20 gain in 1 evaluations, epoch 1"
+    resumed, out = _stdout_of(lambda: build_trainer("lightgcn", toy, config={**CFG, "epochs": 5, "patience": 1},
+                                                    resume=run, verbose=True, progress=False))
+    _, out = _stdout_of(resumed.fit)
+    assert out == ("the run had stopped early (no ndcg@20 gain in 1 evaluations, epoch 1); "
+                   "testing its best model\n")
+
+
+def test_verbose_says_when_the_training_loss_stops_improving(toy, tmp_path):
+    trainer = build_trainer("lightgcn", toy, config={**CFG, "epochs": 5, "loss_patience": 1}, run_dir=tmp_path / "r",
+                            verbose=True, progress=False)
+    calls = []
+    loss_of = trainer.model.loss
+
+    def rising_loss(batch):                  # + the batch count: the epoch's mean loss only rises
+        calls.append(1)
+        parts = loss_of(batch)
+        return {**parts, "loss": parts["loss"] + len(calls)}
+    trainer.model.loss = rising_loss
+    result, out = _stdout_of(trainer.fit)
+    assert result.epochs_run == 2 and out.splitlines()[-1] == "early stop: no new training-loss minimum in 1 epochs"
+    assert trainer.stopped == "no new training-loss minimum in 1 epochs, epoch 1"
+
+
+def test_verbose_says_when_there_is_no_validation_split(toy, tmp_path):
+    import torch
+
+    from graphcl.data.interactions import InteractionDataset
+    no_valid = InteractionDataset("toy", toy.num_users, toy.num_items, toy.train,
+                                  torch.zeros(2, 0, dtype=torch.long), toy.test)
+    trainer = build_trainer("lightgcn", no_valid, config=CFG, run_dir=tmp_path / "r", verbose=True, progress=False)
+    _, out = _stdout_of(trainer.fit)
+    assert out.splitlines()[0] == "no validation split: training for all epochs and testing the last model"
+    assert len(out.splitlines()) == 3                               # and one line per epoch

@@ -186,3 +186,43 @@ def test_a_valid_metric_the_task_does_not_compute_is_named_with_the_ones_it_does
                                          r"mrr@10, mrr@20, ndcg@10, ndcg@20, precision@10, precision@20, "
                                          r"recall@10, recall@20$"):
         trainer.evaluate("valid")
+
+
+def test_validation_runs_every_eval_every_epochs_and_after_the_last(toy, tmp_path):
+    result = build_trainer("lightgcn", toy, config={**CFG, "epochs": 7, "eval_every": 3}, run_dir=tmp_path / "r",
+                           verbose=False).fit()
+    assert [h["epoch"] for h in result.history] == [2, 5, 6]
+    assert [r["epoch"] for r in _log(tmp_path / "r", "valid")] == [2, 5, 6]
+
+
+def test_a_validation_metric_that_is_never_a_number_tests_the_last_model(toy, tmp_path):
+    trainer = build_trainer("lightgcn", toy, config=CFG, run_dir=tmp_path / "r", verbose=False)
+    evaluate = trainer.task.evaluate
+    trainer.task.evaluate = lambda model, split: ({**evaluate(model, split), "ndcg@20": float("nan")}
+                                                  if split == "valid" else evaluate(model, split))
+    result = trainer.fit()
+    assert result.best_epoch == -1 and result.best_valid == {} and not (tmp_path / "r" / "best.pt").exists()
+    assert result.test == trainer.task.evaluate(trainer.model, "test")      # the model as training left it
+
+
+@pytest.mark.parametrize("left", ["metrics.jsonl", "config.json"])
+def test_a_folder_with_any_file_of_a_killed_run_is_not_reused(toy, tmp_path, left):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / left).write_text("{}\n", encoding="utf-8")
+    trainer = build_trainer("lightgcn", toy, config=CFG, run_dir=tmp_path / "r", verbose=False)
+    with pytest.raises(FileExistsError, match=r"holds a run killed before its first checkpoint; --resume "):
+        trainer.fit()
+
+
+def test_the_run_folder_is_made_with_its_parents(toy, tmp_path):
+    run = tmp_path / "a" / "b" / "run"
+    build_trainer("lightgcn", toy, config=CFG, run_dir=run, verbose=False).fit()
+    assert (run / "result.json").is_file()
+
+
+def test_a_negative_loss_patience_is_refused_when_training_starts(toy, config, tmp_path):
+    trainer = Trainer("lightgcn", get_method("lightgcn").build, toy, {**config, "loss_patience": -1},
+                      run_dir=tmp_path / "r", verbose=False)
+    with pytest.raises(ValueError, match=r"^loss_patience must be >= 0 \(0: off\), got -1$"):
+        trainer.fit()
+    assert not (tmp_path / "r").exists()                 # refused before it makes the run folder

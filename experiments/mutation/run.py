@@ -256,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", help="comma-separated group names of modules.toml (default: all)")
     parser.add_argument("--workdir", type=Path,
                         default=Path(os.environ.get("MUTATION_WORKDIR", "/tmp/graphcl-mutation")))
-    parser.add_argument("--max-children", type=int, default=1, help="parallel mutant workers (default 1)")
+    parser.add_argument("--max-children", type=int, default=2,
+                        help="parallel mutant workers (default 2: this machine's cores)")
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from mutation.json")
     parser.add_argument("--collect", action="store_true",
                         help="reread the verdicts of the groups' existing copies without running mutmut again")

@@ -26,14 +26,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 class JsonlLogger:
-    """Append one JSON object per line; each line is flushed and fsynced."""
+    """Append one JSON object per line; each line is flushed and fsynced. The folder is made
+    when the first line is written (a run refused before it starts leaves nothing behind)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def log(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, sort_keys=True) + "\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(line)
             fh.flush()

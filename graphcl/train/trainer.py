@@ -428,9 +428,8 @@ class Trainer:
         """Train from ``start_epoch`` to ``epochs`` (or an early stop), select the best
         validation epoch, test it, and write ``result.json``."""
         epochs = int(self.config["epochs"])
-        loss_patience = int(self.config.get("loss_patience", 0))
-        if loss_patience < 0:
-            raise ValueError(f"loss_patience must be >= 0 (0: off), got {loss_patience}")
+        if self.loss_patience < 0:
+            raise ValueError(f"loss_patience must be >= 0 (0: off), got {self.loss_patience}")
         self._claim_run_dir()
         if self.stopped:
             self._say(f"the run had stopped early ({self.stopped}); testing its best model")
@@ -479,30 +478,34 @@ class Trainer:
             stop = self._validate(epoch, losses["loss"], train_seconds[-1], eval_seconds)
         else:
             self._say(f"epoch {epoch:4d}  loss {losses['loss']:.4f}  {train_seconds[-1]:.1f}s")
-        patience, loss_patience = int(self.config["patience"]), int(self.config.get("loss_patience", 0))
+        patience = int(self.config["patience"])
         if stop:
             self.stopped = f"no {self.valid_metric} gain in {patience} evaluations, epoch {epoch}"
         elif loss_stop:
-            self.stopped = f"no new training-loss minimum in {loss_patience} epochs, epoch {epoch}"
+            self.stopped = f"no new training-loss minimum in {self.loss_patience} epochs, epoch {epoch}"
         if self.dist.is_main:
             save_checkpoint(self.state(epoch), self.run_dir / "last.pt")
         if stop:
             self._say(f"early stop: no {self.valid_metric} gain in {patience} evaluations")
         elif loss_stop:
-            self._say(f"early stop: no new training-loss minimum in {loss_patience} epochs")
+            self._say(f"early stop: no new training-loss minimum in {self.loss_patience} epochs")
         return stop or loss_stop
+
+    @property
+    def loss_patience(self) -> int:
+        """The config's ``loss_patience`` (0, or absent in a config from before the key: off)."""
+        return int(self.config.get("loss_patience", 0))
 
     def _loss_plateau(self, loss: float) -> bool:
         """``loss_patience``: True once the training loss has set no new minimum for that many
         epochs (HeCo's and MEOW's stopping rule; 0: off)."""
-        loss_patience = int(self.config.get("loss_patience", 0))
-        if not loss_patience:
+        if not self.loss_patience:
             return False
         if loss < self.best_loss:
             self.best_loss, self.loss_bad_epochs = loss, 0
             return False
         self.loss_bad_epochs += 1
-        return self.loss_bad_epochs >= loss_patience
+        return self.loss_bad_epochs >= self.loss_patience
 
     def _validate(self, epoch: int, loss: float, seconds: float, eval_seconds: list[float]) -> bool:
         """Evaluate on ``valid``; keep ``best.pt`` on a gain; True when ``patience`` evaluations
