@@ -131,3 +131,16 @@ def test_verbose_says_when_there_is_no_validation_split(toy, tmp_path):
     _, out = _stdout_of(trainer.fit)
     assert out.splitlines()[0] == "no validation split: training for all epochs and testing the last model"
     assert len(out.splitlines()) == 3                               # and one line per epoch
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_none_shows_the_bar_on_a_terminal(toy, tmp_path):
+    trainer = build_trainer("lightgcn", toy, config=CFG, run_dir=tmp_path / "r", verbose=False, progress=None)
+    screen = _Terminal()
+    with contextlib.redirect_stderr(screen):
+        trainer._train_epoch(0)
+    assert "\repoch 0:" in screen.getvalue()

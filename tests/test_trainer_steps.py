@@ -226,3 +226,17 @@ def test_a_negative_loss_patience_is_refused_when_training_starts(toy, config, t
     with pytest.raises(ValueError, match=r"^loss_patience must be >= 0 \(0: off\), got -1$"):
         trainer.fit()
     assert not (tmp_path / "r").exists()                 # refused before it makes the run folder
+
+
+@pytest.mark.parametrize("every, calls", [(5, 4), (0, 0), (None, 0)])
+def test_freed_memory_is_handed_back_every_malloc_trim_every_batches(toy, tmp_path, monkeypatch, every, calls):
+    import graphcl.train.trainer as trainer_module
+    trims = []
+    monkeypatch.setattr(trainer_module, "release_freed_memory", lambda: trims.append(1) or True)
+    trainer = build_trainer("lightgcn", toy, config={**CFG, "batch_size": 40}, run_dir=tmp_path / "r", verbose=False)
+    assert trainer.model.num_batches() == 23
+    trainer.config.pop("malloc_trim_every", None)
+    if every is not None:
+        trainer.config["malloc_trim_every"] = every
+    trainer._train_epoch(0)
+    assert len(trims) == calls                 # after batches 5, 10, 15 and 20 of 23
