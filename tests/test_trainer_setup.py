@@ -83,3 +83,31 @@ def test_a_model_without_the_tasks_protocol_is_refused_naming_method_task_and_mi
 
     with pytest.raises(TypeError, match=r"^lightgcn: Linear is not Trainable: it lacks batches\(\), "):
         Trainer("lightgcn", lambda d, c, dev: torch.nn.Linear(2, 2), toy, config, run_dir=tmp_path / "b")
+
+
+def test_config_json_records_what_the_run_is(toy, tmp_path):
+    import json
+    trainer = build_trainer("lightgcn", toy, config=CFG, run_dir=tmp_path / "r", verbose=False)
+    trainer.data_options = {"seed": 5}
+    trainer.fit()
+    saved = json.loads((tmp_path / "r" / "config.json").read_text(encoding="utf-8"))
+    assert saved == {"method": "lightgcn", "dataset": "toy", "config": trainer.config, "data_options": {"seed": 5},
+                     "data_fingerprint": trainer.data_fingerprint, "dataset_stats": trainer.task.stats(),
+                     "device": "cpu", "world_size": 1}
+
+
+def test_a_task_without_a_model_protocol_accepts_any_trainable_model(toy, config, tmp_path):
+    build = get_method("lightgcn").build
+    inner = Trainer("lightgcn", build, toy, config, run_dir=tmp_path / "a").task
+
+    class AnyModel:
+        """A task that states no protocol for the models it evaluates."""
+        name, has_valid, has_test = inner.name, inner.has_valid, inner.has_test
+
+        def evaluate(self, model, split):
+            return inner.evaluate(model, split)
+
+        def stats(self):
+            return inner.stats()
+    trainer = Trainer("lightgcn", build, toy, config, run_dir=tmp_path / "b", task=AnyModel())
+    assert trainer.task.evaluate(trainer.model, "valid")["ndcg@20"] >= 0

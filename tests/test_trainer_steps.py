@@ -240,3 +240,18 @@ def test_freed_memory_is_handed_back_every_malloc_trim_every_batches(toy, tmp_pa
         trainer.config["malloc_trim_every"] = every
     trainer._train_epoch(0)
     assert len(trims) == calls                 # after batches 5, 10, 15 and 20 of 23
+
+
+def test_an_epoch_of_one_batch_logs_that_batchs_loss(toy, tmp_path):
+    trainer = build_trainer("lightgcn", toy, config={**CFG, "batch_size": 4096}, run_dir=tmp_path / "r",
+                            verbose=False)
+    assert trainer.model.num_batches() == 1
+    seen = []
+    loss_of = trainer.model.loss
+
+    def recording(batch):
+        parts = loss_of(batch)
+        seen.append(float(parts["loss"]))
+        return parts
+    trainer.model.loss = recording
+    assert trainer._train_epoch(0)["loss"] == pytest.approx(seen[0], rel=1e-7)

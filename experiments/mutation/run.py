@@ -65,6 +65,7 @@ class Group:
     tests: list[str]
     kills: list[str] = field(default_factory=list)
     minutes: float | None = None
+    deselect: list[str] = field(default_factory=list)  # tests mutmut cannot run (e.g. child processes)
 
     def kill_tests(self, repo: Path) -> list[str]:
         """The ``tests/test_mutation_kills_<name>.py`` files of this group that exist in ``repo``."""
@@ -82,7 +83,7 @@ def load_groups(path: Path = HERE / "modules.toml") -> list[Group]:
     with open(path, "rb") as fh:
         data = tomllib.load(fh)
     groups = [Group(name=g["name"], paths=list(g["paths"]), tests=list(g["tests"]), kills=list(g.get("kills", [])),
-                    minutes=g.get("minutes")) for g in data["group"]]
+                    minutes=g.get("minutes"), deselect=list(g.get("deselect", []))) for g in data["group"]]
     names = [g.name for g in groups]
     if len(set(names)) != len(names):
         raise SystemExit(f"{path}: duplicate group names in {names}")
@@ -139,7 +140,8 @@ def prepare_copy(group: Group, dest: Path, env: dict[str, str]) -> tuple[list[st
     pyproject = dest / "pyproject.toml"
     text = pyproject.read_text(encoding="utf-8")
     text = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", text)  # one section only: ours
-    pyproject.write_text(text.rstrip() + "\n\n" + mutmut_section(group, tests, deselect), encoding="utf-8")
+    pyproject.write_text(text.rstrip() + "\n\n" + mutmut_section(group, tests, deselect + group.deselect),
+                         encoding="utf-8")
     return tests, deselect
 
 
