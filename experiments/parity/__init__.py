@@ -1,0 +1,1 @@
+"""Parity harness: the authors' reference code and graphcl side by side (see README.md)."""

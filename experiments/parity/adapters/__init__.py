@@ -1,0 +1,1 @@
+"""Parity adapters, one module per method, each exposing ``ADAPTER`` (see ../README.md)."""
