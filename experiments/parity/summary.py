@@ -6,6 +6,7 @@ edited by hand or written by another tool renders the same way).
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from typing import Any, Sequence
 
@@ -26,6 +27,23 @@ def parse_records(log: str) -> list[dict[str, Any]]:
         rec = json.loads(line[at + len(MARKER):])
         by_epoch[int(rec["epoch"])] = rec
     return [by_epoch[e] for e in sorted(by_epoch)]
+
+
+def parse_records_with_own_scores(log: str, per_epoch: re.Pattern, final: re.Pattern) -> list[dict[str, Any]]:
+    """:func:`parse_records`, plus the reference's own printed scores: ``per_epoch`` matches
+    (epoch, recall@20, ndcg@20) lines, kept as ``own.test`` of that epoch; ``final`` matches the
+    closing (recall@20, ndcg@20) line, kept as ``own.final_test`` of the last epoch."""
+    records = parse_records(log)
+    by_epoch = {r["epoch"]: r for r in records}
+    for m in per_epoch.finditer(log):
+        rec = by_epoch.get(int(m.group(1)))
+        if rec is not None:
+            rec.setdefault("own", {})["test"] = {"recall@20": float(m.group(2)), "ndcg@20": float(m.group(3))}
+    closing = final.search(log)
+    if closing and records:
+        records[-1].setdefault("own", {})["final_test"] = {"recall@20": float(closing.group(1)),
+                                                           "ndcg@20": float(closing.group(2))}
+    return records
 
 
 def derive_final(curves: Sequence[dict[str, Any]], metric: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from experiments.parity.adapter import Adapter, Patch, RunContext
 from experiments.parity.convert import write_reference_split
-from experiments.parity.summary import parse_records
+from experiments.parity.summary import parse_records_with_own_scores
 
 SHIMS = Path(__file__).resolve().parents[1] / "shims"
 _HOOK = "from experiments.parity import refhook as parity_refhook\nparity_refhook.setup(seed=False)\n"
@@ -153,17 +153,7 @@ class DCCFAdapter(Adapter):
         return args
 
     def parse_reference(self, ctx: RunContext, log: str) -> list[dict[str, Any]]:
-        records = parse_records(log)
-        by_epoch = {r["epoch"]: r for r in records}
-        for m in _OWN.finditer(log):
-            rec = by_epoch.get(int(m.group(1)))
-            if rec is not None:
-                rec.setdefault("own", {})["test"] = {"recall@20": float(m.group(2)), "ndcg@20": float(m.group(3))}
-        final = _FINAL.search(log)
-        if final and records:
-            records[-1].setdefault("own", {})["final_test"] = {"recall@20": float(final.group(1)),
-                                                               "ndcg@20": float(final.group(2))}
-        return records
+        return parse_records_with_own_scores(log, _OWN, _FINAL)
 
     def ours_config(self, dataset: str) -> dict[str, Any]:
         h = self.hyper(dataset)
