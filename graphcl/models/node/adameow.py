@@ -59,6 +59,12 @@ ADAMEOW_PRESETS: dict[str, dict[str, Any]] = {
     name: {k: v for k, v in preset.items() if k in ADAMEOW_DEFAULTS}
     for name, preset in MEOW_PRESETS.items()
 }
+# code_adameow/utils/params.py aminer_params (its own values, not MEOW's; patience 25 on the
+# training loss); its AMiner model also has one target projection per meta-path (p_fc_list)
+ADAMEOW_PRESETS["aminer"] = {
+    "lr": 1e-4, "weight_decay": 1e-4, "dropout": 0.0, "tau": 0.9, "feat_mask": 0.0, "adj_mask": [0.0],
+    "nei_max": [8, 31], "hidden_dim": 64, "embed_dim": 64, "loss_patience": 25,
+    "target_projection": "per-metapath", "identity_feat_mask": True, "data.path_counts": False}
 
 register_method(MethodSpec(
     name="adameow", kind="node", data="hetero", build=AdaMEOW, defaults=ADAMEOW_DEFAULTS, presets=ADAMEOW_PRESETS,

@@ -36,7 +36,26 @@ seed from the epoch's generator; ``"fixed"`` reuses the same seed (``seed`` + ru
 index) every epoch, as the authors' code does, so clusters drift only with the
 embeddings;
 training length and model selection follow the trainer (select on validation)
-instead of early stopping on the training loss.
+instead of early stopping on the training loss (``loss_patience`` gives the code's rule).
+The code's ProtoNCE divides by mean_k · N instead of Σ_k (``contrast.py`` ProtoNCE,
+``.mean(axis=1) * z.size(0)``): a constant log(N/K) added to the loss, same gradients.
+
+Featureless (one-hot) targets, e.g. HeCo's AMiner and Freebase (checked against the
+code run with ``sp.eye`` features, issue 24):
+
+* ``identity_feat_mask``: the code's ``mask_feature`` (``module/preprocess.py``) zeroes
+  ⌊p·N⌋ of the one-hot matrix's N nonzeros, i.e. whole rows: those nodes' masked input
+  is x W + b = b. False keeps h_mask = h (no feature augmentation at all).
+* ``target_projection: per-metapath``: the code's AMiner model (``module/meow.py``
+  ``p_fc_list``, ``aggregate_nei_aminer``) has one target projection per meta-path (its
+  AMiner features differ per meta-path), each meta-path's copy masked separately, and
+  feeds the coarse view the mean of the projections.
+* Meta-path values: HeCo's (and the code's) AMiner ``pap.npz``/``prp.npz`` are boolean,
+  so the code's PathSim 2A_ij/(A_ii + A_jj) is the same for every entry and its top-k
+  keeps an arbitrary ``nei_max`` neighbours (numpy argsort order, sometimes not the node
+  itself) with weight 1. ``data.path_counts: false`` reads the files' own values (binary)
+  with our deterministic tie order (the node itself, then by column); the default
+  composes the path counts (true PathSim, count weights).
 """
 from __future__ import annotations
 
@@ -50,8 +69,8 @@ from graphcl.losses.prototypical import CONCENTRATION_FORMS, cluster_runs, proto
 from graphcl.losses.weighted import ClusterWeights, weighted_info_nce
 from graphcl.models.node.base import FullGraphBatch, refuse_minibatch
 from graphcl.models.node.meow_views import (coarse_graph, context_operators, mask_entries,
-                                            masked_graph, metapath_graphs, per_metapath,
-                                            row_normalize)
+                                            identity_keep_rows, masked_graph, metapath_graphs,
+                                            per_metapath, row_normalize)
 from graphcl.nn.metapath import MeowGCN, SemanticAttention, TypeProjection
 from graphcl.registry import MethodSpec, register_method
 from graphcl.eval.tasks.hetero_probe import HETERO_TASK_DEFAULTS
@@ -82,6 +101,11 @@ class MEOW(nn.Module):
         if float(c["tau"]) <= 0:
             raise ValueError(f"tau must be > 0, got {c['tau']}")
         self._check_loss_config()
+        if c["target_projection"] not in ("shared", "per-metapath"):
+            raise ValueError(f"target_projection must be 'shared' or 'per-metapath', "
+                             f"got {c['target_projection']!r}")
+        if not isinstance(c["identity_feat_mask"], bool):
+            raise ValueError(f"identity_feat_mask must be true or false, got {c['identity_feat_mask']!r}")
         self.metapaths = [m.lower() for m in (c["metapaths"] or data.metapaths)]
         unknown = [m for m in self.metapaths if m not in data.metapaths]
         if unknown:
@@ -110,8 +134,17 @@ class MEOW(nn.Module):
                     raise ValueError(f"features of node type {name!r} contain NaN or inf")
             self.features[name] = None if identity else x.to(dev)
             self.proj[name] = TypeProjection(x.shape[1], hidden, identity=identity)
-        if self.features[t] is None:
-            self.masked_x = None  # identity features: nothing to mask (h_mask = h)
+        # target projections: one shared (default) or one per meta-path (the authors' AMiner code)
+        n_proj = mps if c["target_projection"] == "per-metapath" else 1
+        self.target_extra = nn.ModuleList(TypeProjection(self.proj[t].weight.shape[0], hidden,
+                                                         identity=self.features[t] is None)
+                                          for _ in range(n_proj - 1))
+        self.masked_x: torch.Tensor | None = None
+        self.identity_keep: list[torch.Tensor] | None = None
+        if self.features[t] is None:  # identity (one-hot) features
+            if c["identity_feat_mask"]:  # as the code's mask_feature on sp.eye: whole rows zeroed
+                self.identity_keep = [identity_keep_rows(n, float(c["feat_mask"]), gen).to(dev)
+                                      for _ in range(n_proj)]
         else:
             self.masked_x = mask_entries(self.features[t].cpu(), float(c["feat_mask"]), gen).to(dev)
         self.agg = nn.ModuleList(nn.ModuleList(nn.Linear(hidden, hidden, bias=False) for _ in ops)
@@ -142,16 +175,33 @@ class MEOW(nn.Module):
     def _h(self, name: str, x: torch.Tensor | None) -> torch.Tensor:
         return F.elu(self.dropout(self.proj[name](x)))
 
+    def _target_pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(h, h_mask) of the target type per target projection: h = ELU(Dropout(x W + b)),
+        h_mask from the masked features; for identity features with ``identity_feat_mask``
+        the masked rows are zero, so x W + b = b there (``keep ⊙ W + b``)."""
+        t, out = self.target, []
+        for i, proj in enumerate([self.proj[t], *self.target_extra]):
+            h = F.elu(self.dropout(proj(self.features[t])))
+            if self.identity_keep is not None:
+                h_mask = F.elu(self.dropout(self.identity_keep[i] * proj.weight + proj.bias))
+            elif self.masked_x is not None:
+                h_mask = F.elu(self.dropout(proj(self.masked_x)))
+            else:
+                h_mask = h  # identity features, unmasked
+            out.append((h, h_mask))
+        return out
+
     def views(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(z_coarse, z_fine): the coarse GCN output and the attention-fused fine view."""
         t = self.target
-        h = self._h(t, self.features[t])
-        h_mask = h if self.masked_x is None else self._h(t, self.masked_x)
+        pairs = self._target_pairs()
         hidden = {name: self._h(name, self.features[name])
                   for name in {name for ops in self.contexts for name, _ in ops} - {t}}
-        hidden[t] = h
         fine = []
-        for ops, aggs, graph, masked in zip(self.contexts, self.agg, self.graphs, self.masked):
+        for i, (ops, aggs, graph, masked) in enumerate(zip(self.contexts, self.agg, self.graphs,
+                                                            self.masked)):
+            h, h_mask = pairs[i if len(pairs) > 1 else 0]
+            hidden[t] = h
             means = [op @ hidden[name] for name, op in ops]
 
             def context() -> torch.Tensor:  # fresh dropout for each of the two views
@@ -160,7 +210,10 @@ class MEOW(nn.Module):
             fine.append(self.encoder(F.elu(h_mask + context()), masked))
         z_fine, beta = self.attention([F.normalize(z, dim=1) for z in fine])
         self.last_beta = beta.detach()
-        return self.encoder(h, self.coarse), z_fine
+        # coarse input: the target's h; per meta-path projections: their mean (the code's
+        # aggregate_nei_aminer, h_coarse = torch.stack(h_tar).mean(0))
+        h_coarse = pairs[0][0] if len(pairs) == 1 else torch.stack([p[0] for p in pairs]).mean(0)
+        return self.encoder(h_coarse, self.coarse), z_fine
 
     def projected(self, z: torch.Tensor) -> torch.Tensor:
         return F.normalize(torch.tanh(self.project(z)), dim=1)
@@ -223,6 +276,8 @@ MEOW_DEFAULTS: dict[str, Any] = {
     "metapaths": [], "nei_max": [0], "topk_values": "count",
     "hidden_dim": 64, "embed_dim": 64, "dropout": 0.2, "tau": 0.4,
     "feat_mask": 0.3, "adj_mask": [0.3], "normalize_features": True,
+    "identity_feat_mask": True,      # one-hot targets: mask whole rows (the code's mask_feature on sp.eye)
+    "target_projection": "shared",   # or "per-metapath" (the code's AMiner p_fc_list)
     "weighting": "hard", "cluster_counts": [100, 300], "lam_proto": 1.0,
     "kmeans_restarts": 5, "kmeans_iters": 20,
     "kmeans_seed": "per-epoch",  # or "fixed" (the authors' code)
@@ -238,6 +293,14 @@ MEOW_PRESETS: dict[str, dict[str, Any]] = {
     "acm": {"lr": 7e-4, "tau": 0.4, "feat_mask": 0.3, "adj_mask": [0.3, 0.2], "nei_max": [110, 700],
             "hidden_dim": 64, "embed_dim": 64, "dropout": 0.2, "cluster_counts": [100, 300],
             "lam_proto": 1.0, "weight_decay": 0.0},
+    # code_meow/utils/params.py aminer_params (patience 25 on the training loss); the code's
+    # AMiner model has one target projection per meta-path (p_fc_list) and its meta-path files
+    # are HeCo's boolean ones, so its graphs are binary (see the module docstring)
+    "aminer": {"lr": 7e-4, "tau": 0.9, "feat_mask": 0.2, "adj_mask": [0.7, 0.4], "nei_max": [5, 21],
+               "hidden_dim": 64, "embed_dim": 64, "dropout": 0.2, "cluster_counts": [500, 1200],
+               "lam_proto": 0.1, "weight_decay": 0.0, "loss_patience": 25,
+               "target_projection": "per-metapath", "identity_feat_mask": True,
+               "data.path_counts": False},
 }
 
 register_method(MethodSpec(

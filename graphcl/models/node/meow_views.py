@@ -23,7 +23,7 @@ from graphcl.data.metapath import pathsim_topk, relation_matrix, sym_normalize
 from graphcl.sparse import SparseGraph, csr_tensor
 
 __all__ = ["per_metapath", "metapath_graphs", "masked_graph", "coarse_graph", "row_normalize",
-           "mask_entries", "context_operators"]
+           "mask_entries", "identity_keep_rows", "context_operators"]
 
 
 def per_metapath(value: Any, m: int, key: str) -> list:
@@ -107,6 +107,17 @@ def mask_entries(x: Tensor, p: float, generator: torch.Generator) -> Tensor:
     drop = torch.randperm(nz.shape[0], generator=generator)[:int(p * nz.shape[0])]
     out[nz[drop, 0], nz[drop, 1]] = 0
     return out
+
+
+def identity_keep_rows(n: int, p: float, generator: torch.Generator) -> Tensor:
+    """(n, 1) 0/1 column: :func:`mask_entries` applied to the n x n identity (one-hot
+    features) zeroes ⌊p·n⌋ of its n nonzeros, i.e. whole rows; 0 marks those rows
+    (the same draw as ``mask_entries`` on a CSR identity with the same generator)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"feat_mask must be in [0, 1], got {p}")
+    keep = torch.ones(n, 1)
+    keep[torch.randperm(n, generator=generator)[:int(p * n)]] = 0.0
+    return keep
 
 
 def _relation(data: Any, x: str, y: str) -> sp.csr_matrix | None:
