@@ -176,3 +176,12 @@ def test_train_and_the_callable_package_build_then_fit(monkeypatch):
     assert graphcl.train("bm3", "ml-100k-seq", device="cpu") == "fitted"
     assert calls == [("lightgcn", "ml-100k", {}), ("grace", "cora", {"device": "cpu"}),
                      ("dccf", "ml-100k", {"verbose": False}), ("bm3", "ml-100k-seq", {"device": "cpu"})]
+
+
+def test_the_requested_device_wins_over_auto_on_a_gpu_machine(tmp_path, monkeypatch):
+    """``device="cpu"`` on a machine with CUDA trains on the CPU (auto would pick the GPU)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    t = build_trainer("lightgcn", "ml-100k", device="cpu", run_dir=tmp_path / "r", verbose=False)
+    assert t.device == torch.device("cpu") and t.generator.device == torch.device("cpu")
+    assert {p.device for p in t.model.parameters()} == {torch.device("cpu")}

@@ -91,7 +91,7 @@ def test_each_missing_torchrun_variable_is_named(group_calls, monkeypatch, missi
 
 def test_a_torch_without_distributed_is_named(group_calls, monkeypatch):
     monkeypatch.setattr(dist, "is_available", lambda: False)
-    with pytest.raises(DistributedSetupError, match="WORLD_SIZE > 1 but this torch build has no torch.distributed"):
+    with pytest.raises(DistributedSetupError, match="^WORLD_SIZE > 1 but this torch build has no torch.distributed$"):
         init_distributed("cpu")
 
 

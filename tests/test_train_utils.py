@@ -83,10 +83,10 @@ class _FakeLibc:
 def test_malloc_trim_is_looked_up_once_in_the_c_library_and_called_with_no_padding(monkeypatch):
     libc, opened = _FakeLibc(), []
     monkeypatch.setattr(utils, "_LIBC", False)              # not looked up yet
-    monkeypatch.setattr(utils.ctypes.util, "find_library", lambda name: {"c": "libc.so.6"}.get(name))
+    monkeypatch.setattr(utils.ctypes.util, "find_library", lambda name: {"c": "/lib/x86_64/libc.so.6"}.get(name))
     monkeypatch.setattr(utils.ctypes, "CDLL", lambda name: opened.append(name) or libc)
     assert release_freed_memory() is True and release_freed_memory() is True
-    assert opened == ["libc.so.6"] and libc.calls == [0, 0]  # pad 0: trim everything above the live heap
+    assert opened == ["/lib/x86_64/libc.so.6"] and libc.calls == [0, 0]  # pad 0: trim everything above the live heap
 
 
 def test_without_find_library_the_glibc_soname_is_opened(monkeypatch):
