@@ -244,7 +244,8 @@ def test_train_records_of_a_metric_log(tmp_path):
 def test_summary_of_node_runs_uses_last_epoch_acc():
     def run(side, seed, acc):
         curves = [{"epoch": 0, "train_seconds": 1.0, "loss": 2.0},
-                  {"epoch": 1, "train_seconds": 1.0, "loss": 1.0, "valid": {"acc": acc}, "test": {"acc": acc, "f1_mean": acc}}]
+                  {"epoch": 1, "train_seconds": 1.0, "loss": 1.0, "valid": {"acc": acc},
+                   "test": {"acc": acc, "f1_mean": acc}}]
         return {"side": side, "seed": seed, "status": "ok", "seconds_per_epoch": 1.0 if side == "reference" else 0.5,
                 "peak_rss_mib": 100.0, "curves": curves, "final": derive_final(curves, "acc")}
     runs = [run("reference", 0, 0.80), run("reference", 1, 0.82), run("ours", 0, 0.81), run("ours", 1, 0.815)]

@@ -72,6 +72,9 @@ class Adapter:
     environment: list[dict[str, str]] = []
     #: True: a run must report exactly ``epochs`` epoch records (no early stopping)
     fixed_epochs: bool = True
+    #: evaluate both sides every this many epochs (and at the last one); node adapters raise it
+    #: (one node probe per epoch costs more than the epoch)
+    eval_every: int = 1
 
     def load_data(self, dataset: str, data_root: Path) -> tuple[Any, dict[str, Any]]:
         """graphcl's data for ``dataset`` and its description for the results file (source, the

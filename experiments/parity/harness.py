@@ -30,7 +30,7 @@ import numpy as np
 
 from experiments.parity.adapter import (Adapter, CheckoutError, PatchError, RunContext, apply_patches,
                                         load_adapter)
-from experiments.parity.convert import write_split_npz
+from experiments.parity.convert import NODE_MASKS, write_node_npz, write_split_npz
 from experiments.parity.summary import derive_final, parse_records, summarize
 
 __all__ = ["REPO", "run_parity", "run_process", "settings_hash", "main"]
@@ -109,6 +109,8 @@ def run_reference(adapter: Adapter, ctx: RunContext, data: Any, timeout: float |
                                 (data.num_users, data.num_items))
         env.update({"PARITY_SPLIT": str(split),
                     "PARITY_KS": ",".join(m.split("@")[1] for m in adapter.metrics if "@" in m) or "20"})
+    if adapter.task == "node":
+        env.update(_node_env(adapter, ctx, data))
     env.update(adapter.reference_env(ctx))
     cmd = adapter.reference_command(ctx)
     out = run_process(cmd, ctx.workdir, env, ctx.workdir.parent / f"reference-seed{ctx.seed}.log", timeout)
@@ -118,12 +120,24 @@ def run_reference(adapter: Adapter, ctx: RunContext, data: Any, timeout: float |
     return out
 
 
+def _node_env(adapter: Adapter, ctx: RunContext, data: Any) -> dict[str, str]:
+    """Our graph (labels, edges, public masks) for the node hook and its settings."""
+    from experiments.parity.nodeprobe import probe_settings
+    masks = {k: getattr(data, k).numpy() for k in NODE_MASKS if getattr(data, k, None) is not None}
+    graph = write_node_npz(ctx.workdir / "parity_node.npz", data.y.numpy(), data.edge_index.numpy(), masks)
+    return {"PARITY_NODE": str(graph), "PARITY_EPOCHS": str(ctx.epochs),
+            "PARITY_EVAL_EVERY": str(adapter.eval_every),
+            "PARITY_PROBE": json.dumps(probe_settings(adapter.ours_config(ctx.dataset)))}
+
+
 def run_ours(adapter: Adapter, ctx: RunContext, timeout: float | None) -> dict[str, Any]:
     """One graphcl run in its own process."""
     cmd = [ctx.python, "-m", "experiments.parity.run_ours", "--method", adapter.method,
            "--dataset", adapter.ours_dataset(ctx), "--data-root", str(ctx.data_root),
            "--config", json.dumps(adapter.ours_config(ctx.dataset)), "--seed", str(ctx.seed),
            "--epochs", str(ctx.epochs), "--threads", str(ctx.threads), "--run-dir", str(ctx.workdir)]
+    if adapter.eval_every != 1:
+        cmd += ["--eval-every", str(adapter.eval_every)]
     env = _with_pythonpath(_base_env(ctx.threads, ctx.seed), REPO)
     out = run_process(cmd, REPO, env, ctx.workdir.parent / f"ours-seed{ctx.seed}.log", timeout)
     out["curves"] = parse_records(Path(out["log"]).read_text(encoding="utf-8", errors="replace"))
@@ -178,6 +192,8 @@ def run_parity(adapter_name: str, dataset: str, checkout: Path, epochs: int, see
     commit = commit or _git_commit(checkout) or "unknown"
     settings = {"epochs": epochs, "seeds": seeds, "threads": threads, "hyper": adapter.hyper(dataset),
                 "ours_config": adapter.ours_config(dataset), "data": data_desc, "reference_commit": commit}
+    if adapter.eval_every != 1:  # (absent = 1: the files written before the key keep their hash)
+        settings["eval_every"] = adapter.eval_every
     path = out_dir / f"{adapter.name}_{dataset}.json"
     runs = _read_existing(path, settings, resume, overwrite)
     for run in runs:  # the selection rule may have changed since they were written

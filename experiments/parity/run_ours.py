@@ -8,6 +8,11 @@ stop: ``patience`` above the epoch count, as the references train a fixed number
 evaluates the test split after every validation as well (for the curves; the trainer's own final
 test of the best-validation model is unchanged), and prints one ``PARITY_JSON {...}`` line per
 epoch in the format of :mod:`experiments.parity.refhook`.
+
+``--eval-every K`` (node methods: a probe per epoch is dear) validates and tests every K epochs
+and at the last one; the other epochs get a record with their training seconds and loss only
+(read from the trainer's ``metrics.jsonl`` after training). A node-probe task fits its probe
+once for both splits (:func:`experiments.parity.nodeprobe.memoize_probe`).
 """
 from __future__ import annotations
 
@@ -28,17 +33,21 @@ def _emit(record: dict[str, Any]) -> None:
 
 
 def run(method: str, dataset: str, data_root: str, config: dict[str, Any], seed: int, epochs: int,
-        threads: int, run_dir: Path) -> dict[str, Any]:
+        threads: int, run_dir: Path, eval_every: int = 1) -> dict[str, Any]:
     """Train and emit per-epoch records; returns the trainer's result as a dict."""
     import torch
     from graphcl.train import build_trainer
     torch.set_num_threads(threads)
-    cfg = {**config, "seed": seed, "epochs": epochs, "eval_every": 1, "patience": epochs + 1}
+    cfg = {**config, "seed": seed, "epochs": epochs, "eval_every": eval_every, "patience": epochs + 1}
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a parity run always starts fresh
     trainer = build_trainer(method, dataset, config=cfg, data_root=data_root, device="cpu",
                             run_dir=run_dir, progress=False, verbose=False)
+    if hasattr(trainer.task, "_probe"):  # node probe: one fit for the valid and the test numbers
+        from experiments.parity.nodeprobe import memoize_probe
+        memoize_probe(trainer.task)
     validate = trainer._validate  # wrapped: the test curve too, timed apart from training
+    emitted: set[int] = set()
 
     def validate_and_test(epoch: int, loss: float, seconds: float, eval_seconds: list[float]) -> bool:
         stop = validate(epoch, loss, seconds, eval_seconds)
@@ -49,12 +58,28 @@ def run(method: str, dataset: str, data_root: str, config: dict[str, Any], seed:
                "valid": _last_valid(trainer), "test": test,
                "eval_seconds": (eval_seconds[-1] if eval_seconds else 0.0) + time.perf_counter() - t0,
                "selected": bool(valid) and valid.get("epoch") == trainer.best_epoch})
+        emitted.add(epoch)
         return stop
 
     trainer._validate = validate_and_test
     result = trainer.fit()
+    for rec in _train_records(Path(trainer.run_dir)):  # the epochs without evaluation
+        if rec["epoch"] not in emitted:
+            _emit(rec)
     return {"best_epoch": result.best_epoch, "valid": result.best_valid, "test": result.test,
             "seconds_per_epoch": result.seconds_per_epoch}
+
+
+def _train_records(run_dir: Path) -> list[dict[str, Any]]:
+    """``{"epoch", "train_seconds", "loss"}`` of every ``train`` line of the run's metric log."""
+    out = []
+    with open(run_dir / "metrics.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            if rec.get("split") == "train":
+                out.append({"epoch": int(rec["epoch"]), "train_seconds": rec.get("seconds"),
+                            "loss": rec.get("loss")})
+    return out
 
 
 def _last_valid(trainer: Any) -> dict[str, float]:
@@ -80,9 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, required=True)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--run-dir", required=True)
+    ap.add_argument("--eval-every", type=int, default=1, help="validate and test every K epochs (and the last)")
     args = ap.parse_args(argv)
     out = run(args.method, args.dataset, args.data_root, json.loads(args.config), args.seed, args.epochs,
-              args.threads, Path(args.run_dir))
+              args.threads, Path(args.run_dir), args.eval_every)
     sys.stdout.write("PARITY_RESULT " + json.dumps(out) + "\n")
     return 0
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 import re
 import statistics
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
-__all__ = ["MARKER", "derive_final", "mean_std", "parse_records", "summarize", "within_spread"]
+__all__ = ["MARKER", "attach_own_scores", "derive_final", "mean_std", "parse_records", "summarize",
+           "within_spread"]
 
 MARKER = "PARITY_JSON "
 SELECTIONS = ("best_valid", "last", "best_test")
@@ -43,6 +44,21 @@ def parse_records_with_own_scores(log: str, per_epoch: re.Pattern, final: re.Pat
     if closing and records:
         records[-1].setdefault("own", {})["final_test"] = {"recall@20": float(closing.group(1)),
                                                            "ndcg@20": float(closing.group(2))}
+    return records
+
+
+def attach_own_scores(records: list[dict[str, Any]], per_epoch: Iterable[tuple[int, dict[str, float]]],
+                      final: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """Add a reference's own printed scores to its records (in place; returned): each
+    ``(epoch, {metric: value})`` of ``per_epoch`` as ``own.test`` of that epoch's record (epochs
+    without a record are skipped), ``final`` as ``own.final_test`` of the last record."""
+    by_epoch = {r["epoch"]: r for r in records}
+    for epoch, scores in per_epoch:
+        rec = by_epoch.get(int(epoch))
+        if rec is not None:
+            rec.setdefault("own", {})["test"] = dict(scores)
+    if final is not None and records:
+        records[-1].setdefault("own", {})["final_test"] = dict(final)
     return records
 
 

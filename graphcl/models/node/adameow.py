@@ -65,6 +65,18 @@ ADAMEOW_PRESETS["aminer"] = {
     "lr": 1e-4, "weight_decay": 1e-4, "dropout": 0.0, "tau": 0.9, "feat_mask": 0.0, "adj_mask": [0.0],
     "nei_max": [8, 31], "hidden_dim": 64, "embed_dim": 64, "loss_patience": 25,
     "target_projection": "per-metapath", "identity_feat_mask": True, "data.path_counts": False}
+# jianxiangyu/MEOW@6a072d79648ab83f7ec7b7482af1696ed00938a1 code_adameow/utils/params.py dblp_params
+# (:42-74) and imdb_params (:111-143), AdaMEOW's own values (not MEOW's): l2_coef -> weight_decay,
+# nb_epochs -> epochs. code_adameow/main.py:90-115 counts a loss patience but never stops on it:
+# it trains all nb_epochs. DBLP: the code's third meta-path (aptpa, nei_max 40) is not held.
+ADAMEOW_PRESETS["dblp"] = {
+    "lr": 1e-4, "weight_decay": 1e-3, "dropout": 0.2, "tau": 0.9, "feat_mask": 0.1, "adj_mask": [0.3],
+    "nei_max": [25, 200], "metapaths": ["apa", "apcpa"], "hidden_dim": 64, "embed_dim": 64,
+    "epochs": 1500}
+ADAMEOW_PRESETS["imdb"] = {
+    "lr": 5e-4, "weight_decay": 5e-4, "dropout": 0.1, "tau": 0.9, "feat_mask": 0.3, "adj_mask": [0.1],
+    "nei_max": [70, 10, 70], "metapaths": ["mam", "mdm", "mkm"], "hidden_dim": 64, "embed_dim": 64,
+    "epochs": 1000}
 
 register_method(MethodSpec(
     name="adameow", kind="node", data="hetero", build=AdaMEOW, defaults=ADAMEOW_DEFAULTS, presets=ADAMEOW_PRESETS,

@@ -301,6 +301,24 @@ MEOW_PRESETS: dict[str, dict[str, Any]] = {
                "lam_proto": 0.1, "weight_decay": 0.0, "loss_patience": 25,
                "target_projection": "per-metapath", "identity_feat_mask": True,
                "data.path_counts": False},
+    # jianxiangyu/MEOW@6a072d79648ab83f7ec7b7482af1696ed00938a1 code_meow/utils/params.py dblp_params
+    # (:43-76; l2_coef -> weight_decay, patience 35 on the training loss as code_meow/main.py:78-85,
+    # nb_epochs 10000 as the cap). The code's DBLP has 3 meta-paths (apa, apcpa, aptpa:
+    # adj_mask [0.2, 0.5, 0.6], nei_max [25, 200, 40]); aptpa.npz is not held, so the first two
+    # values are kept for apa and apcpa. Its meta-path files hold path counts (its apa.npz:
+    # float counts, where HeCo's, held here, is boolean), which the default data.path_counts
+    # rebuilds from the relations.
+    "dblp": {"lr": 6e-4, "tau": 0.9, "feat_mask": 0.2, "adj_mask": [0.2, 0.5], "nei_max": [25, 200],
+             "metapaths": ["apa", "apcpa"], "hidden_dim": 64, "embed_dim": 64, "dropout": 0.2,
+             "cluster_counts": [200, 700], "lam_proto": 1.0, "weight_decay": 0.0,
+             "loss_patience": 35, "epochs": 10000},
+    # code_meow/utils/params.py imdb_params (:113-146; same commit), MEOW's own IMDB files
+    "imdb": {"lr": 1e-4, "tau": 0.9, "feat_mask": 0.3, "adj_mask": [0.1, 0.1, 0.1],
+             "nei_max": [70, 10, 70], "metapaths": ["mam", "mdm", "mkm"], "hidden_dim": 64,
+             "embed_dim": 64, "dropout": 0.2, "cluster_counts": [500, 700], "lam_proto": 1.0,
+             "weight_decay": 1e-3, "loss_patience": 15, "epochs": 10000},
+    # No Freebase: the authors' code has no Freebase loader or parameters (params.py knows acm,
+    # dblp, aminer and imdb only).
 }
 
 register_method(MethodSpec(

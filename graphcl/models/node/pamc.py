@@ -54,8 +54,13 @@ PAMC_DEFAULTS: dict[str, Any] = {
 PAMC_PRESETS: dict[str, dict[str, Any]] = {
     "citeseer": {"alpha": 2.0, "beta": 2.5, "order": 3, "tau": 0.5, "lr": 1e-3},
     "cora": {"alpha": 2.0, "beta": 2.5, "order": 3, "tau": 0.5, "lr": 1e-3},
-    "acm": {"alpha": 0.5, "beta": 0.5, "order": 1, "tau": 0.5, "lr": 1e-3, "binarize_features": True},
-    "dblp": {"alpha": 2.0, "beta": 2.0, "order": 1, "tau": 1.0, "lr": 1e-3},
+    # data.view (issue 24): HeCo's ACM and DBLP load as HeteroData; SDCN's graphs, which the
+    # authors ran, are ACM's paper-author-paper and DBLP's co-author (author-paper-author)
+    # graphs, so the presets take the PAP and APA meta-path views (without them
+    # `graphcl reproduce ... --dataset acm` refused the HeteroData)
+    "acm": {"alpha": 0.5, "beta": 0.5, "order": 1, "tau": 0.5, "lr": 1e-3, "binarize_features": True,
+            "data.view": "pap"},
+    "dblp": {"alpha": 2.0, "beta": 2.0, "order": 1, "tau": 1.0, "lr": 1e-3, "data.view": "apa"},
 }
 
 register_method(MethodSpec(

@@ -171,8 +171,13 @@ SCGC_DEFAULTS: dict[str, Any] = {
 SCGC_PRESETS: dict[str, dict[str, Any]] = {
     "citeseer": {"alpha": 1.0, "beta": 0.1, "order": 1, "tau": 0.25, "lr": 1e-4},
     "cora": {"alpha": 1.0, "beta": 0.1, "order": 1, "tau": 0.25, "lr": 1e-4},
-    "acm": {"alpha": 1.0, "beta": 0.1, "order": 1, "tau": 0.25, "lr": 1e-3, "binarize_features": True},
-    "dblp": {"alpha": 1.0, "beta": 0.1, "order": 1, "tau": 0.25, "lr": 1e-3},
+    # data.view (issue 24): HeCo's ACM and DBLP load as HeteroData; SDCN's graphs, which the
+    # authors ran, are ACM's paper-author-paper and DBLP's co-author (author-paper-author)
+    # graphs, so the presets take the PAP and APA meta-path views (without them
+    # `graphcl reproduce ... --dataset acm` refused the HeteroData)
+    "acm": {"alpha": 1.0, "beta": 0.1, "order": 1, "tau": 0.25, "lr": 1e-3, "binarize_features": True,
+            "data.view": "pap"},
+    "dblp": {"alpha": 1.0, "beta": 0.1, "order": 1, "tau": 0.25, "lr": 1e-3, "data.view": "apa"},
 }
 
 register_method(MethodSpec(

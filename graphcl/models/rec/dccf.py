@@ -416,6 +416,8 @@ DCCF_DEFAULTS: dict[str, Any] = {
 
 register_method(MethodSpec(
     name="dccf", kind="rec", build=DCCF, defaults=DCCF_DEFAULTS,
+    # HKUDS/DCCF@c9bcac4fee2e15d1a02a1396470b3ec29b5177d1 README.md:40 (gowalla --epoch 150; amazon and
+    # tmall --epoch 100 = the default, and not held); the rest is utility/parser.py's defaults
     presets={"gowalla": {"epochs": 150}},
     description="DCCF: intent prototypes + adaptive per-edge masks, four-view contrastive learning, BPR",
     paper="Ren et al., Disentangled Contrastive Collaborative Filtering, SIGIR 2023"))

@@ -228,6 +228,9 @@ LIGHTGCL_DEFAULTS: dict[str, Any] = {
 }
 
 #: the authors' per-dataset commands (README of HKUDS/LightGCL); Yelp uses the defaults
+#: (HKUDS/LightGCL@5590453ad86782f58017e58d0b698d7f32175be3 README.md:29-55). Held here: gowalla
+#: (the LightGCN split, not theirs) and yelp (AdaGCL's sparse_yelp, not theirs); ml-10m, tmall and
+#: amazon are not held (experiments/PAPER_DATASETS.md)
 LIGHTGCL_DATASET_SETTINGS: dict[str, dict[str, Any]] = {
     "yelp": {},
     "gowalla": {"reg_weight": 0.0},
