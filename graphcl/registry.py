@@ -27,6 +27,7 @@ BUILTIN_METHODS: dict[str, str] = {
     "mclrec": "graphcl.models.seq.mclrec",
     "sracl": "graphcl.models.seq.sracl",
     "grace": "graphcl.models.node.grace",
+    "contrast": "graphcl.models.node.contrast",
     "csgcl": "graphcl.models.node.csgcl",
     "scgc": "graphcl.models.node.scgc",
     "pamc": "graphcl.models.node.pamc",

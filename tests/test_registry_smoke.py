@@ -29,6 +29,7 @@ RUNS = {
     "mclrec": ("ml-100k", False, SEQ),
     "sracl": ("ml-100k", False, [*SEQ, "--set", "semantics=fallback-cooccurrence"]),
     "grace": ("cora", True, NODE),
+    "contrast": ("cora", True, NODE),
     "csgcl": ("cora", True, NODE),
     "scgc": ("cora", True, [*NODE, "--set", "pretrain_epochs=1", "--set", "kmeans_seeds=1"]),
     "pamc": ("cora", True, [*NODE, "--set", "pretrain_epochs=1", "--set", "kmeans_seeds=1"]),

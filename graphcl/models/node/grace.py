@@ -43,24 +43,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
 from graphcl.augment import drop_edges, mask_feature_columns
 from graphcl.data.neighbor_sampling import check_num_neighbors, gather_rows
 from graphcl.losses import grace_loss
 from graphcl.models.node.base import NODE_TRAIN_DEFAULTS, NodeMethod, NodeMiniBatch
 from graphcl.nn.gcn import GCNEncoder
+from graphcl.nn.heads import ProjectionHead
 from graphcl.registry import MethodSpec, register_method
-
-
-class ProjectionHead(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.fc2(nn.functional.elu(self.fc1(h)))
 
 
 @dataclass

@@ -1,0 +1,127 @@
+"""Two-view objectives of a contrastive pipeline: ``objective(z1, z2) -> scalar``.
+
+Rows i of z1 and z2 are the same node in the two views (the positive pair). By name in
+a config, one-key mapping to the parameters:
+
+* ``infonce`` ``{tau: 0.5, intra_view: true, block_size: 4096}``. With ``intra_view``
+  (GRACE, Zhu et al. 2020, eq. 1-2), u = z1/‖z1‖, v = z2/‖z2‖,
+  ℓ(u_i, v_i) = −log e^{u_i·v_i/τ} / (Σ_k e^{u_i·v_k/τ} + Σ_{k≠i} e^{u_i·u_k/τ}),
+  L = 1/(2N) Σ_i [ℓ(u_i, v_i) + ℓ(v_i, u_i)] (:func:`graphcl.losses.grace_loss`, exact
+  blockwise above 4096 nodes). Without (cross-view negatives only, as CLIP / SimCLR's
+  two-batch form): ℓ(u_i, v_i) = −u_i·v_i/τ + log Σ_k e^{u_i·v_k/τ}, same symmetric mean,
+  the log-sum-exp computed blockwise (:func:`graphcl.losses.logsumexp.blockwise_logsumexp_matmul`).
+* ``barlow_twins`` ``{lambda_: null, eps: 1e-15}`` (G-BT, Bielak et al. 2022, eq. 1-2;
+  Barlow Twins, Zbontar et al. 2021): each dimension standardized over the nodes,
+  z̃ = (z − mean) / (std + eps) (std with Bessel's correction, as the authors' code),
+  C = z̃1ᵀ z̃2 / N (D x D), L = Σ_i (1 − C_ii)² + λ Σ_{i≠j} C_ij², λ = 1/D by default.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from graphcl.errors import ConfigError
+from graphcl.losses import grace_loss
+from graphcl.losses.logsumexp import blockwise_logsumexp_matmul
+
+__all__ = ["Objective", "InfoNCEObjective", "BarlowTwinsObjective", "OBJECTIVES", "build_objective"]
+
+
+class Objective:
+    """Base of the pipeline objectives."""
+
+    #: the number of views the objective compares
+    num_views: int = 2
+    name: str = ""
+
+    def __call__(self, z1: Tensor, z2: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params().items())})"
+
+
+def _check_pair(z1: Tensor, z2: Tensor) -> None:
+    if z1.dim() != 2 or z1.shape != z2.shape:
+        raise ValueError(f"the two views' outputs must be (N, d) of equal shape, got {tuple(z1.shape)} "
+                         f"and {tuple(z2.shape)}")
+
+
+class InfoNCEObjective(Objective):
+    name = "infonce"
+
+    def __init__(self, tau: float = 0.5, intra_view: bool = True, block_size: int = 4096) -> None:
+        if not float(tau) > 0:
+            raise ValueError(f"tau must be > 0, got {tau}")
+        if int(block_size) < 1:
+            raise ValueError(f"block_size must be >= 1, got {block_size}")
+        self.tau, self.intra_view, self.block_size = float(tau), bool(intra_view), int(block_size)
+
+    def params(self) -> dict[str, Any]:
+        return {"tau": self.tau, "intra_view": self.intra_view, "block_size": self.block_size}
+
+    def __call__(self, z1: Tensor, z2: Tensor) -> Tensor:
+        _check_pair(z1, z2)
+        if self.intra_view:
+            return grace_loss(z1, z2, self.tau, block_size=self.block_size)
+        u, v = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+        positive = (u * v).sum(1) / self.tau
+        lse_u = blockwise_logsumexp_matmul(u, v, self.tau, self.block_size)
+        lse_v = blockwise_logsumexp_matmul(v, u, self.tau, self.block_size)
+        return ((lse_u - positive) + (lse_v - positive)).mean() / 2
+
+
+class BarlowTwinsObjective(Objective):
+    name = "barlow_twins"
+
+    def __init__(self, lambda_: float | None = None, eps: float = 1e-15) -> None:
+        if lambda_ is not None and not float(lambda_) >= 0:
+            raise ValueError(f"lambda_ must be >= 0, got {lambda_}")
+        self.lambda_ = None if lambda_ is None else float(lambda_)
+        self.eps = float(eps)
+
+    def params(self) -> dict[str, Any]:
+        return {"lambda_": self.lambda_, "eps": self.eps}
+
+    def __call__(self, z1: Tensor, z2: Tensor) -> Tensor:
+        _check_pair(z1, z2)
+        n, d = z1.shape
+        if n < 2:
+            raise ValueError("barlow_twins standardizes over the nodes: it needs at least 2 rows")
+        a = (z1 - z1.mean(0)) / (z1.std(0) + self.eps)
+        b = (z2 - z2.mean(0)) / (z2.std(0) + self.eps)
+        c = a.T @ b / n
+        lam = 1.0 / d if self.lambda_ is None else self.lambda_
+        diagonal = c.diagonal()
+        off_diagonal = c.pow(2).sum() - diagonal.pow(2).sum()
+        return (1 - diagonal).pow(2).sum() + lam * off_diagonal
+
+
+OBJECTIVES: dict[str, Callable[..., Objective]] = {"infonce": InfoNCEObjective,
+                                                   "barlow_twins": BarlowTwinsObjective}
+
+
+def build_objective(spec: Any) -> Objective:
+    """An objective from ``{name: {params}}``, a name, or an :class:`Objective` (as is)."""
+    if isinstance(spec, Objective):
+        return spec
+    if isinstance(spec, str):
+        spec = {spec: {}}
+    if not (isinstance(spec, dict) and len(spec) == 1):
+        raise ConfigError(f"loss: expected {{name: {{params}}}} with name one of {', '.join(OBJECTIVES)}, "
+                          f"got {spec!r}")
+    name, params = next(iter(spec.items()))
+    factory = OBJECTIVES.get(str(name))
+    if factory is None:
+        raise ConfigError(f"loss: unknown loss '{name}'; available: {', '.join(OBJECTIVES)}")
+    try:
+        return factory(**dict(params or {}))
+    except TypeError as exc:
+        raise ConfigError(f"loss {name}: bad parameters {params!r} ({exc})") from None
+    except ValueError as exc:
+        raise ConfigError(f"loss {name}: {exc}") from None

@@ -1,0 +1,103 @@
+"""The contrastive pipeline: views x encoder x (projector) x objective.
+
+:class:`Contrast` draws each branch's view of the input graph (its list of view
+operations, from one ``torch.Generator`` in order: view 1's operations, then view 2's),
+encodes every view with the one shared encoder f, projects with the head g (none:
+identity) and compares the branches' outputs with the objective:
+``L = objective(g(f(t_1(G))), g(f(t_2(G))))``. Node i of every view is node i of G,
+so rows pair up. The embeddings for evaluation are ``f(G)`` (no view, no head).
+
+Python::
+
+    from graphcl.contrast import Contrast
+    model = Contrast(views=([{"edge_drop": {"p": 0.2}}, {"feature_mask": {"p": 0.3}}],
+                            [{"edge_drop": {"p": 0.4}}, {"feature_mask": {"p": 0.4}}]),
+                     encoder={"gcn": {"out": 128}}, projector={"mlp": {"hidden": 128}},
+                     loss={"infonce": {"tau": 0.4}}, in_dim=data.num_features)
+    loss = model(GraphView.of(data), generator)
+
+Everything may also be given as objects (``View``/``ViewOp`` lists, an ``nn.Module``
+encoder and head, an :class:`~graphcl.contrast.objectives.Objective`). Bad combinations
+fail here, at build time: an operation without meaning on the graph kind, an objective
+given the wrong number of views, an unknown name or parameter.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from graphcl.contrast.encoders import build_encoder
+from graphcl.contrast.graph_view import GRAPH_KINDS, GraphView
+from graphcl.contrast.objectives import build_objective
+from graphcl.contrast.views import View, as_views
+from graphcl.errors import ConfigError
+from graphcl.nn.heads import ProjectionHead
+
+__all__ = ["Contrast", "build_projector"]
+
+
+def build_projector(spec: Any, dim: int | None) -> nn.Module:
+    """The projection head: ``None`` (identity), ``{mlp: {hidden: H}}`` (GRACE's
+    ``dim -> H -> dim`` head with ELU, :class:`graphcl.nn.heads.ProjectionHead`) or a module."""
+    if spec is None:
+        return nn.Identity()
+    if isinstance(spec, nn.Module):
+        return spec
+    if not (isinstance(spec, dict) and len(spec) == 1 and next(iter(spec)) == "mlp"):
+        raise ConfigError(f"projector: expected null or {{mlp: {{hidden: H}}}}, got {spec!r}")
+    params = dict(next(iter(spec.values())) or {})
+    if set(params) - {"hidden"}:
+        raise ConfigError(f"projector mlp takes (hidden); got {params!r}")
+    if dim is None:
+        raise ConfigError("projector mlp: the encoder's output width is unknown (an encoder module without "
+                          "`out_dim`): give the projector as a module too")
+    return ProjectionHead(int(dim), int(params.get("hidden", dim)))
+
+
+class Contrast(nn.Module):
+    """Two (or more, as the objective asks) views, a shared encoder, a head and an objective."""
+
+    def __init__(self, views: Sequence[Any], encoder: Any, loss: Any, projector: Any = None,
+                 in_dim: int | None = None, graph_kind: str = "node") -> None:
+        super().__init__()
+        if graph_kind not in GRAPH_KINDS:
+            raise ConfigError(f"graph_kind must be one of {', '.join(GRAPH_KINDS)}, got {graph_kind!r}")
+        if isinstance(views, (str, dict, View)):
+            views = [views]
+        self.views: list[View] = as_views([v for v in views if v is not None])
+        self.objective = build_objective(loss)
+        if len(self.views) != self.objective.num_views:
+            raise ConfigError(f"loss {self.objective.name} compares {self.objective.num_views} views, "
+                              f"got {len(self.views)}")
+        for view in self.views:
+            view.check_kind(graph_kind)
+        if not isinstance(encoder, nn.Module) and in_dim is None:
+            raise ConfigError("an encoder given by config needs in_dim (the input feature width)")
+        self.encoder = build_encoder(encoder, int(in_dim or 0))
+        self.projector = build_projector(projector, getattr(self.encoder, "out_dim", None))
+        self.graph_kind = graph_kind
+
+    def prepare(self, graph: GraphView) -> None:
+        """Per-graph precomputations of the view operations (once, before training)."""
+        for view in self.views:
+            view.prepare(graph)
+
+    def encode(self, view: GraphView) -> torch.Tensor:
+        return self.encoder(view.x, view.edge_index, view.edge_weight)
+
+    def forward(self, graph: GraphView, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The objective on the views of ``graph`` drawn from ``generator``."""
+        drawn = [view(graph, generator) for view in self.views]
+        return self.objective(*(self.projector(self.encode(v)) for v in drawn))
+
+    @torch.no_grad()
+    def embed(self, graph: GraphView) -> torch.Tensor:
+        """f(G): the encoder on the input graph."""
+        return self.encode(graph)
+
+    def config(self) -> dict[str, Any]:
+        """The views and objective as config entries (encoder and head are modules)."""
+        return {**{f"view{i + 1}": v.config() for i, v in enumerate(self.views)},
+                "loss": {self.objective.name: self.objective.params()}}

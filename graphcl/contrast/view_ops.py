@@ -1,0 +1,160 @@
+"""View operations: the augmenters of :mod:`graphcl.augment` as steps of a contrastive view.
+
+An operation takes a :class:`~graphcl.contrast.graph_view.GraphView` and the step's
+``torch.Generator`` and returns a new view; ``prepare(view)`` is called once on the
+input graph before training, for per-graph precomputations (GCA's degree weights).
+Each operation names the graph kinds it applies to (``graph_kinds``); a view built for
+another kind is refused when the pipeline is built. Operations are looked up by name
+(``edge_drop``, ``feature_mask``, ``node_drop``, ``degree_edge_drop``) from
+:data:`VIEW_OPS`; a third party adds its own with :func:`register_view_op`.
+
+Equations (p the drop/mask probability, u ~ U[0, 1) per draw from the generator):
+
+* ``edge_drop`` (GRACE, GraphCL): edge e is kept when u_e >= p; ``undirected``: an edge
+  and its reverse share one draw.
+* ``feature_mask`` (GRACE): column j of X is zeroed when u_j < p (one draw per column,
+  shared by all nodes).
+* ``node_drop`` (GraphCL sec. 3.1): node i is isolated (its edges removed, its feature row
+  zeroed) when u_i < p; the node count is kept so views stay aligned.
+* ``degree_edge_drop`` (GCA, Zhu et al. WWW 2021, eq. 14-16, degree centrality):
+  s_e = log deg(target of e), w_e = (s_max − s_e)/(s_max − mean s),
+  p_e = min(w_e / mean(w) · p, threshold); edge e is kept when u_e >= p_e.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+import torch
+
+from graphcl.augment import degree_drop_weights, drop_edges, drop_nodes, mask_feature_columns, weighted_drop_probs
+from graphcl.augment.base import check_probability
+from graphcl.contrast.graph_view import GRAPH_KINDS, GraphView
+
+__all__ = ["ViewOp", "EdgeDropOp", "FeatureMaskOp", "NodeDropOp", "DegreeEdgeDropOp", "VIEW_OPS",
+           "register_view_op"]
+
+
+class ViewOp:
+    """Base of the view operations: ``op(view, generator) -> view``."""
+
+    #: the registry name
+    name: ClassVar[str] = ""
+    #: the graph kinds (:data:`~graphcl.contrast.graph_view.GRAPH_KINDS`) it applies to
+    graph_kinds: ClassVar[frozenset[str]] = frozenset({"node"})
+
+    def prepare(self, view: GraphView) -> None:
+        """Precompute what depends only on the input graph (called once, before training)."""
+
+    def __call__(self, view: GraphView, generator: torch.Generator | None) -> GraphView:
+        raise NotImplementedError
+
+    def params(self) -> dict[str, Any]:
+        """The operation's parameters, as written in a config."""
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _drop_weights(view: GraphView, keep: torch.Tensor) -> torch.Tensor | None:
+    return None if view.edge_weight is None else view.edge_weight[keep]
+
+
+class EdgeDropOp(ViewOp):
+    name = "edge_drop"
+
+    def __init__(self, p: float, undirected: bool = False) -> None:
+        self.p = check_probability(p)
+        self.undirected = bool(undirected)
+
+    def params(self) -> dict[str, Any]:
+        return {"p": self.p, "undirected": self.undirected}
+
+    def __call__(self, view: GraphView, generator: torch.Generator | None) -> GraphView:
+        edge_index, keep = drop_edges(view.edge_index, self.p, num_nodes=view.num_nodes,
+                                      undirected=self.undirected, generator=generator)
+        return view.replace(edge_index=edge_index, edge_weight=_drop_weights(view, keep))
+
+
+class FeatureMaskOp(ViewOp):
+    name = "feature_mask"
+
+    def __init__(self, p: float) -> None:
+        self.p = check_probability(p)
+
+    def params(self) -> dict[str, Any]:
+        return {"p": self.p}
+
+    def __call__(self, view: GraphView, generator: torch.Generator | None) -> GraphView:
+        return view.replace(x=mask_feature_columns(view.x, self.p, generator=generator))
+
+
+class NodeDropOp(ViewOp):
+    name = "node_drop"
+
+    def __init__(self, p: float) -> None:
+        self.p = check_probability(p)
+
+    def params(self) -> dict[str, Any]:
+        return {"p": self.p}
+
+    def __call__(self, view: GraphView, generator: torch.Generator | None) -> GraphView:
+        edge_index, keep_edges, keep_nodes = drop_nodes(view.edge_index, self.p, num_nodes=view.num_nodes,
+                                                        generator=generator)
+        x = view.x
+        if x.layout == torch.sparse_csr:
+            x = torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(),
+                                        x.values() * keep_nodes.repeat_interleave(x.crow_indices().diff()),
+                                        size=x.shape)
+        else:
+            x = x * keep_nodes.unsqueeze(1).to(x.dtype)
+        return view.replace(x=x, edge_index=edge_index, edge_weight=_drop_weights(view, keep_edges))
+
+
+class DegreeEdgeDropOp(ViewOp):
+    name = "degree_edge_drop"
+
+    def __init__(self, p: float, threshold: float = 0.7) -> None:
+        self.p = check_probability(p)
+        self.threshold = check_probability(threshold, "threshold")
+        self._probs: torch.Tensor | None = None
+        self._for: torch.Tensor | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {"p": self.p, "threshold": self.threshold}
+
+    def prepare(self, view: GraphView) -> None:
+        weights = degree_drop_weights(view.edge_index, view.num_nodes)
+        self._probs = weighted_drop_probs(weights, self.p, self.threshold)
+        self._for = view.edge_index
+
+    def __call__(self, view: GraphView, generator: torch.Generator | None) -> GraphView:
+        if view.edge_index is not self._for:
+            # not the graph the weights were computed on (this op follows another edge
+            # operation, or was not prepared): the weights of the edges it is given
+            self.prepare(view)
+        edge_index, keep = drop_edges(view.edge_index, self.p, num_nodes=view.num_nodes,
+                                      edge_probs=self._probs, generator=generator)
+        return view.replace(edge_index=edge_index, edge_weight=_drop_weights(view, keep))
+
+
+VIEW_OPS: dict[str, Callable[..., ViewOp]] = {}
+
+
+def register_view_op(cls: type[ViewOp]) -> type[ViewOp]:
+    """Add a :class:`ViewOp` subclass under its ``name`` (an existing name is an error)."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no name")
+    if cls.name in VIEW_OPS and VIEW_OPS[cls.name] is not cls:
+        raise ValueError(f"view operation '{cls.name}' is already registered")
+    unknown = set(cls.graph_kinds) - set(GRAPH_KINDS)
+    if unknown:
+        raise ValueError(f"{cls.__name__}.graph_kinds has unknown kinds {sorted(unknown)}; "
+                         f"choose from {', '.join(GRAPH_KINDS)}")
+    VIEW_OPS[cls.name] = cls
+    return cls
+
+
+for _op in (EdgeDropOp, FeatureMaskOp, NodeDropOp, DegreeEdgeDropOp):
+    register_view_op(_op)
