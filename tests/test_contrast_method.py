@@ -55,6 +55,18 @@ def test_a_barlow_twins_composition_trains_from_the_command_line(shared_data, tm
     assert saved["config"]["loss"] == {"barlow_twins": {}} and saved["config"]["projector"] is None
 
 
+def test_the_gca_recipe_builds_adaptive_views_on_cora(shared_data, tmp_path):
+    t = build_trainer("contrast", "cora", data_root=shared_data, device="cpu", run_dir=tmp_path / "r",
+                      config_file=REPO / "experiments" / "configs" / "contrast" / "gca_cora.yaml", verbose=False)
+    ops = [op for view in t.model.pipeline.views for op in view.ops]
+    assert [op.name for op in ops] == ["centrality_edge_drop", "centrality_feature_mask"] * 2
+    loss = t.model.pipeline(t.model.graph, torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss)
+    edge_probs = ops[0].drop_probs
+    assert edge_probs.numel() == t.model.edge_index.size(1) and float(edge_probs.max()) <= 0.7
+    assert float(edge_probs.mean()) == pytest.approx(0.2, abs=0.02)     # mean rate p (until the 0.7 cap bites)
+
+
 def test_a_bad_composition_fails_before_training(shared_data, tmp_path):
     with pytest.raises(ConfigError, match="view1: unknown view operation 'edgedrop'"):
         build_trainer("contrast", "cora", data_root=shared_data, device="cpu", run_dir=tmp_path / "r",

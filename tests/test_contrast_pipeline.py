@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from graphcl.contrast import (BarlowTwinsObjective, Contrast, DegreeEdgeDropOp, GraphView, InfoNCEObjective, View,
+from graphcl.contrast import (BarlowTwinsObjective, CentralityEdgeDropOp, Contrast, GraphView, InfoNCEObjective, View,
                               ViewOp, register_view_op)
 from graphcl.contrast.view_ops import VIEW_OPS
 from graphcl.errors import ConfigError
@@ -27,7 +27,8 @@ def _graph(n: int = 30, f: int = 12, sparse: bool = False, seed: int = 0) -> Gra
 
 
 OPS = {"edge_drop": {"p": 0.3}, "feature_mask": {"p": 0.3}, "node_drop": {"p": 0.2},
-       "degree_edge_drop": {"p": 0.3, "threshold": 0.7}}
+       "centrality_edge_drop": {"p": 0.3, "centrality": "pagerank", "threshold": 0.7},
+       "centrality_feature_mask": {"p": 0.3, "centrality": "eigenvector"}}
 ENCODERS = {"gcn": {"out": 8, "layers": 2}, "mlp": {"out": 8, "layers": 2},
             "pyg-gcn": {"conv": "GCNConv", "out": 8, "layers": 2},
             "pyg-gat": {"conv": "GATConv", "out": 8, "layers": 1, "activation": "elu", "kwargs": {"heads": 1}}}
@@ -177,7 +178,7 @@ def test_degree_edge_drop_follows_gca_probabilities():
     s = deg[dst].log()
     w = (s.max() - s) / (s.max() - s.mean())
     expected = (w / w.mean() * 0.3).clamp(max=0.7)
-    op = DegreeEdgeDropOp(p=0.3)
+    op = CentralityEdgeDropOp(p=0.3)
     op.prepare(graph)
     gen = torch.Generator().manual_seed(0)
     trials = 4000
@@ -194,7 +195,7 @@ def test_degree_edge_drop_follows_gca_probabilities():
 # ------------------------------------------------------------------ build-time errors
 def test_unknown_operations_and_parameters_are_named():
     with pytest.raises(ConfigError, match=r"view1: unknown view operation 'edge_dorp'; available: "
-                                          r"degree_edge_drop, edge_drop, feature_mask, node_drop"):
+                                          r"centrality_edge_drop, centrality_feature_mask, edge_drop, feature_mask, node_drop"):
         Contrast(views=([{"edge_dorp": {"p": 0.2}}], []), encoder={"gcn": {"out": 4}}, loss="infonce", in_dim=3)
     with pytest.raises(ConfigError, match=r"view2: edge_drop takes \(p, undirected=False\); got \{'q': 0.2\}"):
         Contrast(views=([], [{"edge_drop": {"q": 0.2}}]), encoder={"gcn": {"out": 4}}, loss="infonce", in_dim=3)

@@ -15,11 +15,12 @@ from graphcl.contrast.graph_view import GRAPH_KINDS, GraphView
 from graphcl.contrast.objectives import (OBJECTIVES, BarlowTwinsObjective, InfoNCEObjective, Objective,
                                          build_objective)
 from graphcl.contrast.pipeline import Contrast, build_projector
-from graphcl.contrast.view_ops import (VIEW_OPS, DegreeEdgeDropOp, EdgeDropOp, FeatureMaskOp, NodeDropOp, ViewOp,
-                                       register_view_op)
+from graphcl.contrast.view_ops import (VIEW_OPS, CentralityEdgeDropOp, CentralityFeatureMaskOp, EdgeDropOp, FeatureMaskOp,
+                                       NodeDropOp, ViewOp, register_view_op)
 from graphcl.contrast.views import View, parse_view_op
 
 __all__ = ["Contrast", "GraphView", "GRAPH_KINDS", "View", "ViewOp", "VIEW_OPS", "register_view_op",
-           "parse_view_op", "EdgeDropOp", "FeatureMaskOp", "NodeDropOp", "DegreeEdgeDropOp",
+           "parse_view_op", "EdgeDropOp", "FeatureMaskOp", "NodeDropOp", "CentralityEdgeDropOp",
+           "CentralityFeatureMaskOp",
            "ENCODERS", "build_encoder", "MLPEncoder", "PyGEncoder", "OBJECTIVES", "Objective",
            "InfoNCEObjective", "BarlowTwinsObjective", "build_objective", "build_projector"]

@@ -5,7 +5,8 @@ An operation takes a :class:`~graphcl.contrast.graph_view.GraphView` and the ste
 input graph before training, for per-graph precomputations (GCA's degree weights).
 Each operation names the graph kinds it applies to (``graph_kinds``); a view built for
 another kind is refused when the pipeline is built. Operations are looked up by name
-(``edge_drop``, ``feature_mask``, ``node_drop``, ``degree_edge_drop``) from
+(``edge_drop``, ``feature_mask``, ``node_drop``, ``centrality_edge_drop``,
+``centrality_feature_mask``) from
 :data:`VIEW_OPS`; a third party adds its own with :func:`register_view_op`.
 
 Equations (p the drop/mask probability, u ~ U[0, 1) per draw from the generator):
@@ -16,9 +17,14 @@ Equations (p the drop/mask probability, u ~ U[0, 1) per draw from the generator)
   shared by all nodes).
 * ``node_drop`` (GraphCL sec. 3.1): node i is isolated (its edges removed, its feature row
   zeroed) when u_i < p; the node count is kept so views stay aligned.
-* ``degree_edge_drop`` (GCA, Zhu et al. WWW 2021, eq. 14-16, degree centrality):
-  s_e = log deg(target of e), w_e = (s_max − s_e)/(s_max − mean s),
-  p_e = min(w_e / mean(w) · p, threshold); edge e is kept when u_e >= p_e.
+* ``centrality_edge_drop`` (GCA, Zhu et al. WWW 2021, eq. 14-16; ``centrality`` degree,
+  pagerank or eigenvector): s_e = log φ_c(target of e), w_e = (s_max − s_e)/(s_max − mean s),
+  p_e = min(w_e / mean(w) · p, threshold); edge e is kept when u_e >= p_e. The weights are
+  the input graph's (computed once in ``prepare``). ``teleport``: ``code`` (GCA's code, a lazy
+  random walk) or ``uniform`` (the paper's PageRank); see :func:`graphcl.augment.centrality.pagerank`.
+* ``centrality_feature_mask`` (GCA eq. 17-19): w_j = Σ_u [x_uj ≠ 0] φ_c(u) (``dense``:
+  |x_uj|), s_j = log w_j, normalized as above; column j is zeroed with probability
+  min(w_j / mean(w) · p, threshold). See :mod:`graphcl.augment.centrality`.
 """
 from __future__ import annotations
 
@@ -26,12 +32,14 @@ from typing import Any, Callable, ClassVar
 
 import torch
 
-from graphcl.augment import degree_drop_weights, drop_edges, drop_nodes, mask_feature_columns, weighted_drop_probs
+from graphcl.augment import drop_edges, drop_nodes, mask_feature_columns, weighted_drop_probs
+from graphcl.augment.centrality import (CENTRALITIES, centrality_edge_weights, feature_drop_weights,
+                                        mask_features_weighted, node_centrality, weighted_feature_probs)
 from graphcl.augment.base import check_probability
 from graphcl.contrast.graph_view import GRAPH_KINDS, GraphView
 
-__all__ = ["ViewOp", "EdgeDropOp", "FeatureMaskOp", "NodeDropOp", "DegreeEdgeDropOp", "VIEW_OPS",
-           "register_view_op"]
+__all__ = ["ViewOp", "EdgeDropOp", "FeatureMaskOp", "NodeDropOp", "CentralityEdgeDropOp",
+           "CentralityFeatureMaskOp", "VIEW_OPS", "register_view_op"]
 
 
 class ViewOp:
@@ -112,20 +120,35 @@ class NodeDropOp(ViewOp):
         return view.replace(x=x, edge_index=edge_index, edge_weight=_drop_weights(view, keep_edges))
 
 
-class DegreeEdgeDropOp(ViewOp):
-    name = "degree_edge_drop"
+def _check_centrality(centrality: str, teleport: str) -> tuple[str, str]:
+    if centrality not in CENTRALITIES:
+        raise ValueError(f"centrality must be one of {', '.join(CENTRALITIES)}, got {centrality!r}")
+    if teleport not in ("code", "uniform"):
+        raise ValueError(f"teleport must be 'code' (GCA's code) or 'uniform' (PageRank), got {teleport!r}")
+    return centrality, teleport
 
-    def __init__(self, p: float, threshold: float = 0.7) -> None:
+
+class CentralityEdgeDropOp(ViewOp):
+    name = "centrality_edge_drop"
+
+    def __init__(self, p: float, centrality: str = "degree", threshold: float = 0.7,
+                 teleport: str = "code") -> None:
         self.p = check_probability(p)
         self.threshold = check_probability(threshold, "threshold")
+        self.centrality, self.teleport = _check_centrality(centrality, teleport)
         self._probs: torch.Tensor | None = None
         self._for: torch.Tensor | None = None
 
     def params(self) -> dict[str, Any]:
-        return {"p": self.p, "threshold": self.threshold}
+        return {"p": self.p, "centrality": self.centrality, "threshold": self.threshold, "teleport": self.teleport}
+
+    @property
+    def drop_probs(self) -> torch.Tensor | None:
+        """Each edge's drop probability p_e on the prepared graph (None before ``prepare``)."""
+        return self._probs
 
     def prepare(self, view: GraphView) -> None:
-        weights = degree_drop_weights(view.edge_index, view.num_nodes)
+        weights = centrality_edge_weights(view.edge_index, view.num_nodes, self.centrality, self.teleport)
         self._probs = weighted_drop_probs(weights, self.p, self.threshold)
         self._for = view.edge_index
 
@@ -137,6 +160,38 @@ class DegreeEdgeDropOp(ViewOp):
         edge_index, keep = drop_edges(view.edge_index, self.p, num_nodes=view.num_nodes,
                                       edge_probs=self._probs, generator=generator)
         return view.replace(edge_index=edge_index, edge_weight=_drop_weights(view, keep))
+
+
+class CentralityFeatureMaskOp(ViewOp):
+    name = "centrality_feature_mask"
+
+    def __init__(self, p: float, centrality: str = "degree", threshold: float = 0.7, dense: bool = False,
+                 teleport: str = "code") -> None:
+        self.p = check_probability(p)
+        self.threshold = check_probability(threshold, "threshold")
+        self.centrality, self.teleport = _check_centrality(centrality, teleport)
+        self.dense = bool(dense)
+        self._probs: torch.Tensor | None = None
+        self._for: torch.Tensor | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {"p": self.p, "centrality": self.centrality, "threshold": self.threshold, "dense": self.dense,
+                "teleport": self.teleport}
+
+    @property
+    def drop_probs(self) -> torch.Tensor | None:
+        """Each feature column's masking probability on the prepared graph (None before ``prepare``)."""
+        return self._probs
+
+    def prepare(self, view: GraphView) -> None:
+        phi = node_centrality(view.edge_index, view.num_nodes, self.centrality, teleport=self.teleport)
+        self._probs = weighted_feature_probs(feature_drop_weights(view.x, phi, self.dense), self.p, self.threshold)
+        self._for = view.x
+
+    def __call__(self, view: GraphView, generator: torch.Generator | None) -> GraphView:
+        if view.x is not self._for:
+            self.prepare(view)
+        return view.replace(x=mask_features_weighted(view.x, self._probs, generator))
 
 
 VIEW_OPS: dict[str, Callable[..., ViewOp]] = {}
@@ -156,5 +211,5 @@ def register_view_op(cls: type[ViewOp]) -> type[ViewOp]:
     return cls
 
 
-for _op in (EdgeDropOp, FeatureMaskOp, NodeDropOp, DegreeEdgeDropOp):
+for _op in (EdgeDropOp, FeatureMaskOp, NodeDropOp, CentralityEdgeDropOp, CentralityFeatureMaskOp):
     register_view_op(_op)

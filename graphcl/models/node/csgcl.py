@@ -88,7 +88,7 @@ CSGCL_DEFAULTS: dict[str, Any] = {
 # Paper settings for Amazon (Table 6); Cora/CiteSeer reuse GRACE's settings
 # with CSGCL's augmentations ("the same budget").
 CSGCL_PRESETS: dict[str, dict[str, Any]] = {
-    **{k: dict(v) for k, v in GRACE_PRESETS.items()},
+    **{k: dict(v) for k, v in GRACE_PRESETS.items() if k in ("cora", "citeseer")},
     "amazon-photo": {"lr": 0.1, "hidden_dim": 256, "proj_dim": 64, "p_e1": 0.5, "p_e2": 0.7,
                      "p_f1": 0.1, "p_f2": 0.1, "tau": 0.3, "epochs": 3000, "t0": 2000, "gamma_max": 1.0},
     # "activation": "prelu" added (issue 24): HanChen-HUST/CSGCL@23a0236c37d7038505125303ec79e4d0ddc697ad

@@ -161,13 +161,16 @@ GRACE_DEFAULTS: dict[str, Any] = {
 }
 
 # GRACE paper, Table 5 (and the authors' config.yaml)
-# (CRIPAC-DIG/GRACE@b3b5ac3fcbaabbb50e8bd69a075b46cd82a50378 config.yaml: Cora, CiteSeer; its PubMed
-# is not loadable here and its DBLP is the citation graph, not HeCo's dblp: no presets)
+# (CRIPAC-DIG/GRACE@b3b5ac3fcbaabbb50e8bd69a075b46cd82a50378 config.yaml: Cora, CiteSeer, PubMed; PubMed
+# is not loadable here (ind.pubmed.allx missing); its DBLP is the citation graph, not HeCo's dblp:
+# no preset for it)
 GRACE_PRESETS: dict[str, dict[str, Any]] = {
     "cora": {"lr": 5e-4, "hidden_dim": 128, "proj_dim": 128, "activation": "relu", "p_e1": 0.2,
              "p_e2": 0.4, "p_f1": 0.3, "p_f2": 0.4, "tau": 0.4, "epochs": 200, "weight_decay": 1e-5},
     "citeseer": {"lr": 1e-3, "hidden_dim": 256, "proj_dim": 256, "activation": "prelu", "p_e1": 0.2,
                  "p_e2": 0.0, "p_f1": 0.3, "p_f2": 0.2, "tau": 0.9, "epochs": 200, "weight_decay": 1e-5},
+    "pubmed": {"lr": 1e-3, "hidden_dim": 256, "proj_dim": 256, "activation": "relu", "p_e1": 0.4,
+               "p_e2": 0.1, "p_f1": 0.0, "p_f2": 0.2, "tau": 0.7, "epochs": 1500, "weight_decay": 1e-5},
 }
 
 register_method(MethodSpec(
