@@ -28,7 +28,7 @@ def _graph(n: int = 30, f: int = 12, sparse: bool = False, seed: int = 0) -> Gra
 
 OPS = {"edge_drop": {"p": 0.3}, "feature_mask": {"p": 0.3}, "node_drop": {"p": 0.2},
        "centrality_edge_drop": {"p": 0.3, "centrality": "pagerank", "threshold": 0.7},
-       "centrality_feature_mask": {"p": 0.3, "centrality": "eigenvector"}}
+       "centrality_feature_mask": {"p": 0.3, "centrality": "eigenvector"}, "feature_shuffle": {}}
 ENCODERS = {"gcn": {"out": 8, "layers": 2}, "mlp": {"out": 8, "layers": 2},
             "pyg-gcn": {"conv": "GCNConv", "out": 8, "layers": 2},
             "pyg-gat": {"conv": "GATConv", "out": 8, "layers": 1, "activation": "elu", "kwargs": {"heads": 1}}}
@@ -142,7 +142,48 @@ def test_barlow_twins_is_zero_for_identical_decorrelated_views():
     assert float(loss) == pytest.approx(2 * (1 - 3 / 4) ** 2)
 
 
+def test_dgi_equals_its_formula_in_values_and_gradients():
+    """L = −1/(2N) [Σ log σ(h_iᵀ W s) + Σ log(1 − σ(h̃_iᵀ W s))], s = σ(mean h), written out."""
+    from graphcl.contrast import DGIObjective
+    g = torch.Generator().manual_seed(2)
+    h = torch.randn(5, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    h_corrupt = torch.randn(5, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    objective = DGIObjective(dim=3).double()
+    with torch.no_grad():
+        objective.bias.fill_(0.3)
+    ours = objective(h, h_corrupt)
+    w, b = objective.weight, objective.bias
+    s = torch.stack([1 / (1 + torch.exp(-sum(h[i, j] for i in range(5)) / 5)) for j in range(3)])
+    def score(row):
+        return sum(row[a] * w[a, c] * s[c] for a in range(3) for c in range(3)) + b
+    sigmoid = lambda t: 1 / (1 + torch.exp(-t))
+    reference = -(sum(torch.log(sigmoid(score(h[i]))) for i in range(5))
+                  + sum(torch.log(1 - sigmoid(score(h_corrupt[i]))) for i in range(5))) / 10
+    assert float(ours) == pytest.approx(float(reference), rel=1e-10)
+    params = (h, h_corrupt, w, b)
+    for got, want in zip(torch.autograd.grad(ours, params), torch.autograd.grad(reference, params)):
+        torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
+
+
+def test_dgi_discriminator_is_trained_with_the_pipeline():
+    model = Contrast(views=([], ["feature_shuffle"]), encoder={"gcn": {"out": 6, "layers": 1}}, loss="dgi",
+                     in_dim=12)
+    names = [name for name, _ in model.named_parameters()]
+    assert "objective.weight" in names and "objective.bias" in names
+    assert model.objective.weight.shape == (6, 6)
+
+
 # ------------------------------------------------------------------ what the operations do
+@pytest.mark.parametrize("sparse", [False, True])
+def test_feature_shuffle_permutes_rows_and_keeps_edges(sparse):
+    graph = _graph(sparse=sparse)
+    out = View(["feature_shuffle"])(graph, torch.Generator().manual_seed(4))
+    perm = torch.randperm(30, generator=torch.Generator().manual_seed(4))
+    x0 = graph.x.to_dense() if sparse else graph.x
+    x = out.x.to_dense() if sparse else out.x
+    assert torch.equal(x, x0[perm]) and out.edge_index is graph.edge_index
+    assert (out.x.layout == torch.sparse_csr) == sparse
+
 def test_edge_drop_and_feature_mask_extremes():
     graph = _graph()
     assert View([{"edge_drop": {"p": 0.0}}])(graph, torch.Generator()).edge_index.equal(graph.edge_index)
@@ -195,7 +236,7 @@ def test_degree_edge_drop_follows_gca_probabilities():
 # ------------------------------------------------------------------ build-time errors
 def test_unknown_operations_and_parameters_are_named():
     with pytest.raises(ConfigError, match=r"view1: unknown view operation 'edge_dorp'; available: "
-                                          r"centrality_edge_drop, centrality_feature_mask, edge_drop, feature_mask, node_drop"):
+                                          r"centrality_edge_drop, centrality_feature_mask, edge_drop, feature_mask, feature_shuffle, node_drop"):
         Contrast(views=([{"edge_dorp": {"p": 0.2}}], []), encoder={"gcn": {"out": 4}}, loss="infonce", in_dim=3)
     with pytest.raises(ConfigError, match=r"view2: edge_drop takes \(p, undirected=False\); got \{'q': 0.2\}"):
         Contrast(views=([], [{"edge_drop": {"q": 0.2}}]), encoder={"gcn": {"out": 4}}, loss="infonce", in_dim=3)
@@ -213,7 +254,7 @@ def test_unknown_encoders_losses_and_heads_are_named():
         Contrast(views=([], []), encoder={"gin": {}}, loss="infonce", in_dim=3)
     with pytest.raises(ConfigError, match="'NotAConv' is not a conv layer of torch_geometric.nn"):
         Contrast(views=([], []), encoder={"pyg": {"conv": "NotAConv", "out": 4}}, loss="infonce", in_dim=3)
-    with pytest.raises(ConfigError, match="loss: unknown loss 'triplet'; available: infonce, barlow_twins"):
+    with pytest.raises(ConfigError, match="loss: unknown loss 'triplet'; available: infonce, barlow_twins, dgi"):
         Contrast(views=([], []), encoder={"gcn": {"out": 4}}, loss={"triplet": {}}, in_dim=3)
     with pytest.raises(ConfigError, match="loss infonce: tau must be > 0, got 0"):
         Contrast(views=([], []), encoder={"gcn": {"out": 4}}, loss={"infonce": {"tau": 0}}, in_dim=3)

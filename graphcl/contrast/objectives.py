@@ -10,6 +10,11 @@ a config, one-key mapping to the parameters:
   blockwise above 4096 nodes). Without (cross-view negatives only, as CLIP / SimCLR's
   two-batch form): ℓ(u_i, v_i) = −u_i·v_i/τ + log Σ_k e^{u_i·v_k/τ}, same symmetric mean,
   the log-sum-exp computed blockwise (:func:`graphcl.losses.logsumexp.blockwise_logsumexp_matmul`).
+* ``dgi`` ``{}`` (Deep Graph Infomax, Veličković et al. ICLR 2019, eq. 1 and sec. 3.4): view 1
+  the graph, view 2 its corruption (``feature_shuffle``); readout s = σ(mean_i h_i) of view 1,
+  bilinear discriminator D(h, s) = hᵀ W s + b (W Glorot-initialized, b = 0, as the authors'
+  ``nn.Bilinear``), L = −1/(2N) [Σ_i log σ(D(h_i, s)) + Σ_i log(1 − σ(D(h̃_i, s)))] (the code's
+  BCE-with-logits over the 2N scores). Its W is a parameter of the pipeline.
 * ``barlow_twins`` ``{lambda_: null, eps: 1e-15}`` (G-BT, Bielak et al. 2022, eq. 1-2;
   Barlow Twins, Zbontar et al. 2021): each dimension standardized over the nodes,
   z̃ = (z − mean) / (std + eps) (std with Bessel's correction, as the authors' code),
@@ -17,33 +22,37 @@ a config, one-key mapping to the parameters:
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
+import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from graphcl.errors import ConfigError
 from graphcl.losses import grace_loss
 from graphcl.losses.logsumexp import blockwise_logsumexp_matmul
 
-__all__ = ["Objective", "InfoNCEObjective", "BarlowTwinsObjective", "OBJECTIVES", "build_objective"]
+__all__ = ["Objective", "InfoNCEObjective", "BarlowTwinsObjective", "DGIObjective", "OBJECTIVES",
+           "build_objective"]
 
 
-class Objective:
-    """Base of the pipeline objectives."""
+class Objective(nn.Module):
+    """Base of the pipeline objectives: ``objective(z1, z2) -> scalar`` (a module, so an
+    objective with parameters, such as DGI's discriminator, trains with the pipeline)."""
 
     #: the number of views the objective compares
     num_views: int = 2
     name: str = ""
 
-    def __call__(self, z1: Tensor, z2: Tensor) -> Tensor:
+    def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
         raise NotImplementedError
 
     def params(self) -> dict[str, Any]:
         return {}
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params().items())})"
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.params().items())
 
 
 def _check_pair(z1: Tensor, z2: Tensor) -> None:
@@ -60,12 +69,13 @@ class InfoNCEObjective(Objective):
             raise ValueError(f"tau must be > 0, got {tau}")
         if int(block_size) < 1:
             raise ValueError(f"block_size must be >= 1, got {block_size}")
+        super().__init__()
         self.tau, self.intra_view, self.block_size = float(tau), bool(intra_view), int(block_size)
 
     def params(self) -> dict[str, Any]:
         return {"tau": self.tau, "intra_view": self.intra_view, "block_size": self.block_size}
 
-    def __call__(self, z1: Tensor, z2: Tensor) -> Tensor:
+    def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
         _check_pair(z1, z2)
         if self.intra_view:
             return grace_loss(z1, z2, self.tau, block_size=self.block_size)
@@ -82,13 +92,14 @@ class BarlowTwinsObjective(Objective):
     def __init__(self, lambda_: float | None = None, eps: float = 1e-15) -> None:
         if lambda_ is not None and not float(lambda_) >= 0:
             raise ValueError(f"lambda_ must be >= 0, got {lambda_}")
+        super().__init__()
         self.lambda_ = None if lambda_ is None else float(lambda_)
         self.eps = float(eps)
 
     def params(self) -> dict[str, Any]:
         return {"lambda_": self.lambda_, "eps": self.eps}
 
-    def __call__(self, z1: Tensor, z2: Tensor) -> Tensor:
+    def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
         _check_pair(z1, z2)
         n, d = z1.shape
         if n < 2:
@@ -102,12 +113,35 @@ class BarlowTwinsObjective(Objective):
         return (1 - diagonal).pow(2).sum() + lam * off_diagonal
 
 
+class DGIObjective(Objective):
+    name = "dgi"
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = int(dim)
+        self.weight = nn.Parameter(torch.empty(self.dim, self.dim))
+        self.bias = nn.Parameter(torch.zeros(()))
+        nn.init.xavier_uniform_(self.weight.unsqueeze(0))   # nn.Bilinear(d, d, 1)'s (1, d, d) weight
+
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
+        _check_pair(z1, z2)
+        summary = torch.sigmoid(z1.mean(0))
+        projected = self.weight @ summary
+        positive, negative = z1 @ projected + self.bias, z2 @ projected + self.bias
+        return (F.softplus(-positive).mean() + F.softplus(negative).mean()) / 2
+
+
 OBJECTIVES: dict[str, Callable[..., Objective]] = {"infonce": InfoNCEObjective,
-                                                   "barlow_twins": BarlowTwinsObjective}
+                                                   "barlow_twins": BarlowTwinsObjective,
+                                                   "dgi": DGIObjective}
 
 
-def build_objective(spec: Any) -> Objective:
-    """An objective from ``{name: {params}}``, a name, or an :class:`Objective` (as is)."""
+def build_objective(spec: Any, dim: int | None = None) -> Objective:
+    """An objective from ``{name: {params}}``, a name, or an :class:`Objective` (as is);
+    ``dim`` (the head's output width) goes to objectives with parameters that need it."""
     if isinstance(spec, Objective):
         return spec
     if isinstance(spec, str):
@@ -119,8 +153,14 @@ def build_objective(spec: Any) -> Objective:
     factory = OBJECTIVES.get(str(name))
     if factory is None:
         raise ConfigError(f"loss: unknown loss '{name}'; available: {', '.join(OBJECTIVES)}")
+    params = dict(params or {})
+    if "dim" in inspect.signature(factory).parameters:
+        if dim is None:
+            raise ConfigError(f"loss {name} has parameters of the output width, which is unknown here "
+                              f"(an encoder module without `out_dim`): give the loss as a module")
+        params["dim"] = int(dim)
     try:
-        return factory(**dict(params or {}))
+        return factory(**params)
     except TypeError as exc:
         raise ConfigError(f"loss {name}: bad parameters {params!r} ({exc})") from None
     except ValueError as exc:

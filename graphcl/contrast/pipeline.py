@@ -67,16 +67,18 @@ class Contrast(nn.Module):
         if isinstance(views, (str, dict, View)):
             views = [views]
         self.views: list[View] = as_views([v for v in views if v is not None])
-        self.objective = build_objective(loss)
-        if len(self.views) != self.objective.num_views:
-            raise ConfigError(f"loss {self.objective.name} compares {self.objective.num_views} views, "
-                              f"got {len(self.views)}")
         for view in self.views:
             view.check_kind(graph_kind)
         if not isinstance(encoder, nn.Module) and in_dim is None:
             raise ConfigError("an encoder given by config needs in_dim (the input feature width)")
         self.encoder = build_encoder(encoder, int(in_dim or 0))
-        self.projector = build_projector(projector, getattr(self.encoder, "out_dim", None))
+        out_dim = getattr(self.encoder, "out_dim", None)
+        self.projector = build_projector(projector, out_dim)
+        head_dim = out_dim if isinstance(self.projector, (nn.Identity, ProjectionHead)) else None
+        self.objective = build_objective(loss, head_dim)
+        if len(self.views) != self.objective.num_views:
+            raise ConfigError(f"loss {self.objective.name} compares {self.objective.num_views} views, "
+                              f"got {len(self.views)}")
         self.graph_kind = graph_kind
 
     def prepare(self, graph: GraphView) -> None:

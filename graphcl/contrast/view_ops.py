@@ -6,7 +6,7 @@ input graph before training, for per-graph precomputations (GCA's degree weights
 Each operation names the graph kinds it applies to (``graph_kinds``); a view built for
 another kind is refused when the pipeline is built. Operations are looked up by name
 (``edge_drop``, ``feature_mask``, ``node_drop``, ``centrality_edge_drop``,
-``centrality_feature_mask``) from
+``centrality_feature_mask``, ``feature_shuffle``) from
 :data:`VIEW_OPS`; a third party adds its own with :func:`register_view_op`.
 
 Equations (p the drop/mask probability, u ~ U[0, 1) per draw from the generator):
@@ -25,6 +25,9 @@ Equations (p the drop/mask probability, u ~ U[0, 1) per draw from the generator)
 * ``centrality_feature_mask`` (GCA eq. 17-19): w_j = Σ_u [x_uj ≠ 0] φ_c(u) (``dense``:
   |x_uj|), s_j = log w_j, normalized as above; column j is zeroed with probability
   min(w_j / mean(w) · p, threshold). See :mod:`graphcl.augment.centrality`.
+* ``feature_shuffle`` (DGI's corruption, Veličković et al. 2019 sec. 3.4): the rows of X
+  permuted (x̃_i = x_π(i), π uniform from the generator), edges kept: each node gets another
+  node's features.
 """
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ from graphcl.augment.base import check_probability
 from graphcl.contrast.graph_view import GRAPH_KINDS, GraphView
 
 __all__ = ["ViewOp", "EdgeDropOp", "FeatureMaskOp", "NodeDropOp", "CentralityEdgeDropOp",
-           "CentralityFeatureMaskOp", "VIEW_OPS", "register_view_op"]
+           "CentralityFeatureMaskOp", "FeatureShuffleOp", "permute_rows", "VIEW_OPS", "register_view_op"]
 
 
 class ViewOp:
@@ -194,6 +197,27 @@ class CentralityFeatureMaskOp(ViewOp):
         return view.replace(x=mask_features_weighted(view.x, self._probs, generator))
 
 
+def permute_rows(x: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
+    """``x[perm]`` for a dense or sparse CSR ``x`` (CSR rows are moved as blocks)."""
+    if x.layout != torch.sparse_csr:
+        return x[perm]
+    crow, col, values = x.crow_indices(), x.col_indices(), x.values()
+    counts = crow.diff()[perm]
+    new_crow = torch.cat([crow.new_zeros(1), counts.cumsum(0)])
+    row_of = torch.repeat_interleave(torch.arange(perm.numel(), device=x.device), counts)
+    source = crow[:-1][perm][row_of] + torch.arange(int(new_crow[-1]), device=x.device) - new_crow[:-1][row_of]
+    return torch.sparse_csr_tensor(new_crow, col[source], values[source], size=x.shape)
+
+
+class FeatureShuffleOp(ViewOp):
+    name = "feature_shuffle"
+
+    def __call__(self, view: GraphView, generator: torch.Generator | None) -> GraphView:
+        device = generator.device if generator is not None else view.x.device
+        perm = torch.randperm(view.num_nodes, generator=generator, device=device).to(view.x.device)
+        return view.replace(x=permute_rows(view.x, perm))
+
+
 VIEW_OPS: dict[str, Callable[..., ViewOp]] = {}
 
 
@@ -211,5 +235,5 @@ def register_view_op(cls: type[ViewOp]) -> type[ViewOp]:
     return cls
 
 
-for _op in (EdgeDropOp, FeatureMaskOp, NodeDropOp, CentralityEdgeDropOp, CentralityFeatureMaskOp):
+for _op in (EdgeDropOp, FeatureMaskOp, NodeDropOp, CentralityEdgeDropOp, CentralityFeatureMaskOp, FeatureShuffleOp):
     register_view_op(_op)
