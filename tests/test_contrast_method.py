@@ -67,6 +67,17 @@ def test_the_gca_recipe_builds_adaptive_views_on_cora(shared_data, tmp_path):
     assert float(edge_probs.mean()) == pytest.approx(0.2, abs=0.02)     # mean rate p (until the 0.7 cap bites)
 
 
+def test_a_bgrl_composition_trains_and_resumes_its_target(shared_data, tmp_path):
+    config = REPO / "experiments" / "configs" / "contrast" / "bgrl_cora.yaml"
+    small = {"epochs": 2, "probe_seeds": 1, "probe_weight_decays": [0.0001]}
+    t = build_trainer("contrast", "cora", data_root=shared_data, device="cpu", run_dir=tmp_path / "r",
+                      config_file=config, config=small, verbose=False)
+    result = t.fit()
+    assert result.test["acc"] > 0.3
+    state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)["model"]
+    assert int(state["pipeline.objective.steps"]) == 2 and "pipeline.target_encoder.layers.0.lin.weight" in state
+
+
 def test_a_bad_composition_fails_before_training(shared_data, tmp_path):
     with pytest.raises(ConfigError, match="view1: unknown view operation 'edgedrop'"):
         build_trainer("contrast", "cora", data_root=shared_data, device="cpu", run_dir=tmp_path / "r",

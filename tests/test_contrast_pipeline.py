@@ -30,6 +30,7 @@ OPS = {"edge_drop": {"p": 0.3}, "feature_mask": {"p": 0.3}, "node_drop": {"p": 0
        "centrality_edge_drop": {"p": 0.3, "centrality": "pagerank", "threshold": 0.7},
        "centrality_feature_mask": {"p": 0.3, "centrality": "eigenvector"}, "feature_shuffle": {}}
 ENCODERS = {"gcn": {"out": 8, "layers": 2}, "mlp": {"out": 8, "layers": 2},
+            "pyg-bn": {"conv": "GCNConv", "widths": [16, 8], "norm": "batch", "activation": "prelu"},
             "pyg-gcn": {"conv": "GCNConv", "out": 8, "layers": 2},
             "pyg-gat": {"conv": "GATConv", "out": 8, "layers": 1, "activation": "elu", "kwargs": {"heads": 1}}}
 
@@ -165,6 +166,48 @@ def test_dgi_equals_its_formula_in_values_and_gradients():
         torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
 
 
+def test_bootstrap_equals_its_formula():
+    """L = 2 − mean_i cos(q(z1_i), y2_i) − mean_i cos(q(z2_i), y1_i), with q the predictor."""
+    from graphcl.contrast import BootstrapObjective
+    g = torch.Generator().manual_seed(3)
+    z1, z2, y1, y2 = (torch.randn(5, 4, generator=g, dtype=torch.float64) for _ in range(4))
+    objective = BootstrapObjective(dim=4, predictor_hidden=6).double()
+    q1, q2 = objective.predictor(z1), objective.predictor(z2)
+    def cos(a, b):
+        return sum(torch.dot(a[i], b[i]) / (a[i].norm() * b[i].norm()) for i in range(len(a))) / len(a)
+    assert float(objective(z1, z2, y1, y2)) == pytest.approx(float(2 - cos(q1, y2) - cos(q2, y1)), rel=1e-12)
+    y1.requires_grad_(True)
+    assert objective(z1, z2, y1, y2).grad_fn is not None and not y1.detach().requires_grad
+
+
+def test_bootstrap_target_follows_the_momentum_schedule():
+    """After the first step the target moves as φ ← m_t φ + (1 − m_t) θ, m_t on the cosine schedule;
+    it starts from fresh weights (the authors' reinit) and never gets gradients."""
+    torch.manual_seed(0)
+    graph = _graph()
+    model = Contrast(views=([{"edge_drop": {"p": 0.2}}], [{"feature_mask": {"p": 0.2}}]),
+                     encoder={"gcn": {"out": 4, "layers": 1}}, loss={"bootstrap": {"predictor_hidden": 8}},
+                     in_dim=12, total_steps=4)
+    online_w, target_w = model.encoder.layers[0].weight, model.target_encoder.layers[0].weight
+    assert not torch.equal(online_w, target_w) and not target_w.requires_grad
+    assert [round(model.objective.momentum_at(t), 6) for t in range(5)] == \
+        [0.99, round(1 - 0.01 * (math.cos(math.pi / 4) + 1) / 2, 6), 0.995,
+         round(1 - 0.01 * (math.cos(3 * math.pi / 4) + 1) / 2, 6), 1.0]
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    gen = torch.Generator().manual_seed(1)
+    before = target_w.detach().clone()
+    model(graph, gen).backward()                     # step 0: no update owed yet
+    assert torch.equal(target_w, before) and target_w.grad is None
+    opt.step()
+    opt.zero_grad()
+    theta = online_w.detach().clone()
+    model(graph, gen)                                # step 1 applies step 0's update, m_0 = 0.99
+    torch.testing.assert_close(target_w.detach(), 0.99 * before + 0.01 * theta)
+    copied = Contrast(views=([], []), encoder={"gcn": {"out": 4, "layers": 1}}, in_dim=12,
+                      loss={"bootstrap": {"target_init": "copy"}})
+    assert torch.equal(copied.encoder.layers[0].weight, copied.target_encoder.layers[0].weight)
+
+
 def test_dgi_discriminator_is_trained_with_the_pipeline():
     model = Contrast(views=([], ["feature_shuffle"]), encoder={"gcn": {"out": 6, "layers": 1}}, loss="dgi",
                      in_dim=12)
@@ -254,7 +297,7 @@ def test_unknown_encoders_losses_and_heads_are_named():
         Contrast(views=([], []), encoder={"gin": {}}, loss="infonce", in_dim=3)
     with pytest.raises(ConfigError, match="'NotAConv' is not a conv layer of torch_geometric.nn"):
         Contrast(views=([], []), encoder={"pyg": {"conv": "NotAConv", "out": 4}}, loss="infonce", in_dim=3)
-    with pytest.raises(ConfigError, match="loss: unknown loss 'triplet'; available: infonce, barlow_twins, dgi"):
+    with pytest.raises(ConfigError, match="loss: unknown loss 'triplet'; available: infonce, barlow_twins, dgi, bootstrap"):
         Contrast(views=([], []), encoder={"gcn": {"out": 4}}, loss={"triplet": {}}, in_dim=3)
     with pytest.raises(ConfigError, match="loss infonce: tau must be > 0, got 0"):
         Contrast(views=([], []), encoder={"gcn": {"out": 4}}, loss={"infonce": {"tau": 0}}, in_dim=3)

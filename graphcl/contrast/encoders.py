@@ -9,7 +9,11 @@ By name in a config, one-key mapping to its parameters:
   baseline: ``{out: 128, layers: 2, activation: relu}``.
 * ``pyg``: any PyG conv layer by class name, e.g. ``{conv: GATConv, out: 128, layers: 2,
   activation: elu, kwargs: {heads: 1}}``; edge weights are passed to convs whose
-  ``forward`` takes ``edge_weight``.
+  ``forward`` takes ``edge_weight``. ``widths: [256, 128]`` gives every layer's width instead
+  of out/layers; ``norm: batch`` or ``layer`` puts a normalization between each conv and its
+  activation (BGRL's encoder: ``{conv: GCNConv, widths: [256, 128], norm: batch,
+  activation: prelu}``, its BatchNorm with momentum 0.99 as the authors' code). Here
+  ``prelu`` is one slope per layer (``nn.PReLU()``, as BGRL's code).
 """
 from __future__ import annotations
 
@@ -55,35 +59,51 @@ class MLPEncoder(nn.Module):
 
 
 class PyGEncoder(nn.Module):
-    """``layers`` PyG conv layers of class ``conv`` (``torch_geometric.nn``), each followed
-    by the activation. A sparse CSR ``x`` is made dense first (PyG convs take dense x)."""
+    """PyG conv layers of class ``conv`` (``torch_geometric.nn``), each followed by an optional
+    normalization and the activation. A sparse CSR ``x`` is made dense first (PyG convs take
+    dense x)."""
 
-    def __init__(self, in_dim: int, conv: str, out: int, layers: int = 2, activation: str = "relu",
-                 kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(self, in_dim: int, conv: str, out: int | None = None, layers: int = 2, activation: str = "relu",
+                 kwargs: dict[str, Any] | None = None, widths: list[int] | None = None, norm: str | None = None,
+                 norm_momentum: float = 0.99) -> None:
         super().__init__()
         import torch_geometric.nn as pyg_nn
         cls = getattr(pyg_nn, str(conv), None)
         if not (isinstance(cls, type) and issubclass(cls, pyg_nn.MessagePassing)):
             raise ConfigError(f"pyg encoder: '{conv}' is not a conv layer of torch_geometric.nn "
                               f"(e.g. GCNConv, GATConv, SAGEConv, GINConv needs an nn: use another)")
-        dims = _widths(in_dim, out, layers)
-        self.out_dim = int(out)
+        if widths is not None:
+            if out is not None:
+                raise ConfigError("pyg encoder: give either widths or out/layers, not both")
+            if not widths or any(int(w) < 1 for w in widths):
+                raise ConfigError(f"pyg encoder: widths must be positive, got {widths!r}")
+            dims = [in_dim] + [int(w) for w in widths]
+        else:
+            dims = _widths(in_dim, int(out if out is not None else 128), layers)
+        if norm not in (None, "batch", "layer"):
+            raise ConfigError(f"pyg encoder: norm must be null, batch or layer, got {norm!r}")
+        self.out_dim = dims[-1]
         try:
             self.layers = nn.ModuleList(cls(a, b, **(kwargs or {})) for a, b in zip(dims[:-1], dims[1:]))
         except TypeError as exc:
             raise ConfigError(f"pyg encoder: {conv}(in, out, **{kwargs or {}}) failed: {exc}") from None
-        self.acts = nn.ModuleList(make_activation(activation, b) for b in dims[1:])
+        self.norms = nn.ModuleList(
+            nn.BatchNorm1d(b, momentum=float(norm_momentum)) if norm == "batch" else
+            nn.LayerNorm(b) if norm == "layer" else nn.Identity() for b in dims[1:])
+        self.acts = nn.ModuleList(nn.PReLU() if activation == "prelu" else make_activation(activation, b)
+                                  for b in dims[1:])
         self.takes_weight = "edge_weight" in inspect.signature(cls.forward).parameters
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor,
                 edge_weight: torch.Tensor | None = None) -> torch.Tensor:
         if x.layout == torch.sparse_csr:
             x = x.to_dense()
-        for layer, act in zip(self.layers, self.acts):
+        for layer, norm, act in zip(self.layers, self.norms, self.acts):
             if self.takes_weight and edge_weight is not None:
-                x = act(layer(x, edge_index, edge_weight))
+                x = layer(x, edge_index, edge_weight)
             else:
-                x = act(layer(x, edge_index))
+                x = layer(x, edge_index)
+            x = act(norm(x))
         return x
 
 

@@ -15,6 +15,15 @@ a config, one-key mapping to the parameters:
   bilinear discriminator D(h, s) = hᵀ W s + b (W Glorot-initialized, b = 0, as the authors'
   ``nn.Bilinear``), L = −1/(2N) [Σ_i log σ(D(h_i, s)) + Σ_i log(1 − σ(D(h̃_i, s)))] (the code's
   BCE-with-logits over the 2N scores). Its W is a parameter of the pipeline.
+* ``bootstrap`` ``{predictor_hidden: 512, momentum: 0.99, target_init: reinit}`` (BGRL, Thakoor
+  et al. ICLR 2022, eq. 1-2): an online branch (the pipeline's encoder and head, then the
+  predictor q = W₂ PReLU(W₁ h + b₁) + b₂) and a target encoder updated by momentum,
+  φ ← m_t φ + (1 − m_t) θ with m_t = 1 − (1 − m)(cos(π t/T) + 1)/2 after step t of T;
+  L = 2 − cos(q(h_1), y_2) − cos(q(h_2), y_1), each cosine averaged over the nodes, y the
+  target's outputs (no gradient). ``target_init: reinit`` initializes the target with fresh
+  random weights (the authors' code: a copy, then ``reset_parameters``), ``copy`` with the
+  online weights (BYOL). The pipeline applies step t's update at the start of step t + 1
+  (the same weights whenever the target is used); T is the run's number of steps.
 * ``barlow_twins`` ``{lambda_: null, eps: 1e-15}`` (G-BT, Bielak et al. 2022, eq. 1-2;
   Barlow Twins, Zbontar et al. 2021): each dimension standardized over the nodes,
   z̃ = (z − mean) / (std + eps) (std with Bessel's correction, as the authors' code),
@@ -23,6 +32,7 @@ a config, one-key mapping to the parameters:
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any, Callable
 
 import torch
@@ -33,8 +43,8 @@ from graphcl.errors import ConfigError
 from graphcl.losses import grace_loss
 from graphcl.losses.logsumexp import blockwise_logsumexp_matmul
 
-__all__ = ["Objective", "InfoNCEObjective", "BarlowTwinsObjective", "DGIObjective", "OBJECTIVES",
-           "build_objective"]
+__all__ = ["Objective", "InfoNCEObjective", "BarlowTwinsObjective", "DGIObjective", "BootstrapObjective",
+           "OBJECTIVES", "build_objective"]
 
 
 class Objective(nn.Module):
@@ -134,14 +144,62 @@ class DGIObjective(Objective):
         return (F.softplus(-positive).mean() + F.softplus(negative).mean()) / 2
 
 
+class BootstrapObjective(Objective):
+    name = "bootstrap"
+    #: the pipeline runs a momentum target encoder beside the online one
+    uses_target = True
+
+    def __init__(self, dim: int, predictor_hidden: int = 512, momentum: float = 0.99,
+                 target_init: str = "reinit", total_steps: int = 1) -> None:
+        super().__init__()
+        if not 0.0 <= float(momentum) <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+        if target_init not in ("reinit", "copy"):
+            raise ValueError(f"target_init must be 'reinit' (the authors' code) or 'copy', got {target_init!r}")
+        if int(total_steps) < 1:
+            raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+        self.momentum, self.target_init, self.total_steps = float(momentum), target_init, int(total_steps)
+        self.predictor_hidden = int(predictor_hidden)
+        self.predictor = nn.Sequential(nn.Linear(int(dim), self.predictor_hidden), nn.PReLU(),
+                                       nn.Linear(self.predictor_hidden, int(dim)))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def params(self) -> dict[str, Any]:
+        return {"predictor_hidden": self.predictor_hidden, "momentum": self.momentum,
+                "target_init": self.target_init}
+
+    def momentum_at(self, step: int) -> float:
+        """m_t = 1 − (1 − m)(cos(π t/T) + 1)/2 (the code's cosine schedule of 1 − m)."""
+        t = min(int(step), self.total_steps)
+        return 1.0 - (1.0 - self.momentum) * (math.cos(math.pi * t / self.total_steps) + 1.0) / 2.0
+
+    @torch.no_grad()
+    def update_target(self, online: nn.Module, target: nn.Module) -> None:
+        """Apply the momentum update owed for the last step (none before the first)."""
+        if int(self.steps) > 0:
+            m = self.momentum_at(int(self.steps) - 1)
+            for theta, phi in zip(online.parameters(), target.parameters()):
+                phi.mul_(m).add_(theta, alpha=1.0 - m)
+        self.steps += 1
+
+    def forward(self, z1: Tensor, z2: Tensor, y1: Tensor | None = None, y2: Tensor | None = None) -> Tensor:
+        _check_pair(z1, z2)
+        if y1 is None or y2 is None:
+            raise ValueError("bootstrap compares the online outputs with the target's: pass y1 and y2")
+        q1, q2 = self.predictor(z1), self.predictor(z2)
+        return (2 - F.cosine_similarity(q1, y2.detach(), dim=-1).mean()
+                - F.cosine_similarity(q2, y1.detach(), dim=-1).mean())
+
+
 OBJECTIVES: dict[str, Callable[..., Objective]] = {"infonce": InfoNCEObjective,
                                                    "barlow_twins": BarlowTwinsObjective,
-                                                   "dgi": DGIObjective}
+                                                   "dgi": DGIObjective, "bootstrap": BootstrapObjective}
 
 
-def build_objective(spec: Any, dim: int | None = None) -> Objective:
+def build_objective(spec: Any, dim: int | None = None, total_steps: int | None = None) -> Objective:
     """An objective from ``{name: {params}}``, a name, or an :class:`Objective` (as is);
-    ``dim`` (the head's output width) goes to objectives with parameters that need it."""
+    ``dim`` (the head's output width) goes to objectives with parameters that need it,
+    ``total_steps`` (the run's optimizer steps) to those with a schedule."""
     if isinstance(spec, Objective):
         return spec
     if isinstance(spec, str):
@@ -159,6 +217,8 @@ def build_objective(spec: Any, dim: int | None = None) -> Objective:
             raise ConfigError(f"loss {name} has parameters of the output width, which is unknown here "
                               f"(an encoder module without `out_dim`): give the loss as a module")
         params["dim"] = int(dim)
+    if "total_steps" in inspect.signature(factory).parameters and total_steps is not None:
+        params.setdefault("total_steps", int(total_steps))
     try:
         return factory(**params)
     except TypeError as exc:

@@ -23,6 +23,7 @@ given the wrong number of views, an unknown name or parameter.
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, Sequence
 
 import torch
@@ -35,7 +36,14 @@ from graphcl.contrast.views import View, as_views
 from graphcl.errors import ConfigError
 from graphcl.nn.heads import ProjectionHead
 
-__all__ = ["Contrast", "build_projector"]
+__all__ = ["Contrast", "build_projector", "reset_parameters"]
+
+
+def reset_parameters(module: nn.Module) -> None:
+    """Fresh random weights for every submodule that can reset itself (``reset_parameters``)."""
+    for sub in module.modules():
+        if sub is not module and hasattr(sub, "reset_parameters"):
+            sub.reset_parameters()
 
 
 def build_projector(spec: Any, dim: int | None) -> nn.Module:
@@ -60,7 +68,7 @@ class Contrast(nn.Module):
     """Two (or more, as the objective asks) views, a shared encoder, a head and an objective."""
 
     def __init__(self, views: Sequence[Any], encoder: Any, loss: Any, projector: Any = None,
-                 in_dim: int | None = None, graph_kind: str = "node") -> None:
+                 in_dim: int | None = None, graph_kind: str = "node", total_steps: int | None = None) -> None:
         super().__init__()
         if graph_kind not in GRAPH_KINDS:
             raise ConfigError(f"graph_kind must be one of {', '.join(GRAPH_KINDS)}, got {graph_kind!r}")
@@ -75,10 +83,16 @@ class Contrast(nn.Module):
         out_dim = getattr(self.encoder, "out_dim", None)
         self.projector = build_projector(projector, out_dim)
         head_dim = out_dim if isinstance(self.projector, (nn.Identity, ProjectionHead)) else None
-        self.objective = build_objective(loss, head_dim)
+        self.objective = build_objective(loss, head_dim, total_steps)
         if len(self.views) != self.objective.num_views:
             raise ConfigError(f"loss {self.objective.name} compares {self.objective.num_views} views, "
                               f"got {len(self.views)}")
+        self.target_encoder: nn.Module | None = None
+        if getattr(self.objective, "uses_target", False):
+            self.target_encoder = copy.deepcopy(self.encoder)
+            if self.objective.target_init == "reinit":
+                reset_parameters(self.target_encoder)
+            self.target_encoder.requires_grad_(False)
         self.graph_kind = graph_kind
 
     def prepare(self, graph: GraphView) -> None:
@@ -92,7 +106,13 @@ class Contrast(nn.Module):
     def forward(self, graph: GraphView, generator: torch.Generator | None = None) -> torch.Tensor:
         """The objective on the views of ``graph`` drawn from ``generator``."""
         drawn = [view(graph, generator) for view in self.views]
-        return self.objective(*(self.projector(self.encode(v)) for v in drawn))
+        online = [self.projector(self.encode(v)) for v in drawn]
+        if self.target_encoder is None:
+            return self.objective(*online)
+        self.objective.update_target(self.encoder, self.target_encoder)
+        with torch.no_grad():
+            target = [self.target_encoder(v.x, v.edge_index, v.edge_weight) for v in drawn]
+        return self.objective(*online, *target)
 
     @torch.no_grad()
     def embed(self, graph: GraphView) -> torch.Tensor:

@@ -60,8 +60,14 @@ class GCNLayer(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(in_dim, out_dim))
         self.bias = nn.Parameter(torch.zeros(out_dim))
-        bound = math.sqrt(6.0 / (in_dim + out_dim))  # Glorot, as PyG's GCNConv
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot-uniform weight and zero bias, as PyG's ``GCNConv``."""
+        in_dim, out_dim = self.weight.shape
+        bound = math.sqrt(6.0 / (in_dim + out_dim))
         nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.zeros_(self.bias)
 
     def forward(self, x: torch.Tensor, graph: SparseGraph) -> torch.Tensor:
         h = torch.sparse.mm(x, self.weight) if x.layout == torch.sparse_csr else x @ self.weight

@@ -42,7 +42,8 @@ class ContrastMethod(NodeMethod):
         super().__init__(data, config, device)
         c = self.config
         self.pipeline = Contrast(views=[c["view1"], c["view2"]], encoder=c["encoder"], loss=c["loss"],
-                                 projector=c["projector"], in_dim=int(self.x.size(1)), graph_kind="node")
+                                 projector=c["projector"], in_dim=int(self.x.size(1)), graph_kind="node",
+                                 total_steps=int(c["epochs"]))
         self.graph = GraphView(x=self.x, edge_index=self.edge_index, num_nodes=self.num_nodes)
         self.pipeline.prepare(self.graph)
 
