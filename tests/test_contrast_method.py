@@ -36,6 +36,19 @@ def test_grace_recipe_is_grace_for_the_same_seed(shared_data, tmp_path):
     assert torch.equal(grace.model.embed(), composed.model.embed())
 
 
+def test_the_citeseer_preset_is_grace_on_citeseer(shared_data, tmp_path):
+    common = {"epochs": 1, "seed": 5, "probe_seeds": 1, "probe_weight_decays": [0.0], "probe_epochs": 20}
+    grace = build_trainer("grace", "citeseer", data_root=shared_data, device="cpu", run_dir=tmp_path / "g",
+                          config=common, verbose=False)
+    grace.fit()
+    composed = build_trainer("contrast", "citeseer", data_root=shared_data, device="cpu", run_dir=tmp_path / "c",
+                             config=common, verbose=False)
+    composed.fit()
+    assert composed.config["encoder"] == {"gcn": {"out": 256, "layers": 2, "activation": "prelu"}}
+    assert _train_losses(tmp_path / "g") == _train_losses(tmp_path / "c")
+    assert torch.equal(grace.model.embed(), composed.model.embed())
+
+
 def test_the_yaml_recipe_parses_to_the_method_defaults():
     """The defaults of ``contrast`` are GRACE's Cora recipe, as the YAML file writes it."""
     from graphcl.registry import get_method

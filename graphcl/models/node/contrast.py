@@ -5,7 +5,8 @@ Config keys (besides the node training keys): ``view1``, ``view2`` (lists of vie
 operations, e.g. ``[edge_drop: {p: 0.2}, feature_mask: {p: 0.3}]``), ``encoder``
 (``{gcn: {out: 128, layers: 2, activation: relu}}``, ``mlp``, ``pyg``), ``projector``
 (``{mlp: {hidden: 128}}`` or null) and ``loss`` (``{infonce: {tau: 0.4}}``,
-``barlow_twins``). The defaults are GRACE's Cora recipe (its paper's Table 5): with them,
+``barlow_twins``, ``dgi``, ``bootstrap``). The defaults are GRACE's Cora recipe (its paper's
+Table 5), and the presets for cora and citeseer are GRACE's: with them,
 and GRACE's other settings, ``contrast`` draws the same views, builds the same
 parameters in the same order and computes the same loss as ``grace`` for the same seed
 (``tests/test_contrast_method.py`` checks the losses and embeddings are equal).
@@ -20,6 +21,7 @@ import torch
 
 from graphcl.contrast import Contrast, GraphView
 from graphcl.models.node.base import NODE_TRAIN_DEFAULTS, NodeMethod
+from graphcl.models.node.grace import GRACE_PRESETS
 from graphcl.registry import MethodSpec, register_method
 
 CONTRAST_DEFAULTS: dict[str, Any] = {
@@ -31,6 +33,22 @@ CONTRAST_DEFAULTS: dict[str, Any] = {
     "projector": {"mlp": {"hidden": 128}},
     "loss": {"infonce": {"tau": 0.4}},
 }
+
+
+
+def grace_recipe(preset: dict[str, Any]) -> dict[str, Any]:
+    """GRACE's settings (its preset keys) as a composition: the same views, encoder, head and loss."""
+    return {"lr": preset["lr"], "weight_decay": preset["weight_decay"], "epochs": preset["epochs"],
+            "view1": [{"edge_drop": {"p": preset["p_e1"]}}, {"feature_mask": {"p": preset["p_f1"]}}],
+            "view2": [{"edge_drop": {"p": preset["p_e2"]}}, {"feature_mask": {"p": preset["p_f2"]}}],
+            "encoder": {"gcn": {"out": preset["hidden_dim"], "layers": 2, "activation": preset["activation"]}},
+            "projector": {"mlp": {"hidden": preset["proj_dim"]}},
+            "loss": {"infonce": {"tau": preset["tau"]}}}
+
+
+#: GRACE's paper settings per dataset, as compositions (``graphcl train contrast --dataset citeseer``
+#: is GRACE on CiteSeer)
+CONTRAST_PRESETS: dict[str, dict[str, Any]] = {name: grace_recipe(preset) for name, preset in GRACE_PRESETS.items()}
 
 
 class ContrastMethod(NodeMethod):
@@ -56,6 +74,6 @@ class ContrastMethod(NodeMethod):
 
 
 register_method(MethodSpec(
-    name="contrast", kind="node", build=ContrastMethod, defaults=CONTRAST_DEFAULTS,
+    name="contrast", kind="node", build=ContrastMethod, defaults=CONTRAST_DEFAULTS, presets=CONTRAST_PRESETS,
     description="views x encoder x loss composed in config (defaults: GRACE's Cora recipe)",
     paper="graphcl's pipeline; GRACE (Zhu et al. 2020), G-BT (Bielak et al. 2022), GCA (Zhu et al. 2021) parts"))
