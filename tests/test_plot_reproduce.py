@@ -212,7 +212,8 @@ def test_paper_table_names_registered_methods_and_sources():
         assert paper.source and paper.metrics
         assert all(0 < v < 1 for v in paper.metrics.values())  # fractions, not percentages
     assert default_dataset("grace") == "cora" and default_dataset("mclrec") == "beauty"
-    assert default_dataset("lightgcn") == "ml-100k"
+    assert default_dataset("lightgcn") == "gowalla"     # its paper dataset, the LightGCN split
+    assert default_dataset("bm3") == "ml-100k"           # no paper dataset held, no preset
 
 
 def test_grace_reproduce_then_plot_node_embeddings_by_label(shared_data, tmp_path):
