@@ -11,9 +11,12 @@ coarse view ẑ_c, and every denominator term gets a learned weight::
 with the positive's own term in the denominator (as the authors' code). The N²
 pairs go through the MLP block by block, recomputed in a hand-written backward
 (:func:`graphcl.losses.weighted.soft_weighted_info_nce`): exact gradients, memory
-O(block_size · N · 16). The authors' ACM run uses lr 5e-5, τ 1.0, dropout 0.3,
-weight decay 1e-5, nei_max [690, 690], adj_mask 0.2 and 1200 epochs; the preset
-here is METHODS.md's shared ACM setting (lr 7e-4, τ 0.4, ...), override with --set.
+O(block_size · N · 16). The presets hold the authors' AdaMEOW parameters per dataset
+(code_adameow/utils/params.py; ACM: lr 5e-5, τ 1.0, dropout 0.3, weight decay 1e-5,
+nei_max [690, 690], adj_mask 0.2, 1200 epochs), not MEOW's; their code trains every
+run to its last epoch (its loss patience is counted, never used). Until 2026-12-07 the
+ACM preset was MEOW's shared ACM setting (lr 7e-4, τ 0.4, ...), as the AdaMEOW row of
+experiments/RESULTS.md was run.
 """
 from __future__ import annotations
 
@@ -59,11 +62,18 @@ ADAMEOW_PRESETS: dict[str, dict[str, Any]] = {
     name: {k: v for k, v in preset.items() if k in ADAMEOW_DEFAULTS}
     for name, preset in MEOW_PRESETS.items()
 }
-# code_adameow/utils/params.py aminer_params (its own values, not MEOW's; patience 25 on the
-# training loss); its AMiner model also has one target projection per meta-path (p_fc_list)
+# jianxiangyu/MEOW@6a072d79648ab83f7ec7b7482af1696ed00938a1 code_adameow/utils/params.py acm_params:
+# AdaMEOW's own values (not MEOW's): lr 5e-5, l2_coef 1e-5, dropout 0.3, tau 1.0, nei_max [690, 690],
+# feat_mask 0.3, adj_mask 0.2, nb_epochs 1200 (trained to the end, as every AdaMEOW run: below)
+ADAMEOW_PRESETS["acm"] = {
+    "lr": 5e-5, "weight_decay": 1e-5, "dropout": 0.3, "tau": 1.0, "feat_mask": 0.3, "adj_mask": [0.2],
+    "nei_max": [690, 690], "hidden_dim": 64, "embed_dim": 64, "epochs": 1200}
+# code_adameow/utils/params.py aminer_params (its own values, not MEOW's; nb_epochs 3000, and its
+# patience 25 is counted but never stops a run: code_adameow/main.py:90-115); its AMiner model also
+# has one target projection per meta-path (p_fc_list)
 ADAMEOW_PRESETS["aminer"] = {
     "lr": 1e-4, "weight_decay": 1e-4, "dropout": 0.0, "tau": 0.9, "feat_mask": 0.0, "adj_mask": [0.0],
-    "nei_max": [8, 31], "hidden_dim": 64, "embed_dim": 64, "loss_patience": 25,
+    "nei_max": [8, 31], "hidden_dim": 64, "embed_dim": 64, "epochs": 3000,
     "target_projection": "per-metapath", "identity_feat_mask": True, "data.path_counts": False}
 # jianxiangyu/MEOW@6a072d79648ab83f7ec7b7482af1696ed00938a1 code_adameow/utils/params.py dblp_params
 # (:42-74) and imdb_params (:111-143), AdaMEOW's own values (not MEOW's): l2_coef -> weight_decay,

@@ -290,15 +290,16 @@ MEOW_DEFAULTS: dict[str, Any] = {
 
 # jianxiangyu/MEOW code_meow/utils/params.py (acm_params), METHODS.md
 MEOW_PRESETS: dict[str, dict[str, Any]] = {
+    # nb_epochs 10000 with patience 30 on the training loss (code_meow/main.py:78-85 stops on it)
     "acm": {"lr": 7e-4, "tau": 0.4, "feat_mask": 0.3, "adj_mask": [0.3, 0.2], "nei_max": [110, 700],
             "hidden_dim": 64, "embed_dim": 64, "dropout": 0.2, "cluster_counts": [100, 300],
-            "lam_proto": 1.0, "weight_decay": 0.0},
+            "lam_proto": 1.0, "weight_decay": 0.0, "loss_patience": 30, "epochs": 10000},
     # code_meow/utils/params.py aminer_params (patience 25 on the training loss); the code's
     # AMiner model has one target projection per meta-path (p_fc_list) and its meta-path files
     # are HeCo's boolean ones, so its graphs are binary (see the module docstring)
     "aminer": {"lr": 7e-4, "tau": 0.9, "feat_mask": 0.2, "adj_mask": [0.7, 0.4], "nei_max": [5, 21],
                "hidden_dim": 64, "embed_dim": 64, "dropout": 0.2, "cluster_counts": [500, 1200],
-               "lam_proto": 0.1, "weight_decay": 0.0, "loss_patience": 25,
+               "lam_proto": 0.1, "weight_decay": 0.0, "loss_patience": 25, "epochs": 10000,
                "target_projection": "per-metapath", "identity_feat_mask": True,
                "data.path_counts": False},
     # jianxiangyu/MEOW@6a072d79648ab83f7ec7b7482af1696ed00938a1 code_meow/utils/params.py dblp_params
