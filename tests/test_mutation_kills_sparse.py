@@ -352,3 +352,24 @@ def test_to_moves_the_matrix_and_its_transpose_to_the_asked_device():
     assert moved.device == torch.device("meta")
     assert moved.T.device == torch.device("meta")
     assert moved.shape == (2, 3) and moved.T.shape == (3, 2)
+
+
+def test_csr_tensor_skips_invariant_checks_unless_asked_even_when_torch_checks_globally():
+    """graphcl builds crow/col itself, so csr_tensor turns torch's O(nnz) validation off explicitly
+    (also under torch.sparse.check_sparse_tensor_invariants); check_invariants=True validates."""
+    from graphcl.sparse import csr_tensor
+    crow, col, value = torch.tensor([0, 2]), torch.tensor([1, 0]), torch.tensor([1.0, 2.0])  # unsorted row
+    with torch.sparse.check_sparse_tensor_invariants():
+        built = csr_tensor(crow, col, value, (1, 2))
+    assert built.layout == torch.sparse_csr and built.values().tolist() == [1.0, 2.0]
+    with pytest.raises(RuntimeError, match="sorted"):
+        csr_tensor(crow, col, value, (1, 2), check_invariants=True)
+
+
+def test_to_csr_keeps_values_and_layout():
+    from graphcl.sparse import to_csr
+    x = torch.tensor([[0.0, 1.5, 0.0], [2.0, 0.0, 0.0]])
+    out = to_csr(x)
+    assert out.layout == torch.sparse_csr
+    assert out.crow_indices().tolist() == [0, 1, 2] and out.col_indices().tolist() == [1, 0]
+    assert torch.equal(out.to_dense(), x)
