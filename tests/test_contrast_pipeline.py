@@ -299,7 +299,7 @@ def test_unknown_encoders_losses_and_heads_are_named():
         Contrast(views=([], []), encoder={"pyg": {"conv": "NotAConv", "out": 4}}, loss="infonce", in_dim=3)
     with pytest.raises(ConfigError, match="loss: unknown loss 'triplet'; available: infonce, barlow_twins, dgi, bootstrap"):
         Contrast(views=([], []), encoder={"gcn": {"out": 4}}, loss={"triplet": {}}, in_dim=3)
-    with pytest.raises(ConfigError, match="loss infonce: tau must be > 0, got 0"):
+    with pytest.raises(ConfigError, match="loss: infonce: tau must be > 0, got 0"):
         Contrast(views=([], []), encoder={"gcn": {"out": 4}}, loss={"infonce": {"tau": 0}}, in_dim=3)
     with pytest.raises(ConfigError, match=r"projector: expected null or \{mlp: \{hidden: H\}\}"):
         Contrast(views=([], []), encoder={"gcn": {"out": 4}}, loss="infonce", projector={"linear": {}}, in_dim=3)

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from graphcl.contrast.named import build_named
 from graphcl.errors import ConfigError
 from graphcl.nn.gcn import ACTIVATIONS, GCNEncoder, make_activation
 
@@ -126,14 +127,4 @@ def build_encoder(spec: Any, in_dim: int) -> nn.Module:
     if not (isinstance(spec, dict) and len(spec) == 1):
         raise ConfigError(f"encoder: expected {{name: {{params}}}} with name one of {', '.join(ENCODERS)}, "
                           f"got {spec!r}")
-    name, params = next(iter(spec.items()))
-    params = dict(params or {})
-    factory = ENCODERS.get(str(name))
-    if factory is None:
-        raise ConfigError(f"encoder: unknown encoder '{name}'; available: {', '.join(ENCODERS)}")
-    try:
-        return factory(in_dim, **params)
-    except TypeError as exc:
-        raise ConfigError(f"encoder {name}: bad parameters {params!r} ({exc})") from None
-    except ValueError as exc:
-        raise ConfigError(f"encoder {name}: {exc}") from None
+    return build_named(spec, ENCODERS, "encoder", "encoder", in_dim)

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphcl.contrast.named import build_named, split_named
 from graphcl.errors import ConfigError
 from graphcl.losses import grace_loss
 from graphcl.losses.logsumexp import blockwise_logsumexp_matmul
@@ -207,21 +208,14 @@ def build_objective(spec: Any, dim: int | None = None, total_steps: int | None =
     if not (isinstance(spec, dict) and len(spec) == 1):
         raise ConfigError(f"loss: expected {{name: {{params}}}} with name one of {', '.join(OBJECTIVES)}, "
                           f"got {spec!r}")
-    name, params = next(iter(spec.items()))
-    factory = OBJECTIVES.get(str(name))
-    if factory is None:
-        raise ConfigError(f"loss: unknown loss '{name}'; available: {', '.join(OBJECTIVES)}")
-    params = dict(params or {})
-    if "dim" in inspect.signature(factory).parameters:
+    name, _ = split_named(spec, "loss")
+    factory = OBJECTIVES.get(name)
+    filled: dict[str, Any] = {}
+    if factory is not None and "dim" in inspect.signature(factory).parameters:
         if dim is None:
             raise ConfigError(f"loss {name} has parameters of the output width, which is unknown here "
                               f"(an encoder module without `out_dim`): give the loss as a module")
-        params["dim"] = int(dim)
-    if "total_steps" in inspect.signature(factory).parameters and total_steps is not None:
-        params.setdefault("total_steps", int(total_steps))
-    try:
-        return factory(**params)
-    except TypeError as exc:
-        raise ConfigError(f"loss {name}: bad parameters {params!r} ({exc})") from None
-    except ValueError as exc:
-        raise ConfigError(f"loss {name}: {exc}") from None
+        filled["dim"] = int(dim)
+    if factory is not None and "total_steps" in inspect.signature(factory).parameters and total_steps is not None:
+        filled["total_steps"] = int(total_steps)
+    return build_named(spec, OBJECTIVES, "loss", "loss", **filled)

@@ -7,46 +7,23 @@ input graph unchanged. In Python the items may also be :class:`ViewOp` objects.
 """
 from __future__ import annotations
 
-import inspect
 from typing import Any, Iterable, Sequence
 
 import torch
 
 from graphcl.contrast.graph_view import GraphView
+from graphcl.contrast.named import build_named
 from graphcl.contrast.view_ops import VIEW_OPS, ViewOp
 from graphcl.errors import ConfigError
 
 __all__ = ["View", "parse_view_op", "as_views"]
 
 
-def _accepted(factory: Any) -> str:
-    params = [p for p in inspect.signature(factory).parameters.values() if p.name != "self"]
-    return ", ".join(p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"
-                     for p in params) or "none"
-
-
 def parse_view_op(item: Any, where: str = "view") -> ViewOp:
     """One view operation from a config item (name, ``{name: {params}}``) or a :class:`ViewOp`."""
     if isinstance(item, ViewOp):
         return item
-    if isinstance(item, str):
-        name, params = item, {}
-    elif isinstance(item, dict) and len(item) == 1:
-        name, params = next(iter(item.items()))
-        params = {} if params is None else params
-        if not isinstance(params, dict):
-            raise ConfigError(f"{where}: the parameters of '{name}' must be a mapping, got {params!r}")
-    else:
-        raise ConfigError(f"{where}: each item is an operation name or {{name: {{params}}}}, got {item!r}")
-    factory = VIEW_OPS.get(str(name))
-    if factory is None:
-        raise ConfigError(f"{where}: unknown view operation '{name}'; available: {', '.join(sorted(VIEW_OPS))}")
-    try:
-        return factory(**params)
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {name} takes ({_accepted(factory)}); got {params!r} ({exc})") from None
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {name}: {exc}") from None
+    return build_named(item, dict(sorted(VIEW_OPS.items())), where, "view operation")
 
 
 class View:
