@@ -9,7 +9,13 @@ plain class *is* SASRec / GRU4Rec trained with cross-entropy over all items
 
 with ``h_s = encode(s)`` the last-position representation of the input
 prefix ``s`` and ``E`` the item embeddings (the padding row excluded, so the
-softmax runs over the ``num_items`` real items). Contrastive methods plug in
+softmax runs over the ``num_items`` real items). ``loss_type: bce`` is the SASRec
+paper's loss instead (eq. 8, and kang205/SASRec's code): with j⁻ an item the user
+has not interacted with in its training part, drawn per example,
+
+    L_rec = −log σ(h_s · e_target) − log(1 − σ(h_s · e_j⁻))
+
+(each term averaged over the batch, as the code's two means). Contrastive methods plug in
 through three hooks:
 
 * :meth:`augment_batch` adds views to a training batch, drawing from the
@@ -35,8 +41,10 @@ from torch import nn
 
 from graphcl.config import TRAIN_DEFAULTS
 from graphcl.data.sequences import SequenceDataset
+from graphcl.models.seq.negatives import UnseenItemSampler
 
 BACKBONES = ("sasrec", "gru4rec")
+LOSS_TYPES = ("ce", "bce")
 
 SEQ_DEFAULTS: dict[str, Any] = {
     **TRAIN_DEFAULTS,
@@ -58,6 +66,9 @@ SEQ_DEFAULTS: dict[str, Any] = {
     "topk": [5, 10, 20],
     "eval_batch_size": 4096,
     "exclude_history": False,
+    # "ce": cross-entropy over all items (RecBole's CE, MCLRec's); "bce": SASRec's paper loss,
+    # binary cross-entropy of the target against one unseen item sampled per example
+    "loss_type": "ce",
     # hand freed heap memory back to the OS every N training steps (glibc malloc_trim; 0: never).
     # Batches of varying shape (SRA-CL's neighbour sets) fragment glibc's heap so RSS only grows:
     # 1 keeps SRA-CL on ml-100k near 0.8 GiB instead of ~2.2 GiB, at the cost of re-faulting pages
@@ -122,6 +133,10 @@ class SequentialRecommender(nn.Module):
         users = torch.searchsorted(dataset.offsets, ends, right=True) - 1
         self._users = users.to(self.device_)
         self.encoder = build_sequence_encoder(self.config, self.num_items)
+        self.loss_type = str(config.get("loss_type", "ce"))
+        if self.loss_type not in LOSS_TYPES:
+            raise ValueError(f"loss_type must be one of {', '.join(LOSS_TYPES)}, got {self.loss_type!r}")
+        self.negatives = UnseenItemSampler(dataset, self.device_) if self.loss_type == "bce" else None
 
     # --------------------------------------------------------------- encoder
     @property
@@ -133,8 +148,15 @@ class SequentialRecommender(nn.Module):
         """Last-position representation ``(B, d)`` of left-padded sequences."""
         return self.encoder.encode(seqs, lengths)
 
-    def rec_loss(self, h: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return full_softmax_ce(h, self.item_embeddings, target)
+    def rec_loss(self, h: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """L_rec of the module docstring (``loss_type`` ce or bce) for the encodings ``h`` of
+        ``batch`` (its ``target``, and its ``neg`` for bce)."""
+        if self.loss_type == "ce":
+            return full_softmax_ce(h, self.item_embeddings, batch["target"])
+        table = self.item_embeddings
+        positive = (h * table[batch["target"]]).sum(-1)
+        negative = (h * table[batch["neg"]]).sum(-1)
+        return F.softplus(-positive).mean() + F.softplus(negative).mean()
 
     # --------------------------------------------------------------- batches
     def num_batches(self) -> int:
@@ -162,6 +184,8 @@ class SequentialRecommender(nn.Module):
             batch = {"seq": seqs, "len": lengths, "target": self.dataset.items_on(ends.device)[ends],
                      "user": self._users[idx], "end": ends,
                      "example": idx}  # rows of train_targets() (SRA-CL maps them to its units)
+            if self.negatives is not None:
+                batch["neg"] = self.negatives.sample(batch["user"], generator)
             yield self.augment_batch(batch, generator)
 
     def augment_batch(self, batch: dict[str, torch.Tensor],
@@ -178,7 +202,7 @@ class SequentialRecommender(nn.Module):
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         h = self.encode(batch["seq"], batch["len"])
-        rec = self.rec_loss(h, batch["target"])
+        rec = self.rec_loss(h, batch)
         extra = self.extra_losses(batch, h)
         total = rec + sum(extra.values()) if extra else rec
         return {"loss": total, "rec": rec, **extra}

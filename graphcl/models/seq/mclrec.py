@@ -146,7 +146,7 @@ class MCLRec(SequentialRecommender):
         if "seq1" not in batch:
             batch = self.augment_batch(batch, None)  # type: ignore[arg-type]
         h, h1, h2 = self._encode3(batch)
-        rec = self.rec_loss(h, batch["target"])
+        rec = self.rec_loss(h, batch)
         parts = self._contrast(h1, h2)
         total = rec + self.beta * sum(parts.values())
         if self.lmd:

@@ -226,7 +226,7 @@ class SRACL(SequentialRecommender):
             parts.append((batch["nbr_seq"], batch["nbr_len"]))
         out = self.encode(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
         h = out[:B]
-        rec = self.rec_loss(h, batch["target"])
+        rec = self.rec_loss(h, batch)
         terms: dict[str, torch.Tensor] = {}
         total = rec
         if self.is_weight:
