@@ -23,29 +23,29 @@ def _train_losses(run_dir: Path) -> list[float]:
     return [r["loss"] for r in rows if r.get("split") == "train"]
 
 
+def _fit_both(shared_data, tmp_path, dataset: str, epochs: int, seed: int, **contrast_args):
+    """GRACE and ``contrast`` trained on ``dataset`` with the same seed; the two trainers."""
+    common = {"epochs": epochs, "seed": seed, "probe_seeds": 1, "probe_weight_decays": [0.0], "probe_epochs": 20}
+    trainers = []
+    for method, extra in (("grace", {}), ("contrast", contrast_args)):
+        t = build_trainer(method, dataset, data_root=shared_data, device="cpu", run_dir=tmp_path / method,
+                          config=common, verbose=False, **extra)
+        t.fit()
+        trainers.append(t)
+    return trainers
+
+
 def test_grace_recipe_is_grace_for_the_same_seed(shared_data, tmp_path):
-    common = {"epochs": 3, "seed": 11, "probe_seeds": 1, "probe_weight_decays": [0.0], "probe_epochs": 20}
-    grace = build_trainer("grace", "cora", data_root=shared_data, device="cpu", run_dir=tmp_path / "g",
-                          config=common, verbose=False)
-    grace.fit()
-    composed = build_trainer("contrast", "cora", data_root=shared_data, device="cpu", run_dir=tmp_path / "c",
-                             config_file=GRACE_YAML, config=common, verbose=False)
-    composed.fit()
-    assert _train_losses(tmp_path / "g") == _train_losses(tmp_path / "c")
-    assert len(_train_losses(tmp_path / "c")) == 3
+    grace, composed = _fit_both(shared_data, tmp_path, "cora", 3, 11, config_file=GRACE_YAML)
+    assert _train_losses(tmp_path / "grace") == _train_losses(tmp_path / "contrast")
+    assert len(_train_losses(tmp_path / "contrast")) == 3
     assert torch.equal(grace.model.embed(), composed.model.embed())
 
 
 def test_the_citeseer_preset_is_grace_on_citeseer(shared_data, tmp_path):
-    common = {"epochs": 1, "seed": 5, "probe_seeds": 1, "probe_weight_decays": [0.0], "probe_epochs": 20}
-    grace = build_trainer("grace", "citeseer", data_root=shared_data, device="cpu", run_dir=tmp_path / "g",
-                          config=common, verbose=False)
-    grace.fit()
-    composed = build_trainer("contrast", "citeseer", data_root=shared_data, device="cpu", run_dir=tmp_path / "c",
-                             config=common, verbose=False)
-    composed.fit()
+    grace, composed = _fit_both(shared_data, tmp_path, "citeseer", 1, 5)
     assert composed.config["encoder"] == {"gcn": {"out": 256, "layers": 2, "activation": "prelu"}}
-    assert _train_losses(tmp_path / "g") == _train_losses(tmp_path / "c")
+    assert _train_losses(tmp_path / "grace") == _train_losses(tmp_path / "contrast")
     assert torch.equal(grace.model.embed(), composed.model.embed())
 
 
