@@ -73,6 +73,9 @@ def test_feature_weights_follow_gca_eq_17_18_and_skip_absent_columns():
     expected = [(s_max - v) / (s_max - s_mean) for v in s]
     ours = feature_drop_weights(x, phi)
     assert torch.allclose(ours[[0, 1, 2]], torch.tensor(expected), atol=1e-6) and float(ours[3]) == 0.0
+    from graphcl.sparse import to_csr
+    assert torch.allclose(feature_drop_weights(to_csr(x), phi), ours)          # CSR: the same weights
+    assert torch.allclose(feature_drop_weights(to_csr(x), phi, dense=True), feature_drop_weights(x, phi, dense=True))
     dense = feature_drop_weights(x, phi, dense=True)   # |x_uj| φ(u): column 0 is 1 + 12, column 2 is 2 + 2
     s = [math.log(13.0), math.log(4.0), math.log(4.0)]
     s_max, s_mean = max(s), sum(s) / 3

@@ -130,10 +130,15 @@ def feature_drop_weights(x: torch.Tensor, node_weights: torch.Tensor, dense: boo
     """GCA's feature weights (eq. 17-18): s_j = log Σ_u [x_uj ≠ 0] φ_c(u) (``dense``: |x_uj|),
     normalized as (s_max − s_j)/(s_max − μ_s) over the columns present in some node; absent
     columns get 0."""
-    if x.layout == torch.sparse_csr:
-        x = x.to_dense()
-    occurrence = x.abs() if dense else (x != 0).float()
-    w = occurrence.t() @ node_weights.to(occurrence.dtype)
+    phi = node_weights.float()
+    if x.layout == torch.sparse_csr:      # Σ over the stored entries, without densifying x
+        values = x.values().float()
+        occurrence = values.abs() if dense else (values != 0).float()
+        rows = torch.repeat_interleave(torch.arange(x.size(0), device=x.device), x.crow_indices().diff())
+        w = torch.zeros(x.size(1), device=x.device).index_add_(0, x.col_indices(), occurrence * phi[rows])
+    else:
+        occurrence = x.abs().float() if dense else (x != 0).float()
+        w = occurrence.t() @ phi
     present = w > 0
     out = torch.zeros_like(w)
     if bool(present.any()):
