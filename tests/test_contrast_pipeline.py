@@ -318,3 +318,11 @@ def test_an_operation_without_meaning_on_the_graph_kind_is_refused(monkeypatch):
         Contrast(views=([], ["user_item_only"]), encoder={"gcn": {"out": 4}}, loss="infonce", in_dim=3)
     with pytest.raises(ValueError, match="already registered"):
         register_view_op(type("Other", (UserItemOnly,), {}))
+
+
+def test_centrality_operations_refuse_unknown_centralities_and_teleports():
+    with pytest.raises(ConfigError, match="view1: centrality_edge_drop: centrality must be one of degree, "
+                                          "pagerank, eigenvector, got 'closeness'"):
+        View([{"centrality_edge_drop": {"p": 0.2, "centrality": "closeness"}}], name="view1")
+    with pytest.raises(ConfigError, match="teleport must be 'code' \\(GCA's code\\) or 'uniform'"):
+        View([{"centrality_feature_mask": {"p": 0.2, "centrality": "pagerank", "teleport": "x"}}])

@@ -54,3 +54,14 @@ def test_bce_equals_eq_8_and_ce_draws_no_negatives(tmp_path):
     assert "neg" not in next(iter(ce.batches(torch.Generator().manual_seed(1))))
     with pytest.raises(ValueError, match="loss_type must be one of ce, bce, got 'bpr'"):
         spec.build(_toy(), {**config, "loss_type": "bpr"}, "cpu")
+
+
+def test_a_user_who_has_seen_every_item_is_refused():
+    # one user of 3 items; its training part (all but the last two) holds items 1, 2, 3
+    data = SequenceDataset("all-seen", 3, torch.tensor([1, 2, 3, 1, 2, 3]), torch.tensor([0, 6]))
+    with pytest.raises(ValueError, match="all-seen: a user has seen every item, so no negative can be drawn"):
+        UnseenItemSampler(data)
+    # repeats are one item: training part 1, 1, 1, 2 leaves item 3 unseen
+    repeated = SequenceDataset("repeats", 3, torch.tensor([1, 1, 1, 2, 2, 3]), torch.tensor([0, 6]))
+    drawn = UnseenItemSampler(repeated).sample(torch.zeros(50, dtype=torch.long), torch.Generator().manual_seed(0))
+    assert set(drawn.tolist()) == {3}

@@ -24,7 +24,7 @@ class UnseenItemSampler:
         self.keys = torch.unique(users * self.width + dataset.items[pos]).to(device)
         self.num_items = dataset.num_items
         self.max_rounds = int(max_rounds)
-        seen = torch.bincount(users, minlength=dataset.num_users)
+        seen = torch.bincount(self.keys.cpu() // self.width, minlength=dataset.num_users)  # distinct items
         if dataset.num_users and int(seen.max()) >= self.num_items:
             raise ValueError(f"{dataset.name}: a user has seen every item, so no negative can be drawn")
 
