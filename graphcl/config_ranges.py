@@ -78,6 +78,7 @@ RANGES: dict[str, Range] = {
     "proj_dim": POSITIVE_INT, "gate_hidden": POSITIVE_INT, "weight_hidden": POSITIVE_INT,
     "n_z": POSITIVE_INT, "hidden_dims": Range(1, integer=True, min_items=1),
     "num_layers": POSITIVE_INT, "num_heads": POSITIVE_INT, "num_intents": POSITIVE_INT,
+    "cl_layer": POSITIVE_INT,
     "max_len": POSITIVE_INT, "svd_rank": POSITIVE_INT, "svd_niter": NONNEGATIVE_INT,
     "fallback_rank": POSITIVE_INT, "k": POSITIVE_INT, "user_history": POSITIVE_INT,
     "cluster_counts": Range(1, integer=True), "n_clusters": NONNEGATIVE_INT,

@@ -36,7 +36,10 @@ ENCODERS = {"gcn": {"out": 8, "layers": 2}, "mlp": {"out": 8, "layers": 2},
 
 
 def test_every_operation_is_covered_here():
-    assert set(OPS) == set(VIEW_OPS)
+    """Node-graph operations here; the interaction-graph ones in test_contrast_rec.py."""
+    from tests.test_contrast_rec import INTERACTION_OPS
+    assert set(OPS) == {name for name, op in VIEW_OPS.items() if "node" in op.graph_kinds}
+    assert set(OPS) | set(INTERACTION_OPS) == set(VIEW_OPS)
 
 
 @pytest.mark.parametrize("sparse", [False, True])
@@ -279,9 +282,10 @@ def test_degree_edge_drop_follows_gca_probabilities():
 # ------------------------------------------------------------------ build-time errors
 def test_unknown_operations_and_parameters_are_named():
     with pytest.raises(ConfigError, match=r"view1: unknown view operation 'edge_dorp'; available: "
-                                          r"centrality_edge_drop, centrality_feature_mask, edge_drop, feature_mask, feature_shuffle, node_drop"):
+                                          r"centrality_edge_drop, centrality_feature_mask, edge_drop, embedding_noise, feature_mask, "
+                                          r"feature_shuffle, layer_edge_drop, node_drop"):
         Contrast(views=([{"edge_dorp": {"p": 0.2}}], []), encoder={"gcn": {"out": 4}}, loss="infonce", in_dim=3)
-    with pytest.raises(ConfigError, match=r"view2: edge_drop takes \(p, undirected=False\); got \{'q': 0.2\}"):
+    with pytest.raises(ConfigError, match=r"view2: edge_drop takes \(p, undirected=False, exact=False\); got \{'q': 0.2\}"):
         Contrast(views=([], [{"edge_drop": {"q": 0.2}}]), encoder={"gcn": {"out": 4}}, loss="infonce", in_dim=3)
     with pytest.raises(ConfigError, match=r"view1: feature_mask: p must be a probability in \[0, 1\], got 1.5"):
         Contrast(views=([{"feature_mask": {"p": 1.5}}], []), encoder={"gcn": {"out": 4}}, loss="infonce", in_dim=3)

@@ -12,6 +12,7 @@ from .compose import RandomChoice
 from .community import CommunityStrength, community_strength, detect_communities
 from .edges import EdgeDrop, degree_drop_weights, drop_edges, weighted_drop_probs
 from .features import FeatureMask, mask_feature_columns
+from .interactions import drop_interaction_nodes, drop_interactions
 from .nodes import NodeDrop, drop_nodes
 from .svd_view import (SVDFactors, SVDView, clear_svd_cache, normalized_adjacency, svd_cache_info,
                        svd_view_factors)
@@ -25,6 +26,7 @@ __all__ = [
     "EdgeDrop", "drop_edges", "degree_drop_weights", "weighted_drop_probs",
     "FeatureMask", "mask_feature_columns",
     "NodeDrop", "drop_nodes",
+    "drop_interactions", "drop_interaction_nodes",
     "SVDView", "SVDFactors", "svd_view_factors", "svd_cache_info", "clear_svd_cache",
     "normalized_adjacency",
     "CommunityStrength", "detect_communities", "community_strength",

@@ -1,6 +1,10 @@
 """Contrastive pipelines: any views (lists of augmenters) x any encoder x any objective.
 
 * :mod:`~graphcl.contrast.graph_view`: :class:`GraphView`, what a view operation transforms;
+* :mod:`~graphcl.contrast.interaction_view`: :class:`InteractionView`, the same on a user-item graph;
+* :mod:`~graphcl.contrast.interaction_ops`: ``layer_edge_drop`` (SGL-RW), ``embedding_noise`` (SimGCL);
+* :mod:`~graphcl.contrast.propagation`: ``lightgcn``, the interaction-graph encoder;
+* :mod:`~graphcl.contrast.rec_objectives`: ``infonce`` over a batch's users and items;
 * :mod:`~graphcl.contrast.view_ops`: the operations by name (:data:`VIEW_OPS`);
 * :mod:`~graphcl.contrast.views`: :class:`View`, a list of operations from config or objects;
 * :mod:`~graphcl.contrast.encoders`: ``gcn``, ``mlp``, any PyG conv (``pyg``);
@@ -12,14 +16,19 @@ config: ``graphcl train contrast --dataset cora --config views.yaml``.
 """
 from graphcl.contrast.encoders import ENCODERS, MLPEncoder, PyGEncoder, build_encoder
 from graphcl.contrast.graph_view import GRAPH_KINDS, GraphView
+from graphcl.contrast.interaction_view import InteractionView
 from graphcl.contrast.objectives import (OBJECTIVES, BarlowTwinsObjective, BootstrapObjective, DGIObjective,
                                          InfoNCEObjective, Objective, build_objective)
 from graphcl.contrast.pipeline import Contrast, build_projector
 from graphcl.contrast.view_ops import (VIEW_OPS, CentralityEdgeDropOp, CentralityFeatureMaskOp, EdgeDropOp, FeatureMaskOp,
                                        FeatureShuffleOp, NodeDropOp, ViewOp, register_view_op)
 from graphcl.contrast.views import View, parse_view_op
+from graphcl.contrast.interaction_ops import EmbeddingNoiseOp, LayerEdgeDropOp
+from graphcl.contrast.propagation import LightGCNPropagation
+from graphcl.contrast.rec_objectives import InteractionInfoNCE, batch_infonce
 
-__all__ = ["Contrast", "GraphView", "GRAPH_KINDS", "View", "ViewOp", "VIEW_OPS", "register_view_op",
+__all__ = ["Contrast", "GraphView", "InteractionView", "LayerEdgeDropOp", "EmbeddingNoiseOp",
+           "LightGCNPropagation", "InteractionInfoNCE", "batch_infonce", "GRAPH_KINDS", "View", "ViewOp", "VIEW_OPS", "register_view_op",
            "parse_view_op", "EdgeDropOp", "FeatureMaskOp", "NodeDropOp", "CentralityEdgeDropOp",
            "CentralityFeatureMaskOp", "FeatureShuffleOp", "DGIObjective", "BootstrapObjective",
            "ENCODERS", "build_encoder", "MLPEncoder", "PyGEncoder", "OBJECTIVES", "Objective",

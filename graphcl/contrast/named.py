@@ -10,7 +10,7 @@ from graphcl.errors import ConfigError
 __all__ = ["split_named", "accepted_params", "build_named"]
 
 #: parameters the pipeline fills in itself (never written in a config)
-FILLED_IN = ("self", "in_dim", "dim", "total_steps")
+FILLED_IN = ("self", "in_dim", "dim", "total_steps", "num_users", "num_items")
 
 
 def split_named(item: Any, where: str) -> tuple[str, dict[str, Any]]:

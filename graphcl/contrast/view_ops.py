@@ -11,12 +11,14 @@ another kind is refused when the pipeline is built. Operations are looked up by 
 
 Equations (p the drop/mask probability, u ~ U[0, 1) per draw from the generator):
 
-* ``edge_drop`` (GRACE, GraphCL): edge e is kept when u_e >= p; ``undirected``: an edge
-  and its reverse share one draw.
+* ``edge_drop`` (GRACE, GraphCL; SGL's ED on a user-item graph): edge e is kept when
+  u_e >= p; ``undirected``: an edge and its reverse share one draw; ``exact`` (interaction
+  graphs): exactly ⌊E(1 − p)⌋ pairs kept, as SGL's code (:mod:`graphcl.augment.interactions`).
 * ``feature_mask`` (GRACE): column j of X is zeroed when u_j < p (one draw per column,
   shared by all nodes).
-* ``node_drop`` (GraphCL sec. 3.1): node i is isolated (its edges removed, its feature row
-  zeroed) when u_i < p; the node count is kept so views stay aligned.
+* ``node_drop`` (GraphCL sec. 3.1; SGL's ND): node i is isolated (its edges removed, its
+  feature row zeroed) when u_i < p; the node count is kept so views stay aligned. On a
+  user-item graph users and items are dropped alike (``exact``: ⌊U p⌋ users, ⌊I p⌋ items).
 * ``centrality_edge_drop`` (GCA, Zhu et al. WWW 2021, eq. 14-16; ``centrality`` degree,
   pagerank or eigenvector): s_e = log φ_c(target of e), w_e = (s_max − s_e)/(s_max − mean s),
   p_e = min(w_e / mean(w) · p, threshold); edge e is kept when u_e >= p_e. The weights are
@@ -39,7 +41,9 @@ from graphcl.augment import drop_edges, drop_nodes, mask_feature_columns, weight
 from graphcl.augment.centrality import (CENTRALITIES, centrality_edge_weights, feature_drop_weights,
                                         mask_features_weighted, node_centrality, weighted_feature_probs)
 from graphcl.augment.base import check_probability
+from graphcl.augment.interactions import drop_interaction_nodes, drop_interactions
 from graphcl.contrast.graph_view import GRAPH_KINDS, GraphView
+from graphcl.contrast.interaction_view import InteractionView
 
 __all__ = ["ViewOp", "EdgeDropOp", "FeatureMaskOp", "NodeDropOp", "CentralityEdgeDropOp",
            "CentralityFeatureMaskOp", "FeatureShuffleOp", "permute_rows", "VIEW_OPS", "register_view_op"]
@@ -52,6 +56,12 @@ class ViewOp:
     name: ClassVar[str] = ""
     #: the graph kinds (:data:`~graphcl.contrast.graph_view.GRAPH_KINDS`) it applies to
     graph_kinds: ClassVar[frozenset[str]] = frozenset({"node"})
+
+    def check_graph_kind(self, kind: str) -> str | None:
+        """Why the operation, as parameterized, has no meaning on a ``kind`` graph (None: it has)."""
+        if kind not in self.graph_kinds:
+            return f"{self.name} applies to {' and '.join(sorted(self.graph_kinds))} graphs, not to a {kind} graph"
+        return None
 
     def prepare(self, view: GraphView) -> None:
         """Precompute what depends only on the input graph (called once, before training)."""
@@ -74,15 +84,25 @@ def _drop_weights(view: GraphView, keep: torch.Tensor) -> torch.Tensor | None:
 
 class EdgeDropOp(ViewOp):
     name = "edge_drop"
+    graph_kinds = frozenset({"node", "interaction"})
 
-    def __init__(self, p: float, undirected: bool = False) -> None:
+    def __init__(self, p: float, undirected: bool = False, exact: bool = False) -> None:
         self.p = check_probability(p)
         self.undirected = bool(undirected)
+        self.exact = bool(exact)
 
     def params(self) -> dict[str, Any]:
-        return {"p": self.p, "undirected": self.undirected}
+        return {"p": self.p, "undirected": self.undirected, "exact": self.exact}
 
-    def __call__(self, view: GraphView, generator: torch.Generator | None) -> GraphView:
+    def check_graph_kind(self, kind: str) -> str | None:
+        if kind == "node" and self.exact:
+            return "exact (a fixed number of kept edges) applies to interaction graphs only"
+        return super().check_graph_kind(kind)
+
+    def __call__(self, view, generator: torch.Generator | None):
+        if isinstance(view, InteractionView):
+            pairs, _ = drop_interactions(view.pairs, self.p, exact=self.exact, generator=generator)
+            return view.replace(pairs=pairs)
         edge_index, keep = drop_edges(view.edge_index, self.p, num_nodes=view.num_nodes,
                                       undirected=self.undirected, generator=generator)
         return view.replace(edge_index=edge_index, edge_weight=_drop_weights(view, keep))
@@ -103,14 +123,25 @@ class FeatureMaskOp(ViewOp):
 
 class NodeDropOp(ViewOp):
     name = "node_drop"
+    graph_kinds = frozenset({"node", "interaction"})
 
-    def __init__(self, p: float) -> None:
+    def __init__(self, p: float, exact: bool = False) -> None:
         self.p = check_probability(p)
+        self.exact = bool(exact)
 
     def params(self) -> dict[str, Any]:
-        return {"p": self.p}
+        return {"p": self.p, "exact": self.exact}
 
-    def __call__(self, view: GraphView, generator: torch.Generator | None) -> GraphView:
+    def check_graph_kind(self, kind: str) -> str | None:
+        if kind == "node" and self.exact:
+            return "exact (a fixed number of dropped nodes) applies to interaction graphs only"
+        return super().check_graph_kind(kind)
+
+    def __call__(self, view, generator: torch.Generator | None):
+        if isinstance(view, InteractionView):
+            pairs, _, _ = drop_interaction_nodes(view.pairs, view.num_users, view.num_items, self.p,
+                                                 exact=self.exact, generator=generator)
+            return view.replace(pairs=pairs)
         edge_index, keep_edges, keep_nodes = drop_nodes(view.edge_index, self.p, num_nodes=view.num_nodes,
                                                         generator=generator)
         x = view.x

@@ -40,9 +40,9 @@ class View:
     def check_kind(self, kind: str) -> None:
         """A clear error for an operation that has no meaning on graphs of ``kind``."""
         for op in self.ops:
-            if kind not in op.graph_kinds:
-                raise ConfigError(f"{self.name}: {op.name} applies to {' and '.join(sorted(op.graph_kinds))} "
-                                  f"graphs, not to a {kind} graph")
+            why = op.check_graph_kind(kind)
+            if why is not None:
+                raise ConfigError(f"{self.name}: {why}")
 
     def prepare(self, view: GraphView) -> None:
         for op in self.ops:
