@@ -26,6 +26,7 @@ BUILTIN_METHODS: dict[str, str] = {
     "sgl": "graphcl.models.rec.contrast_rec",
     "simgcl": "graphcl.models.rec.contrast_rec",
     "xsimgcl": "graphcl.models.rec.contrast_rec",
+    "ncl": "graphcl.models.rec.ncl",
     "sasrec": "graphcl.models.seq.sasrec",
     "gru4rec": "graphcl.models.seq.gru4rec",
     "mclrec": "graphcl.models.seq.mclrec",

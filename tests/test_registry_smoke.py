@@ -28,6 +28,7 @@ RUNS = {
     "sgl": ("ml-100k", False, ["--set", "epochs=1"]),
     "simgcl": ("ml-100k", False, ["--set", "epochs=1"]),
     "xsimgcl": ("ml-100k", False, ["--set", "epochs=1"]),
+    "ncl": ("ml-100k", False, ["--set", "epochs=1", "--set", "num_clusters=50", "--set", "warm_up=0"]),
     "sasrec": ("ml-100k", False, SEQ),
     "gru4rec": ("ml-100k", False, SEQ),
     "mclrec": ("ml-100k", False, SEQ),
