@@ -7,7 +7,7 @@ EXTRAS ?= test,recbole,text,llm,community,plot
 RUN_ARGS ?= train lightgcn --dataset ml-100k
 BIN := $(VENV)/bin
 
-.PHONY: setup run test bench clean mutation
+.PHONY: setup run test bench clean mutation gpu-check
 
 setup: $(VENV)/.installed
 
@@ -32,6 +32,13 @@ MUTATION_ARGS ?=
 mutation: setup
 	@$(BIN)/python -c "import mutmut" 2>/dev/null || $(BIN)/python -m pip install -q -c $(VENV)/torch-constraint.txt -e ".[mutation]"
 	$(BIN)/python experiments/mutation/run.py $(MUTATION_ARGS)
+
+# On a machine with CUDA: the CUDA tests, torchrun (1 GPU) = single process, and GPU seconds per
+# epoch of LightGCN, LightGCL, GRACE and SimGCL, in at most ~8 minutes; refuses without CUDA.
+# e.g. `make gpu-check GPU_CHECK_ARGS="--data-root ../shared/data"`; writes experiments/results/gpu_check.md.
+GPU_CHECK_ARGS ?=
+gpu-check: setup
+	$(BIN)/python experiments/gpu_check.py $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
