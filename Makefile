@@ -7,19 +7,27 @@ EXTRAS ?= test,recbole,text,llm,community,plot
 RUN_ARGS ?= train lightgcn --dataset ml-100k
 BIN := $(VENV)/bin
 
-.PHONY: setup run test bench clean mutation gpu-check
+.PHONY: setup setup-core run test bench clean mutation gpu-check
 
-setup: $(VENV)/.installed
+# `make run` needs only the core packages; `make test` adds the extras (llama-cpp-python among
+# them builds from source, minutes), so the first `make run` does not wait for them.
+setup-core: $(VENV)/.installed-core
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed-core: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	echo "$(TORCH_SPEC)" > $(VENV)/torch-constraint.txt
+	$(BIN)/python -m pip install -q -c $(VENV)/torch-constraint.txt -e .
+	touch $@
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: $(VENV)/.installed-core
 	$(BIN)/python -m pip install -q -c $(VENV)/torch-constraint.txt -e ".[$(EXTRAS)]"
 	touch $@
 
-run: setup
+run: setup-core
 	$(BIN)/graphcl $(RUN_ARGS)
 
 test: setup
