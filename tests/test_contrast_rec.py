@@ -97,7 +97,7 @@ def test_bad_combinations_fail_when_the_view_is_built():
 
 #: every operation that applies to interaction graphs, with parameters for a one-step run
 INTERACTION_OPS = {"edge_drop": {"p": 0.2, "exact": True}, "node_drop": {"p": 0.1},
-                   "layer_edge_drop": {"p": 0.2}, "embedding_noise": {"eps": 0.1}}
+                   "layer_edge_drop": {"p": 0.2}, "embedding_noise": {"eps": 0.1}, "communal_edge_drop": {"p": 0.3}}
 
 
 def test_interaction_ops_are_exactly_those_that_apply_to_interaction_graphs():
@@ -254,3 +254,29 @@ def test_layer_edge_drop_views_draw_one_graph_per_layer(shared_data, tmp_path):
     assert len(v1.layer_pairs) == 3 and all(p.size(1) == int(n * 0.9) for p in v1.layer_pairs)
     assert v2.layer_pairs is None and v2.pairs.size(1) < n
     assert torch.isfinite(model.loss(next(iter(model.batches(gen(0)))))["loss"])
+
+
+def test_communal_edge_drop_on_a_user_item_graph_keeps_pairs_by_community_strength():
+    """CED's keep probabilities of the pairs are those of the (U + I)-node graph's communities."""
+    from graphcl.augment import ced_keep_probs, community_strength, detect_communities
+    from graphcl.contrast import CommunalEdgeDropOp
+    g = torch.Generator().manual_seed(8)
+    # two dense user-item blocks joined by a few pairs: two communities
+    block_a = torch.stack([torch.randint(0, 10, (60,), generator=g), torch.randint(0, 8, (60,), generator=g)])
+    block_b = torch.stack([torch.randint(10, 20, (60,), generator=g), torch.randint(8, 16, (60,), generator=g)])
+    bridge = torch.tensor([[0, 12, 3], [9, 2, 15]])
+    pairs = torch.unique(torch.cat([block_a, block_b, bridge], 1), dim=1)
+    view = InteractionView(pairs, 20, 16, num_layers=1)
+    op = CommunalEdgeDropOp(p=0.3)
+    op.prepare(view)
+    edges = torch.stack([pairs[0], pairs[1] + 20])
+    both = torch.cat([edges, edges.flip(0)], 1)
+    community = detect_communities(both, 36, seed=0)
+    expected = ced_keep_probs(edges, community, community_strength(both, community, 36)[0], 0.3)
+    torch.testing.assert_close(op.keep_probs, expected)
+    is_bridge = community[edges[0]] != community[edges[1]]
+    assert bool(is_bridge.any()) and float(op.keep_probs[is_bridge].max()) < float(op.keep_probs[~is_bridge].min())
+    dropped = op(view, gen(0))
+    assert dropped.pairs.size(1) < pairs.size(1) and dropped.num_users == 20
+    kept = {tuple(c) for c in dropped.pairs.T.tolist()}
+    assert kept <= {tuple(c) for c in pairs.T.tolist()}

@@ -3,6 +3,7 @@
 * :mod:`~graphcl.contrast.graph_view`: :class:`GraphView`, what a view operation transforms;
 * :mod:`~graphcl.contrast.interaction_view`: :class:`InteractionView`, the same on a user-item graph;
 * :mod:`~graphcl.contrast.interaction_ops`: ``layer_edge_drop`` (SGL-RW), ``embedding_noise`` (SimGCL);
+* :mod:`~graphcl.contrast.community_ops`: ``communal_edge_drop`` (CSGCL's CED, node and user-item graphs);
 * :mod:`~graphcl.contrast.propagation`: ``lightgcn``, the interaction-graph encoder;
 * :mod:`~graphcl.contrast.rec_objectives`: ``infonce`` over a batch's users and items;
 * :mod:`~graphcl.contrast.view_ops`: the operations by name (:data:`VIEW_OPS`);
@@ -24,10 +25,11 @@ from graphcl.contrast.view_ops import (VIEW_OPS, CentralityEdgeDropOp, Centralit
                                        FeatureShuffleOp, NodeDropOp, ViewOp, register_view_op)
 from graphcl.contrast.views import View, parse_view_op
 from graphcl.contrast.interaction_ops import EmbeddingNoiseOp, LayerEdgeDropOp
+from graphcl.contrast.community_ops import CommunalEdgeDropOp
 from graphcl.contrast.propagation import LightGCNPropagation
 from graphcl.contrast.rec_objectives import InteractionInfoNCE, batch_infonce
 
-__all__ = ["Contrast", "GraphView", "InteractionView", "LayerEdgeDropOp", "EmbeddingNoiseOp",
+__all__ = ["Contrast", "GraphView", "InteractionView", "LayerEdgeDropOp", "EmbeddingNoiseOp", "CommunalEdgeDropOp",
            "LightGCNPropagation", "InteractionInfoNCE", "batch_infonce", "GRAPH_KINDS", "View", "ViewOp", "VIEW_OPS", "register_view_op",
            "parse_view_op", "EdgeDropOp", "FeatureMaskOp", "NodeDropOp", "CentralityEdgeDropOp",
            "CentralityFeatureMaskOp", "FeatureShuffleOp", "DGIObjective", "BootstrapObjective",
