@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= test,recbole,text,llm,community,plot
+# what `make run` needs: the embedded ml-100k comes with the recbole wheel
+CORE_EXTRAS ?= recbole
 RUN_ARGS ?= train lightgcn --dataset ml-100k
 BIN := $(VENV)/bin
 
@@ -18,7 +20,7 @@ $(VENV)/.installed-core: pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	echo "$(TORCH_SPEC)" > $(VENV)/torch-constraint.txt
-	$(BIN)/python -m pip install -q -c $(VENV)/torch-constraint.txt -e .
+	$(BIN)/python -m pip install -q -c $(VENV)/torch-constraint.txt -e ".[$(CORE_EXTRAS)]"
 	touch $@
 
 setup: $(VENV)/.installed
