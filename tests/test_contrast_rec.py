@@ -10,8 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from graphcl.augment import drop_interaction_nodes, drop_interactions
-from graphcl.contrast import (EmbeddingNoiseOp, InteractionInfoNCE, InteractionView, LayerEdgeDropOp,
-                              LightGCNPropagation, View, batch_infonce)
+from graphcl.contrast import InteractionInfoNCE, InteractionView, LightGCNPropagation, View, batch_infonce
 from graphcl.errors import ConfigError
 from graphcl.models.rec.lightgcn import LightGCNEncoder
 from graphcl.sparse import bipartite_adjacency

@@ -3,10 +3,8 @@ plan covers the CUDA tests, torchrun against a single process, and the epoch tim
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
-import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]

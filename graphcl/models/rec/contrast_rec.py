@@ -48,7 +48,6 @@ from typing import Any
 import torch
 
 from graphcl.config import TRAIN_DEFAULTS, ConfigError
-from graphcl.contrast import interaction_ops  # noqa: F401  (registers the interaction-only operations)
 from graphcl.contrast.interaction_view import InteractionView
 from graphcl.contrast.named import build_named
 from graphcl.contrast.propagation import LightGCNPropagation
