@@ -179,8 +179,11 @@ def _read_existing(path: Path, settings: dict[str, Any], resume: bool, overwrite
 def run_parity(adapter_name: str, dataset: str, checkout: Path, epochs: int, seeds: list[int], *,
                data_root: Path, work: Path, out_dir: Path, threads: int = 1, commit: str | None = None,
                sides: tuple[str, ...] = ("reference", "ours"), resume: bool = False,
-               overwrite: bool = False, timeout: float | None = None) -> Path:
-    """Run every missing (side, seed); write and return the results file."""
+               overwrite: bool = False, timeout: float | None = None,
+               import_runs: list[Path] | None = None) -> Path:
+    """Run every missing (side, seed); write and return the results file. ``import_runs``: other
+    results files of the SAME settings (e.g. one side run in parallel into another ``--out``) whose
+    ``ok`` runs are taken over (and then skipped) where this file has none for that (side, seed)."""
     from graphcl.reproduce import hardware_description
     adapter = load_adapter(adapter_name)
     if dataset not in adapter.datasets:
@@ -196,6 +199,9 @@ def run_parity(adapter_name: str, dataset: str, checkout: Path, epochs: int, see
         settings["eval_every"] = adapter.eval_every
     path = out_dir / f"{adapter.name}_{dataset}.json"
     runs = _read_existing(path, settings, resume, overwrite)
+    for other in import_runs or []:  # (resume-like: refuses another file's settings)
+        have = {(r["side"], r["seed"]) for r in runs}
+        runs += [r for r in _read_existing(Path(other), settings, True, False) if (r["side"], r["seed"]) not in have]
     for run in runs:  # the selection rule may have changed since they were written
         run["final"] = derive_final(run.get("curves", []), adapter.metrics[0])
     done = {(r["side"], r["seed"]) for r in runs}
@@ -213,6 +219,11 @@ def run_parity(adapter_name: str, dataset: str, checkout: Path, epochs: int, see
         old = json.loads(path.read_text(encoding="utf-8"))
         doc["reference"].update({k: old["reference"].get(k) for k in ("command", "patches")})
         doc["ours"]["command"] = old.get("ours", {}).get("command")
+    for other in import_runs or []:  # their commands, where this file has none yet
+        odoc = json.loads(Path(other).read_text(encoding="utf-8"))
+        if not doc["reference"].get("command") and odoc.get("reference", {}).get("command"):
+            doc["reference"].update({k: odoc["reference"].get(k) for k in ("command", "patches")})
+        doc["ours"]["command"] = doc["ours"]["command"] or odoc.get("ours", {}).get("command")
     for seed in seeds:
         for side in sides:
             if (side, seed) in done:
@@ -270,12 +281,15 @@ def main(argv: list[str] | None = None) -> int:
     group = ap.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="skip finished runs (same settings only)")
     group.add_argument("--overwrite", action="store_true", help="discard an existing results file")
+    ap.add_argument("--import-runs", type=Path, nargs="+", default=None,
+                    help="take over the ok runs of these results files (same settings; e.g. one side run "
+                         "in parallel into another --out)")
     args = ap.parse_args(argv)
     try:
         path = run_parity(args.adapter, args.dataset, args.checkout, args.epochs, args.seeds,
                           data_root=args.data_root, work=args.work, out_dir=args.out, threads=args.threads,
                           commit=args.commit, sides=tuple(args.sides), resume=args.resume,
-                          overwrite=args.overwrite, timeout=args.timeout)
+                          overwrite=args.overwrite, timeout=args.timeout, import_runs=args.import_runs)
     except (CheckoutError, PatchError, SettingsMismatch, FileExistsError, ValueError) as err:
         print(f"parity: error: {err}", file=sys.stderr)
         return 2

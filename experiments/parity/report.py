@@ -95,7 +95,17 @@ def render(docs: list[dict[str, Any]], png_dir: Path, md_path: Path) -> str:
              "from probe seeds 0-4, the same splits on both sides; 'valid' = the probe's validation accuracy), "
              "run on both sides' embeddings every 20 epochs and at the last; their final metric is the last "
              "epoch's (the papers' fixed-epoch protocol), the 'last epoch' table below. The split column gives the "
-             "probe split's sizes.", ""]
+             "probe split's sizes.", "",
+             "Node clustering (task `cluster`: SCGC*, PamC on Cora/CiteSeer): graphcl's clustering evaluation on both "
+             "sides (`experiments/parity/nodecluster.py`): `acc`/`nmi`/`ari`/`f1` of the model's own clusters "
+             "(argmax of its soft assignments Q) on all nodes, `kmeans_acc`/`kmeans_nmi` of k-means (5 seeds) on its "
+             "embeddings, every 10 epochs and at the last; no validation split, so the final metric is the last "
+             "epoch's ('last epoch' table; 'best test epoch' = the evaluated epoch of best ACC, test-label "
+             "selection). The split column reads (nodes/0/nodes).", "",
+             "Sequential recommendation (task `sequential`: SRA-CL): leave-one-out with full ranking over all "
+             "items, graphcl's `SequentialRankingTask` on both sides; the users' history items are NOT masked "
+             "(the reference's own protocol, unlike the ranking methods above); metrics hit/ndcg/mrr@k; the "
+             "split column reads (training prefixes/valid users/test users) where the data give them.", ""]
     for sel in ("best_valid", "last", "best_test"):
         lines += [f"## Test metrics, {SELECTION_LABEL[sel]}", "", head, sep]
         lines += [_row(doc, sel) for doc in docs]
@@ -195,6 +205,9 @@ def _short(text: str, limit: int = 70) -> str:
 def _own_summary(doc: dict[str, Any]) -> str:
     import statistics
     vals: dict[str, list[float]] = {}
+    # other blocks of the last record's own printout (the clustering adapters: own.last_evaluated,
+    # own.best_epoch), labelled by their key
+    extra: dict[str, dict[str, list[float]]] = {}
     for r in doc.get("runs", []):
         if r.get("side") != "reference" or r.get("status") != "ok" or not r.get("curves"):
             continue
@@ -202,8 +215,13 @@ def _own_summary(doc: dict[str, Any]) -> str:
         last = own.get("final_test") or own.get("test")
         for m, v in (last or {}).items():
             vals.setdefault(m, []).append(v)
+        for key in ("last_evaluated", "best_epoch"):
+            for m, v in (own.get(key) or {}).items():
+                extra.setdefault(key, {}).setdefault(m, []).append(v)
     parts = [f"last-epoch test {m} {statistics.fmean(v):.4f} ± {statistics.stdev(v) if len(v) > 1 else 0:.4f}"
              for m, v in vals.items()]
+    parts += [f"{key} {m} {statistics.fmean(v):.4f} ± {statistics.stdev(v) if len(v) > 1 else 0:.4f}"
+              for key, block in extra.items() for m, v in block.items()]
     return ", ".join(parts)
 
 
@@ -247,7 +265,8 @@ def plot_curves(doc: dict[str, Any], path: Path) -> Path | None:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
+    if labels:  # (a results file without a finished run has none)
+        fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
     fig.suptitle(f"{doc['method']} on {doc['dataset']}: reference ({doc['reference']['repo']}) vs graphcl")
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)

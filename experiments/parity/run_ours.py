@@ -12,7 +12,9 @@ epoch in the format of :mod:`experiments.parity.refhook`.
 ``--eval-every K`` (node methods: a probe per epoch is dear) validates and tests every K epochs
 and at the last one; the other epochs get a record with their training seconds and loss only
 (read from the trainer's ``metrics.jsonl`` after training). A node-probe task fits its probe
-once for both splits (:func:`experiments.parity.nodeprobe.memoize_probe`).
+once for both splits (:func:`experiments.parity.nodeprobe.memoize_probe`). A task without a
+validation split that clusters (SCGC*, PamC) gets one record per epoch, with graphcl's clustering
+metrics on the evaluated epochs (:func:`experiments.parity.nodecluster.attach_ours`).
 """
 from __future__ import annotations
 
@@ -48,6 +50,11 @@ def run(method: str, dataset: str, data_root: str, config: dict[str, Any], seed:
         memoize_probe(trainer.task)
     validate = trainer._validate  # wrapped: the test curve too, timed apart from training
     emitted: set[int] = set()
+    if not trainer.has_valid and hasattr(trainer.model, "soft_assignments"):
+        # node clustering (SCGC*, PamC): no validation split; one record per epoch, the same
+        # evaluation as the reference hook (experiments.parity.nodecluster)
+        from experiments.parity.nodecluster import attach_ours
+        attach_ours(trainer, eval_every, _emit, emitted)
 
     def validate_and_test(epoch: int, loss: float, seconds: float, eval_seconds: list[float]) -> bool:
         stop = validate(epoch, loss, seconds, eval_seconds)

@@ -82,10 +82,13 @@ def derive_final(curves: Sequence[dict[str, Any]], metric: str) -> dict[str, Any
 
 
 def mean_std(values: Sequence[float]) -> list[float]:
-    """``[mean, sample std (0 for one value), n]``; ``[]`` for no values."""
+    """``[mean, sample std (0 for one value), n]``; ``[]`` for no values; NaN mean and std when a
+    value is NaN (a diverged run: ``statistics.stdev`` cannot take NaN)."""
     vals = [float(v) for v in values if v is not None]
     if not vals:
         return []
+    if any(v != v for v in vals):
+        return [float("nan"), float("nan"), float(len(vals))]
     return [statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0, float(len(vals))]
 
 
