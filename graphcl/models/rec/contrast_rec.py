@@ -120,11 +120,9 @@ class ContrastRecommender(Recommender):
         if cfg["cl_pairs"] == "cross_layer":
             layers = self.encoder.layers(drawn[0], gen)
             z1, z2 = self.encoder.combine(layers), layers[int(cfg["cl_layer"])]
-            view1_final = z1
         else:
             z1, z2 = self.encoder(drawn[0], gen), self.encoder(drawn[1], gen)
-            view1_final = z1
-        final = view1_final if cfg["bpr_on"] == "view1" else self.encoder(self.graph, gen)
+        final = z1 if cfg["bpr_on"] == "view1" else self.encoder(self.graph, gen)
         user_emb, item_emb = self.encoder.split(final)
         u, p, n = user_emb[users], item_emb[pos], item_emb[neg]
         rec = bpr_loss((u * p).sum(-1), (u * n).sum(-1))

@@ -13,9 +13,9 @@ batch's users (and positive items), duplicates kept, and all users (items) as ne
     L_S = λ_1 (L_S^U + α L_S^I).
 
 Prototype-contrastive loss (eq. 11-13): every ``m_step`` epochs from epoch ``warm_up``
-on, k-means (``num_clusters`` k, faiss' algorithm: k random points, 20 Lloyd iterations
-... see :func:`graphcl.eval.clustering.kmeans`) on the ego embeddings E^(0) of users and
-of items separately; c the unit-normalized centroids, c_u the centroid of u's cluster:
+on, k-means (``num_clusters`` k, faiss' ``Kmeans`` defaults: k random points as seeds,
+25 Lloyd iterations, one run; :func:`graphcl.eval.clustering.kmeans`) on the ego embeddings
+E^(0) of users and of items separately; c the unit-normalized centroids, c_u the centroid of u's cluster:
 
     L_P^U = Σ_{u in B} −log( exp(z_u^(0)·c_u/τ) / Σ_{j=1..k} exp(z_u^(0)·c_j/τ) ),
     L_P = λ_2 (L_P^U + L_P^I)  (no α, as the code), absent during the warm-up.
@@ -82,7 +82,7 @@ class NCL(Recommender):
         k = int(self.config["num_clusters"])
         for offset, (name, weight) in enumerate((("user", self.encoder.user_embedding),
                                                  ("item", self.encoder.item_embedding))):
-            labels, centers = kmeans(weight.detach(), k, n_init=1, max_iter=20, seed=seed + offset, tol=0.0,
+            labels, centers = kmeans(weight.detach(), k, n_init=1, max_iter=25, seed=seed + offset, tol=0.0,
                                      init="random")
             self.centroids[name] = F.normalize(centers, dim=1)
             self.assignment[name] = labels
