@@ -90,6 +90,10 @@ def test_bad_combinations_fail_when_the_view_is_built():
         View([{"edge_drop": {"p": 0.2, "exact": True}}]).check_kind("node")
     with pytest.raises(ConfigError, match="eps must be"):
         View([{"embedding_noise": {"eps": -1}}])
+    with pytest.raises(ConfigError, match="communal_edge_drop: method must be 'louvain' or 'leiden', got 'kmeans'"):
+        View([{"communal_edge_drop": {"p": 0.1, "method": "kmeans"}}])
+    with pytest.raises(ConfigError, match="communal_edge_drop: threshold must be a probability"):
+        View([{"communal_edge_drop": {"p": 0.1, "threshold": 2}}])
     with pytest.raises(ValueError, match="layer_pairs holds 1 graphs for 2 layers"):
         InteractionView(PAIRS, 5, 5, num_layers=2, layer_pairs=(PAIRS,))
 
