@@ -29,7 +29,7 @@ def _graph(n: int = 30, f: int = 12, sparse: bool = False, seed: int = 0) -> Gra
 OPS = {"edge_drop": {"p": 0.3}, "feature_mask": {"p": 0.3}, "node_drop": {"p": 0.2},
        "centrality_edge_drop": {"p": 0.3, "centrality": "pagerank", "threshold": 0.7},
        "centrality_feature_mask": {"p": 0.3, "centrality": "eigenvector"}, "feature_shuffle": {},
-       "communal_edge_drop": {"p": 0.3}}
+       "communal_edge_drop": {"p": 0.3}, "communal_attribute_voting": {"p": 0.3}}
 ENCODERS = {"gcn": {"out": 8, "layers": 2}, "mlp": {"out": 8, "layers": 2},
             "pyg-bn": {"conv": "GCNConv", "widths": [16, 8], "norm": "batch", "activation": "prelu"},
             "pyg-gcn": {"conv": "GCNConv", "out": 8, "layers": 2},
@@ -283,7 +283,7 @@ def test_degree_edge_drop_follows_gca_probabilities():
 # ------------------------------------------------------------------ build-time errors
 def test_unknown_operations_and_parameters_are_named():
     with pytest.raises(ConfigError, match=r"view1: unknown view operation 'edge_dorp'; available: "
-                                          r"centrality_edge_drop, centrality_feature_mask, communal_edge_drop, edge_drop, embedding_noise, feature_mask, "
+                                          r"centrality_edge_drop, centrality_feature_mask, communal_attribute_voting, communal_edge_drop, edge_drop, embedding_noise, feature_mask, "
                                           r"feature_shuffle, layer_edge_drop, node_drop"):
         Contrast(views=([{"edge_dorp": {"p": 0.2}}], []), encoder={"gcn": {"out": 4}}, loss="infonce", in_dim=3)
     with pytest.raises(ConfigError, match=r"view2: edge_drop takes \(p, undirected=False, exact=False\); got \{'q': 0.2\}"):

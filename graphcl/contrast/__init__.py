@@ -3,7 +3,9 @@
 * :mod:`~graphcl.contrast.graph_view`: :class:`GraphView`, what a view operation transforms;
 * :mod:`~graphcl.contrast.interaction_view`: :class:`InteractionView`, the same on a user-item graph;
 * :mod:`~graphcl.contrast.interaction_ops`: ``layer_edge_drop`` (SGL-RW), ``embedding_noise`` (SimGCL);
-* :mod:`~graphcl.contrast.community_ops`: ``communal_edge_drop`` (CSGCL's CED, node and user-item graphs);
+* :mod:`~graphcl.contrast.community_ops`: ``communal_edge_drop`` (CSGCL's CED, node and user-item graphs),
+  ``communal_attribute_voting`` (CAV);
+* :mod:`~graphcl.contrast.team_up`: ``team_up``, CSGCL's community-strength InfoNCE;
 * :mod:`~graphcl.contrast.propagation`: ``lightgcn``, the interaction-graph encoder;
 * :mod:`~graphcl.contrast.rec_objectives`: ``infonce`` over a batch's users and items;
 * :mod:`~graphcl.contrast.view_ops`: the operations by name (:data:`VIEW_OPS`);
@@ -19,17 +21,21 @@ from graphcl.contrast.encoders import ENCODERS, MLPEncoder, PyGEncoder, build_en
 from graphcl.contrast.graph_view import GRAPH_KINDS, GraphView
 from graphcl.contrast.interaction_view import InteractionView
 from graphcl.contrast.objectives import (OBJECTIVES, BarlowTwinsObjective, BootstrapObjective, DGIObjective,
-                                         InfoNCEObjective, Objective, build_objective)
+                                         InfoNCEObjective, Objective, build_objective, register_objective)
 from graphcl.contrast.pipeline import Contrast, build_projector
 from graphcl.contrast.view_ops import (VIEW_OPS, CentralityEdgeDropOp, CentralityFeatureMaskOp, EdgeDropOp, FeatureMaskOp,
                                        FeatureShuffleOp, NodeDropOp, ViewOp, register_view_op)
 from graphcl.contrast.views import View, parse_view_op
 from graphcl.contrast.interaction_ops import EmbeddingNoiseOp, LayerEdgeDropOp
-from graphcl.contrast.community_ops import CommunalEdgeDropOp
+from graphcl.contrast.community_ops import (CommunalAttributeVotingOp, CommunalEdgeDropOp, CommunityStructure,
+                                            community_structure)
+from graphcl.contrast.team_up import TeamUpObjective
 from graphcl.contrast.propagation import LightGCNPropagation
 from graphcl.contrast.rec_objectives import InteractionInfoNCE, batch_infonce
 
 __all__ = ["Contrast", "GraphView", "InteractionView", "LayerEdgeDropOp", "EmbeddingNoiseOp", "CommunalEdgeDropOp",
+           "CommunalAttributeVotingOp", "CommunityStructure", "community_structure", "TeamUpObjective",
+           "register_objective",
            "LightGCNPropagation", "InteractionInfoNCE", "batch_infonce", "GRAPH_KINDS", "View", "ViewOp", "VIEW_OPS", "register_view_op",
            "parse_view_op", "EdgeDropOp", "FeatureMaskOp", "NodeDropOp", "CentralityEdgeDropOp",
            "CentralityFeatureMaskOp", "FeatureShuffleOp", "DGIObjective", "BootstrapObjective",

@@ -45,7 +45,7 @@ from graphcl.losses import grace_loss
 from graphcl.losses.logsumexp import blockwise_logsumexp_matmul
 
 __all__ = ["Objective", "InfoNCEObjective", "BarlowTwinsObjective", "DGIObjective", "BootstrapObjective",
-           "OBJECTIVES", "build_objective"]
+           "OBJECTIVES", "build_objective", "register_objective"]
 
 
 class Objective(nn.Module):
@@ -55,6 +55,11 @@ class Objective(nn.Module):
     #: the number of views the objective compares
     num_views: int = 2
     name: str = ""
+    #: the run's seed, for objectives that draw something once (set by the pipeline's ``prepare``)
+    run_seed: int = 0
+
+    def prepare(self, graph: Any) -> None:
+        """Precompute what depends only on the input graph (called once, before training)."""
 
     def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
         raise NotImplementedError
@@ -195,6 +200,14 @@ class BootstrapObjective(Objective):
 OBJECTIVES: dict[str, Callable[..., Objective]] = {"infonce": InfoNCEObjective,
                                                    "barlow_twins": BarlowTwinsObjective,
                                                    "dgi": DGIObjective, "bootstrap": BootstrapObjective}
+
+
+def register_objective(factory: Callable[..., Objective]) -> Callable[..., Objective]:
+    """Make an objective class available by its ``name`` in configs (returns it)."""
+    if not getattr(factory, "name", ""):
+        raise ValueError("an objective class needs a non-empty `name`")
+    OBJECTIVES[factory.name] = factory
+    return factory
 
 
 def build_objective(spec: Any, dim: int | None = None, total_steps: int | None = None) -> Objective:

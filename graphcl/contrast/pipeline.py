@@ -95,10 +95,14 @@ class Contrast(nn.Module):
             self.target_encoder.requires_grad_(False)
         self.graph_kind = graph_kind
 
-    def prepare(self, graph: GraphView) -> None:
-        """Per-graph precomputations of the view operations (once, before training)."""
+    def prepare(self, graph: GraphView, run_seed: int = 0) -> None:
+        """Per-graph precomputations of the view operations and the objective (once, before
+        training); ``run_seed`` seeds what they draw once (e.g. community detection) where their
+        own ``seed`` is None."""
         for view in self.views:
-            view.prepare(graph)
+            view.prepare(graph, run_seed)
+        self.objective.run_seed = int(run_seed)
+        self.objective.prepare(graph)
 
     def encode(self, view: GraphView) -> torch.Tensor:
         return self.encoder(view.x, view.edge_index, view.edge_weight)

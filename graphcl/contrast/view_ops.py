@@ -56,6 +56,9 @@ class ViewOp:
     name: ClassVar[str] = ""
     #: the graph kinds (:data:`~graphcl.contrast.graph_view.GRAPH_KINDS`) it applies to
     graph_kinds: ClassVar[frozenset[str]] = frozenset({"node"})
+    #: the run's seed, for operations whose own ``seed`` is None (set by the pipeline's
+    #: ``prepare``; 0 outside a run)
+    run_seed: int = 0
 
     def check_graph_kind(self, kind: str) -> str | None:
         """Why the operation, as parameterized, has no meaning on a ``kind`` graph (None: it has)."""

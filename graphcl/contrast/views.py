@@ -44,8 +44,10 @@ class View:
             if why is not None:
                 raise ConfigError(f"{self.name}: {why}")
 
-    def prepare(self, view: GraphView) -> None:
+    def prepare(self, view: GraphView, run_seed: int = 0) -> None:
+        """Each operation's precomputations on the input graph; ``run_seed``: the run's seed."""
         for op in self.ops:
+            op.run_seed = int(run_seed)
             op.prepare(view)
 
     def __call__(self, view: GraphView, generator: torch.Generator | None = None) -> GraphView:

@@ -10,6 +10,9 @@ Table 5), and the presets for cora and citeseer are GRACE's: with them,
 and GRACE's other settings, ``contrast`` draws the same views, builds the same
 parameters in the same order and computes the same loss as ``grace`` for the same seed
 (``tests/test_contrast_method.py`` checks the losses and embeddings are equal).
+CSGCL is the composition :func:`csgcl_recipe` (CED + CAV views, the ``team_up`` loss;
+``experiments/configs/contrast/csgcl_cora.yaml``), equal to ``csgcl`` for the same seed
+(``tests/test_contrast_csgcl.py``).
 
     graphcl train contrast --dataset cora --config experiments/configs/contrast/grace_cora.yaml
 """
@@ -46,6 +49,22 @@ def grace_recipe(preset: dict[str, Any]) -> dict[str, Any]:
             "loss": {"infonce": {"tau": preset["tau"]}}}
 
 
+def csgcl_recipe(preset: dict[str, Any]) -> dict[str, Any]:
+    """CSGCL's settings (the ``csgcl`` method's config keys) as a composition: CED and CAV views
+    (communities seeded by the run's seed, as ``csgcl``), GRACE's encoder and head, the team-up
+    loss. With it ``contrast`` computes what ``csgcl`` computes for the same seed."""
+    community = {"method": preset["community_method"]}
+    return {**grace_recipe(preset),
+            "view1": [{"communal_edge_drop": {"p": preset["p_e1"], "threshold": preset["ced_threshold"], **community}},
+                      {"communal_attribute_voting": {"p": preset["p_f1"], "threshold": preset["cav_threshold"],
+                                                     **community}}],
+            "view2": [{"communal_edge_drop": {"p": preset["p_e2"], "threshold": preset["ced_threshold"], **community}},
+                      {"communal_attribute_voting": {"p": preset["p_f2"], "threshold": preset["cav_threshold"],
+                                                     **community}}],
+            "loss": {"team_up": {"tau": preset["tau"], "t0": preset["t0"], "gamma_max": preset["gamma_max"],
+                                 **community}}}
+
+
 #: GRACE's paper settings per dataset, as compositions (``graphcl train contrast --dataset citeseer``
 #: is GRACE on CiteSeer)
 CONTRAST_PRESETS: dict[str, dict[str, Any]] = {name: grace_recipe(preset) for name, preset in GRACE_PRESETS.items()}
@@ -63,7 +82,7 @@ class ContrastMethod(NodeMethod):
                                  projector=c["projector"], in_dim=int(self.x.size(1)), graph_kind="node",
                                  total_steps=int(c["epochs"]))
         self.graph = GraphView(x=self.x, edge_index=self.edge_index, num_nodes=self.num_nodes)
-        self.pipeline.prepare(self.graph)
+        self.pipeline.prepare(self.graph, int(c["seed"]))
 
     def step_loss(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
         return {"loss": self.pipeline(self.graph, generator)}

@@ -90,6 +90,8 @@ class ContrastRecommender(Recommender):
         self.views = views
         self.graph = InteractionView(self._train_pairs, self.num_users, self.num_items,
                                      num_layers=self.encoder.num_layers)
+        for view in self.views:
+            view.prepare(self.graph, int(cfg["seed"]))
         self._generator: torch.Generator | None = None
         self._drawn: list[InteractionView] | None = None
 
