@@ -5,9 +5,11 @@
 * :mod:`~graphcl.contrast.interaction_ops`: ``layer_edge_drop`` (SGL-RW), ``embedding_noise`` (SimGCL);
 * :mod:`~graphcl.contrast.community_ops`: ``communal_edge_drop`` (CSGCL's CED, node and user-item graphs),
   ``communal_attribute_voting`` (CAV);
+* :mod:`~graphcl.contrast.svd_ops`: ``svd_view`` (LightGCL's SVD view, user-item graphs);
 * :mod:`~graphcl.contrast.team_up`: ``team_up``, CSGCL's community-strength InfoNCE;
 * :mod:`~graphcl.contrast.propagation`: ``lightgcn``, the interaction-graph encoder;
-* :mod:`~graphcl.contrast.rec_objectives`: ``infonce`` over a batch's users and items;
+* :mod:`~graphcl.contrast.rec_objectives`: ``infonce`` over a batch's users and items, ``all_infonce``
+  (LightGCL's, every user and item a negative);
 * :mod:`~graphcl.contrast.view_ops`: the operations by name (:data:`VIEW_OPS`);
 * :mod:`~graphcl.contrast.views`: :class:`View`, a list of operations from config or objects;
 * :mod:`~graphcl.contrast.encoders`: ``gcn``, ``mlp``, any PyG conv (``pyg``);
@@ -30,12 +32,13 @@ from graphcl.contrast.interaction_ops import EmbeddingNoiseOp, LayerEdgeDropOp
 from graphcl.contrast.community_ops import (CommunalAttributeVotingOp, CommunalEdgeDropOp, CommunityStructure,
                                             community_structure)
 from graphcl.contrast.team_up import TeamUpObjective
+from graphcl.contrast.svd_ops import SVDViewOp
 from graphcl.contrast.propagation import LightGCNPropagation
-from graphcl.contrast.rec_objectives import InteractionInfoNCE, batch_infonce
+from graphcl.contrast.rec_objectives import AllNegativesInfoNCE, InteractionInfoNCE, batch_infonce
 
 __all__ = ["Contrast", "GraphView", "InteractionView", "LayerEdgeDropOp", "EmbeddingNoiseOp", "CommunalEdgeDropOp",
            "CommunalAttributeVotingOp", "CommunityStructure", "community_structure", "TeamUpObjective",
-           "register_objective",
+           "register_objective", "SVDViewOp", "AllNegativesInfoNCE",
            "LightGCNPropagation", "InteractionInfoNCE", "batch_infonce", "GRAPH_KINDS", "View", "ViewOp", "VIEW_OPS", "register_view_op",
            "parse_view_op", "EdgeDropOp", "FeatureMaskOp", "NodeDropOp", "CentralityEdgeDropOp",
            "CentralityFeatureMaskOp", "FeatureShuffleOp", "DGIObjective", "BootstrapObjective",

@@ -4,7 +4,9 @@ A view of the interaction graph is its training pairs over fixed user and item s
 (views drop pairs or isolate nodes; they never renumber), optionally one set of pairs
 per propagation layer (SGL's random-walk view, sec. 3.2.1 eq. 5) and the magnitude ε of
 SimGCL's per-layer embedding noise (Yu et al. SIGIR 2022, eq. 7), which the encoder draws
-while it propagates. Row u of every view is user u, row U + i item i.
+while it propagates, and LightGCL's SVD view (Cai et al. ICLR 2023, eq. 5-6): rank-q factors
+the encoder propagates through instead of the pairs. Row u of every view is user u, row
+U + i item i.
 """
 from __future__ import annotations
 
@@ -14,8 +16,12 @@ from dataclasses import dataclass
 import torch
 
 from graphcl.augment.interactions import check_pairs_tensor
+from graphcl.augment.svd_view import SVDFactors
 
-__all__ = ["InteractionView"]
+__all__ = ["InteractionView", "SVD_FEEDS"]
+
+#: what an SVD view's layer k + 1 propagates: its own layer k, or view 1's (LightGCL eq. 6)
+SVD_FEEDS = ("own", "view1")
 
 
 @dataclass(frozen=True)
@@ -23,7 +29,9 @@ class InteractionView:
     """``pairs`` (2, E) of (user, item) ids; ``num_users``, ``num_items``; ``num_layers``
     the encoder's depth (so a per-layer operation knows how many graphs to draw);
     ``layer_pairs``: one (2, E_k) tensor per layer, or None (``pairs`` at every layer);
-    ``noise``: SimGCL's ε (0: no noise)."""
+    ``noise``: SimGCL's ε (0: no noise); ``svd``: rank-q factors of the normalized R to
+    propagate through (None: the pairs), ``svd_feed``: ``own`` (each layer on this view's
+    previous one) or ``view1`` (on view 1's previous layer, as LightGCL)."""
 
     pairs: torch.Tensor
     num_users: int
@@ -31,6 +39,8 @@ class InteractionView:
     num_layers: int = 1
     layer_pairs: tuple[torch.Tensor, ...] | None = None
     noise: float = 0.0
+    svd: SVDFactors | None = None
+    svd_feed: str = "own"
 
     def __post_init__(self) -> None:
         check_pairs_tensor(self.pairs)
@@ -41,6 +51,11 @@ class InteractionView:
             raise ValueError(f"layer_pairs holds {len(self.layer_pairs)} graphs for {self.num_layers} layers")
         if self.noise < 0:
             raise ValueError(f"noise must be >= 0, got {self.noise}")
+        if self.svd_feed not in SVD_FEEDS:
+            raise ValueError(f"svd_feed must be one of {', '.join(SVD_FEEDS)}, got {self.svd_feed!r}")
+        if self.svd is not None and self.svd.shape != (self.num_users, self.num_items):
+            raise ValueError(f"svd factors of a {self.svd.shape[0]} x {self.svd.shape[1]} matrix given to a view of "
+                             f"{self.num_users} users x {self.num_items} items")
 
     @property
     def num_nodes(self) -> int:

@@ -10,7 +10,10 @@ renormalized with its own degrees, as SGL's code rebuilds its Laplacian):
 
 with Â_k the view's graph of layer k (SGL's RW views have one per layer), and the
 combination E = mean_{k=0..L} E^(k) (LightGCN eq. 8, SGL) or, with ``include_ego: false``,
-mean_{k=1..L} E^(k) (SimGCL's and XSimGCL's code, Coder-Yu/SELFRec model/graph/SimGCL.py).
+mean_{k=1..L} E^(k) (SimGCL's and XSimGCL's code, Coder-Yu/SELFRec model/graph/SimGCL.py);
+``combine: sum`` sums the same layers instead (LightGCL eq. 3, E = Σ_{l=0..L} E^l).
+An SVD view (``svd_view``, LightGCL eq. 6) propagates E^(k+1) = [U S Vᵀ X_i ; V S Uᵀ X_u] with
+X = its own E^(k) or, fed by view 1, view 1's E^(k) (``layers(view, feed=view1_layers)``).
 The input graph without noise takes the fused :func:`graphcl.sparse.linear_propagation`.
 """
 from __future__ import annotations
@@ -35,17 +38,19 @@ class LightGCNPropagation(nn.Module):
     CACHE_SIZE = 8
 
     def __init__(self, num_users: int, num_items: int, dim: int = 64, layers: int = 3, include_ego: bool = True,
-                 init: str = "xavier", init_std: float = 0.1) -> None:
+                 init: str = "xavier", init_std: float = 0.1, combine: str = "mean") -> None:
         super().__init__()
         if int(dim) < 1 or int(layers) < 0:
             raise ConfigError(f"lightgcn encoder: dim must be >= 1 and layers >= 0, got {dim} and {layers}")
         if init not in ("xavier", "normal"):
             raise ConfigError(f"lightgcn encoder: init must be 'xavier' or 'normal', got {init!r}")
+        if combine not in ("mean", "sum"):
+            raise ConfigError(f"lightgcn encoder: combine must be 'mean' or 'sum', got {combine!r}")
         if not include_ego and int(layers) == 0:
             raise ConfigError("lightgcn encoder: include_ego: false needs at least one layer")
         self.num_users, self.num_items = int(num_users), int(num_items)
         self.out_dim, self.num_layers, self.include_ego = int(dim), int(layers), bool(include_ego)
-        self.init, self.init_std = init, float(init_std)
+        self.init, self.init_std, self.combination = init, float(init_std), combine
         self.user_embedding = nn.Parameter(torch.empty(self.num_users, self.out_dim))
         self.item_embedding = nn.Parameter(torch.empty(self.num_items, self.out_dim))
         self.reset_parameters()
@@ -71,17 +76,28 @@ class LightGCNPropagation(nn.Module):
         return graph
 
     def _weights(self) -> list[float]:
-        if self.include_ego:
-            return [1.0 / (self.num_layers + 1)] * (self.num_layers + 1)
-        return [0.0] + [1.0 / self.num_layers] * self.num_layers
+        kept = self.num_layers + 1 if self.include_ego else self.num_layers
+        weight = 1.0 if self.combination == "sum" else 1.0 / kept
+        return [weight] * (self.num_layers + 1) if self.include_ego else [0.0] + [weight] * self.num_layers
 
-    def layers(self, view: InteractionView, generator: torch.Generator | None = None) -> list[torch.Tensor]:
-        """[E^(0), ..., E^(L)] on ``view`` (noise drawn from ``generator``)."""
+    def _svd_layer(self, view: InteractionView, x: torch.Tensor) -> torch.Tensor:
+        users, items = self.split(x)
+        return torch.cat([view.svd.propagate_users(items), view.svd.propagate_items(users)], 0)
+
+    def layers(self, view: InteractionView, generator: torch.Generator | None = None,
+               feed: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        """[E^(0), ..., E^(L)] on ``view`` (noise drawn from ``generator``); an SVD view fed by
+        view 1 takes view 1's layers as ``feed``."""
         self._check(view)
+        if view.svd is not None and view.svd_feed == "view1" and (feed is None or len(feed) != self.num_layers + 1):
+            raise ValueError("an SVD view fed by view 1 (svd_view feed: view1) needs view 1's layers as `feed`")
         e = self.ego()
         out = [e]
         for k in range(self.num_layers):
-            e = spmm(self.adjacency(view.pairs_of_layer(k)), e)
+            if view.svd is not None:
+                e = self._svd_layer(view, feed[k] if view.svd_feed == "view1" else e)
+            else:
+                e = spmm(self.adjacency(view.pairs_of_layer(k)), e)
             if view.noise > 0:
                 direction = F.normalize(uniform(tuple(e.shape), e.device, generator).to(e.dtype), dim=-1)
                 e = e + torch.sign(e) * direction * view.noise
@@ -90,12 +106,12 @@ class LightGCNPropagation(nn.Module):
 
     def combine(self, layers: list[torch.Tensor]) -> torch.Tensor:
         """The layer combination (module docstring)."""
-        kept = layers if self.include_ego else layers[1:]
-        return torch.stack(kept, 0).mean(0)
+        kept = torch.stack(layers if self.include_ego else layers[1:], 0)
+        return kept.sum(0) if self.combination == "sum" else kept.mean(0)
 
     def forward(self, view: InteractionView, generator: torch.Generator | None = None) -> torch.Tensor:
         self._check(view)
-        if view.noise == 0 and view.layer_pairs is None:
+        if view.noise == 0 and view.layer_pairs is None and view.svd is None:
             return linear_propagation(self.adjacency(view.pairs), self.ego(), self._weights())
         return self.combine(self.layers(view, generator))
 

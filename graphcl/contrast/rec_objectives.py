@@ -10,6 +10,16 @@ are the batch's distinct users and items, as SGL's and SimGCL's code take them.
   ``joint: false``: L = ℓ(U1, U2) + ℓ(I1, I2) (SGL eq. 11, SimGCL, XSimGCL);
   ``joint: true``: one ℓ over the users and items stacked, so users and items are each
   other's negatives (SELFRec's SGL, model/graph/SGL.py ``cal_cl_loss``).
+* ``all_infonce`` ``{tau: 0.2, pos_clamp: 5.0, cosine: false, unique: false, negatives: all,
+  block_size: 0}`` (LightGCL, Cai et al. ICLR 2023, eq. 7 in its authors' form): anchors are
+  view 2's rows (LightGCL: the SVD view), keys all rows of view 1,
+  L = mean_b [log Σ_{u'} e^{a_b·k_{u'}/τ} − clamp(a_b·k_b/τ, −c, c)] over the batch's users
+  (every training pair's user, duplicates kept unless ``unique``) plus the same over its items
+  (positives and negatives), every user (item) a negative (``negatives: in_batch``: only the
+  batch's distinct ones); :func:`graphcl.losses.all_negatives.info_nce_loss`, blockwise.
+
+An objective's ``scope`` says what it is given: ``batch`` (the rows of the batch's distinct
+users and positive items) or ``all`` (the full tables and the batch's index tensors).
 """
 from __future__ import annotations
 
@@ -20,8 +30,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphcl.contrast.named import build_named
+from graphcl.losses.all_negatives import info_nce_loss
 
-__all__ = ["batch_infonce", "InteractionInfoNCE", "REC_OBJECTIVES", "build_rec_objective"]
+__all__ = ["batch_infonce", "InteractionInfoNCE", "AllNegativesInfoNCE", "REC_OBJECTIVES", "build_rec_objective"]
 
 
 def batch_infonce(z1: Tensor, z2: Tensor, tau: float, cosine: bool = True) -> Tensor:
@@ -39,6 +50,7 @@ class InteractionInfoNCE(nn.Module):
     """SGL's / SimGCL's InfoNCE over the batch's users and items (module docstring)."""
 
     name = "infonce"
+    scope = "batch"
 
     def __init__(self, tau: float = 0.2, joint: bool = False, cosine: bool = True) -> None:
         super().__init__()
@@ -57,7 +69,39 @@ class InteractionInfoNCE(nn.Module):
                 + batch_infonce(items1, items2, self.tau, self.cosine))
 
 
-REC_OBJECTIVES: dict[str, Callable[..., nn.Module]] = {"infonce": InteractionInfoNCE}
+class AllNegativesInfoNCE(nn.Module):
+    """LightGCL's InfoNCE: view 2's batch rows against all of view 1's (module docstring)."""
+
+    name = "all_infonce"
+    scope = "all"
+
+    def __init__(self, tau: float = 0.2, pos_clamp: float = 5.0, cosine: bool = False, unique: bool = False,
+                 negatives: str = "all", block_size: int = 0) -> None:
+        super().__init__()
+        tau = float(tau)
+        if not tau > 0 or tau == float("inf"):
+            raise ValueError(f"tau must be a finite number > 0, got {tau!r}")
+        if negatives not in ("all", "in_batch"):
+            raise ValueError(f"negatives must be 'all' or 'in_batch', got {negatives!r}")
+        if int(block_size) < 0:
+            raise ValueError(f"block_size must be >= 0 (0: 256 on CPU, 4096 on GPU), got {block_size}")
+        self.tau, self.pos_clamp, self.cosine, self.unique = tau, float(pos_clamp), bool(cosine), bool(unique)
+        self.negatives, self.block_size = negatives, int(block_size)
+
+    def params(self) -> dict[str, Any]:
+        return {"tau": self.tau, "pos_clamp": self.pos_clamp, "cosine": self.cosine, "unique": self.unique,
+                "negatives": self.negatives, "block_size": self.block_size}
+
+    def forward(self, users1: Tensor, users2: Tensor, items1: Tensor, items2: Tensor,
+                batch_users: Tensor, batch_items: Tensor) -> Tensor:
+        kw = {"negatives": self.negatives, "pos_clamp": self.pos_clamp, "unique": self.unique,
+              "cosine": self.cosine, "block_size": self.block_size or None}
+        return (info_nce_loss(users2, users1, batch_users, self.tau, **kw)
+                + info_nce_loss(items2, items1, batch_items, self.tau, **kw))
+
+
+REC_OBJECTIVES: dict[str, Callable[..., nn.Module]] = {"infonce": InteractionInfoNCE,
+                                                       "all_infonce": AllNegativesInfoNCE}
 
 
 def build_rec_objective(spec: Any) -> nn.Module:

@@ -22,7 +22,8 @@ Config keys (besides the training keys):
 * ``reg_form``: ``squared_ego`` (λ₂ Σ_t ‖E⁰_t‖² / (2B) over the batch rows of the ego
   embeddings, LightGCN eq. 15 and SGL eq. 12) or ``norm`` (λ₂ Σ_t ‖E_t‖_F / B, not squared,
   on the propagated batch rows: SELFRec's ``l2_reg_loss``); ``reg_terms`` which rows
-  (``user``, ``pos``, ``neg``; SELFRec's SimGCL and XSimGCL use user and pos only).
+  (``user``, ``pos``, ``neg``; SELFRec's SimGCL and XSimGCL use user and pos only);
+  ``params_squared``: λ₂ ‖Θ‖² of every parameter, both full tables, every step (LightGCL eq. 8).
 
 BPR is −mean log σ(ŷ_ui − ŷ_uj) computed as softplus (SELFRec adds 1e-5 inside the log:
 a difference only where σ < 1e-4). Scoring: ŷ_ui = e_u·e_i of the input graph, no noise.
@@ -36,6 +37,10 @@ Presets (registered as methods; defaults from the papers and the authors' code):
   model/graph/SimGCL.py, the first author's code): two noise views ε = 0.1 (eq. 7), τ = 0.2,
   λ = 0.5, 2 layers, layer 0 excluded from the mean, ``norm`` regularization of user and
   positive rows with λ₂ = 1e-4.
+* LightGCL (Cai et al. ICLR 2023) is the composition :func:`lightgcl_recipe`: view 1 the graph,
+  view 2 its ``svd_view`` fed by view 1's layers, ``combine: sum``, ``all_infonce``,
+  ``params_squared``, BPR on view 1; for the same seed it trains what ``lightgcl`` trains
+  (``tests/test_contrast_lightgcl.py``).
 * ``xsimgcl`` (Yu et al. TKDE 2023; SELFRec conf/XSimGCL.yaml, model/graph/XSimGCL.py): one
   noise view ε = 0.2, final vs layer-1 embeddings (l* = 1), τ = 0.15, λ = 0.2, 2 layers,
   BPR on the perturbed forward.
@@ -57,11 +62,11 @@ from graphcl.data.interactions import InteractionDataset
 from graphcl.models.rec.base import Recommender, bpr_loss
 from graphcl.registry import MethodSpec, register_method
 
-__all__ = ["ContrastRecommender", "CONTRAST_REC_DEFAULTS", "SGL_DEFAULTS", "SGL_PRESETS", "SIMGCL_DEFAULTS", "XSIMGCL_DEFAULTS"]
+__all__ = ["ContrastRecommender", "lightgcl_recipe", "CONTRAST_REC_DEFAULTS", "SGL_DEFAULTS", "SGL_PRESETS", "SIMGCL_DEFAULTS", "XSIMGCL_DEFAULTS"]
 
 REC_ENCODERS = {"lightgcn": LightGCNPropagation}
 CHOICES = {"cl_pairs": ("views", "cross_layer"), "bpr_on": ("input", "view1"), "redraw": ("epoch", "step"),
-           "reg_form": ("squared_ego", "norm")}
+           "reg_form": ("squared_ego", "norm", "params_squared")}
 REG_TERMS = ("user", "pos", "neg")
 
 
@@ -87,6 +92,9 @@ class ContrastRecommender(Recommender):
                 raise ConfigError(f"cl_layer must lie in [1, {self.encoder.num_layers}] (the encoder's layers), "
                                   f"got {cfg['cl_layer']}")
             views = views[:1]
+        if any(op.name == "svd_view" and op.params()["feed"] == "view1" for op in views[0].ops):
+            raise ConfigError("view1: svd_view with feed: view1 reads view 1's own layers; put it in view2 "
+                              "(LightGCL: view1 the graph, view2 its SVD view) or use feed: own")
         self.views = views
         self.graph = InteractionView(self._train_pairs, self.num_users, self.num_items,
                                      num_layers=self.encoder.num_layers)
@@ -122,20 +130,29 @@ class ContrastRecommender(Recommender):
         if cfg["cl_pairs"] == "cross_layer":
             layers = self.encoder.layers(drawn[0], gen)
             z1, z2 = self.encoder.combine(layers), layers[int(cfg["cl_layer"])]
+        elif drawn[1].svd is not None and drawn[1].svd_feed == "view1":
+            layers1 = self.encoder.layers(drawn[0], gen)     # LightGCL: the SVD view reads view 1's layers
+            z1 = self.encoder.combine(layers1)
+            z2 = self.encoder.combine(self.encoder.layers(drawn[1], gen, feed=layers1))
         else:
             z1, z2 = self.encoder(drawn[0], gen), self.encoder(drawn[1], gen)
         final = z1 if cfg["bpr_on"] == "view1" else self.encoder(self.graph, gen)
         user_emb, item_emb = self.encoder.split(final)
         u, p, n = user_emb[users], item_emb[pos], item_emb[neg]
         rec = bpr_loss((u * p).sum(-1), (u * n).sum(-1))
-        uu, ii = torch.unique(users), torch.unique(pos)
         (u1, i1), (u2, i2) = self.encoder.split(z1), self.encoder.split(z2)
-        cl = float(cfg["cl_weight"]) * self.objective(u1[uu], u2[uu], i1[ii], i2[ii])
+        if getattr(self.objective, "scope", "batch") == "all":
+            cl = float(cfg["cl_weight"]) * self.objective(u1, u2, i1, i2, users, torch.cat([pos, neg]))
+        else:
+            uu, ii = torch.unique(users), torch.unique(pos)
+            cl = float(cfg["cl_weight"]) * self.objective(u1[uu], u2[uu], i1[ii], i2[ii])
         reg = float(cfg["reg_weight"]) * self._regularizer(users, pos, neg, {"user": u, "pos": p, "neg": n})
         return {"loss": rec + cl + reg, "bpr": rec, "cl": cl, "reg": reg}
 
     def _regularizer(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
                      propagated: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.config["reg_form"] == "params_squared":
+            return sum(p.pow(2).sum() for p in self.parameters())
         terms = list(self.config["reg_terms"])
         batch = users.numel()
         if self.config["reg_form"] == "norm":
@@ -197,6 +214,27 @@ XSIMGCL_DEFAULTS: dict[str, Any] = {
     "loss": {"infonce": {"tau": 0.15, "joint": False}}, "cl_weight": 0.2,
     "cl_pairs": "cross_layer", "cl_layer": 1, "bpr_on": "view1",
 }
+
+def lightgcl_recipe(cfg: dict[str, Any]) -> dict[str, Any]:
+    """LightGCL's settings (the ``lightgcl`` method's config keys) as a composition (module
+    docstring). Its rescaled per-layer edge dropout and the paper's per-layer loss have no
+    pipeline part yet: ``edge_dropout > 0`` or ``cl_layers: per_layer`` is refused."""
+    if float(cfg["edge_dropout"]) > 0:
+        raise ConfigError("lightgcl_recipe: edge_dropout > 0 (LightGCL's rescaled dropout of Â per layer and "
+                          "direction) has no view operation yet; use the lightgcl method")
+    if cfg["cl_layers"] != "final":
+        raise ConfigError("lightgcl_recipe: cl_layers per_layer (the paper's sum over layers) has no pipeline "
+                          "form yet; use the lightgcl method")
+    return {"epochs": cfg["epochs"], "lr": cfg["lr"], "batch_size": cfg["batch_size"],
+            "embedding_dim": cfg["embedding_dim"],
+            "view1": [], "view2": [{"svd_view": {"rank": cfg["svd_rank"], "niter": cfg["svd_niter"], "feed": "view1"}}],
+            "encoder": {"lightgcn": {"layers": cfg["num_layers"], "include_ego": True, "combine": "sum"}},
+            "loss": {"all_infonce": {"tau": cfg["temperature"], "pos_clamp": cfg["cl_pos_clamp"],
+                                     "cosine": cfg["cl_similarity"] == "cosine", "unique": cfg["cl_unique"],
+                                     "negatives": cfg["contrastive"], "block_size": cfg["cl_block_size"]}},
+            "cl_weight": cfg["cl_weight"], "cl_pairs": "views", "bpr_on": "view1", "redraw": "epoch",
+            "reg_weight": cfg["reg_weight"], "reg_form": "params_squared"}
+
 
 for _name, _defaults, _presets, _description, _paper in (
         ("contrast_rec", CONTRAST_REC_DEFAULTS, {}, "views x LightGCN x loss on the user-item graph, BPR + λ·CL "

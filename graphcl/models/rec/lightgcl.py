@@ -64,46 +64,12 @@ from torch import nn
 from graphcl.augment.svd_view import SVDFactors, svd_view_factors
 from graphcl.config import TRAIN_DEFAULTS, ConfigError
 from graphcl.data.interactions import InteractionDataset
-from graphcl.losses.logsumexp import blockwise_logsumexp_matmul
+from graphcl.losses.all_negatives import info_nce_loss
 from graphcl.models.rec.base import Recommender, bpr_loss
 from graphcl.registry import MethodSpec, register_method
 from graphcl.sparse import SparseGraph, interaction_matrix
 
 __all__ = ["LIGHTGCL_DATASET_SETTINGS", "LIGHTGCL_DEFAULTS", "LightGCL", "info_nce_loss"]
-
-
-def info_nce_loss(anchors: torch.Tensor, keys: torch.Tensor, index: torch.Tensor, tau: float, *,
-                  negatives: str = "all", pos_clamp: float = 5.0, unique: bool = False,
-                  cosine: bool = False, block_size: int | None = None) -> torch.Tensor:
-    """LightGCL's InfoNCE (eq. 7, authors' form) averaged over the entries of ``index``:
-
-    ``mean_b [ log Σ_{j in N} exp(a_b · k_j / τ) − clamp(a_b · k_b / τ, −c, c) ]`` with
-    ``a = anchors[index]``, ``N`` all rows of ``keys`` (``negatives="all"``) or the
-    unique rows in ``index`` (``"in_batch"``), ``c = pos_clamp`` (no clamp if ``<= 0``).
-
-    Each distinct row is computed once and weighted by its multiplicity in
-    ``index`` (``unique=True``: weight 1), which is exactly the mean over the
-    duplicated batch, at a fraction of the cost (4096 pairs of ml-100k hold
-    ~900 distinct users).
-    """
-    rows, counts = torch.unique(index, return_counts=True)
-    weight = torch.full_like(rows, 1, dtype=anchors.dtype) / rows.numel() if unique \
-        else counts.to(anchors.dtype) / index.numel()
-    if cosine:
-        anchors = nn.functional.normalize(anchors, dim=1)
-        keys = nn.functional.normalize(keys, dim=1)
-    a, k_pos = anchors[rows], keys[rows]
-    if negatives == "all":
-        negative_keys = keys
-    elif negatives == "in_batch":
-        negative_keys = k_pos
-    else:
-        raise ValueError(f"negatives must be 'all' or 'in_batch', got {negatives!r}")
-    denominator = blockwise_logsumexp_matmul(a, negative_keys, tau, block_size)
-    positive = (a * k_pos).sum(1) / tau
-    if pos_clamp > 0:
-        positive = positive.clamp(-pos_clamp, pos_clamp)
-    return ((denominator - positive) * weight).sum()
 
 
 class LightGCL(Recommender):
