@@ -1,4 +1,4 @@
-"""LightGCL as a composition of the recommendation pipeline: the SVD view, the ``sum`` layer
+"""The SVD view on both graph kinds, and LightGCL as a composition of the recommendation pipeline: the SVD view, the ``sum`` layer
 combination, the all-negatives InfoNCE and ‖Θ‖² regularization, and the recipe training what
 ``lightgcl`` trains on real ml-100k for the same seed (to float tolerance: the pipeline
 propagates over the (U + I)-square adjacency, ``lightgcl`` over R and Rᵀ, so sums differ in
@@ -13,7 +13,8 @@ import torch
 
 from graphcl.augment.svd_view import svd_view_factors
 from graphcl.config import load_config_file
-from graphcl.contrast import AllNegativesInfoNCE, InteractionView, LightGCNPropagation, SVDViewOp, View
+from graphcl.contrast import AllNegativesInfoNCE, Contrast, GraphView, InteractionView, LightGCNPropagation, SVDViewOp, View
+from graphcl.nn.gcn import gcn_norm_graph
 from graphcl.errors import ConfigError
 from graphcl.models.rec.contrast_rec import lightgcl_recipe
 from graphcl.models.rec.lightgcl import LIGHTGCL_DATASET_SETTINGS, LIGHTGCL_DEFAULTS
@@ -32,7 +33,7 @@ def _toy() -> InteractionView:
 
 def test_svd_view_propagates_through_the_low_rank_factors_fed_by_view1():
     graph = _toy()
-    op = SVDViewOp(rank=3, niter=2, seed=5)
+    op = SVDViewOp(rank=3, niter=2, seed=5, feed="view1")
     op.prepare(graph)
     a_hat = interaction_matrix(graph.pairs, 12, 9)
     factors = svd_view_factors(a_hat, 3, 2, 5, cache=False)
@@ -52,6 +53,28 @@ def test_svd_view_propagates_through_the_low_rank_factors_fed_by_view1():
                                atol=1e-6)
     with pytest.raises(ValueError, match="needs view 1's layers as `feed`"):
         encoder.layers(view)
+
+
+def test_svd_view_on_a_node_graph_runs_gcn_through_the_low_rank_adjacency():
+    g = torch.Generator().manual_seed(2)
+    src, dst = torch.randint(40, (150,), generator=g), torch.randint(40, (150,), generator=g)
+    graph = GraphView(x=torch.rand(40, 6, generator=g), num_nodes=40,
+                      edge_index=torch.stack([torch.cat([src, dst]), torch.cat([dst, src])]))
+    torch.manual_seed(0)
+    model = Contrast(views=([], [{"svd_view": {"rank": 6, "seed": 1}}]), encoder={"gcn": {"out": 4, "layers": 2}},
+                     loss="infonce", in_dim=6)
+    model.prepare(graph)
+    view = model.views[1](graph)
+    factors = svd_view_factors(gcn_norm_graph(graph.edge_index, 40), 6, 2, 1, cache=False)
+    low_rank = (factors.u * factors.s) @ factors.v.T               # U S Vᵀ ≈ D̃^{-1/2}(A + I)D̃^{-1/2}, dense
+    h = graph.x
+    for layer, act in zip(model.encoder.layers, model.encoder.acts):  # σ(U S Vᵀ H W + b) per layer
+        h = act(low_rank @ (h @ layer.weight) + layer.bias)
+    torch.testing.assert_close(model.encode(view), h, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(model.encode(view), model.encode(graph))   # the view is not the graph
+    full_rank = svd_view_factors(gcn_norm_graph(graph.edge_index, 40), 40, 4, 1, cache=False)
+    dense = gcn_norm_graph(graph.edge_index, 40) @ torch.eye(40)
+    torch.testing.assert_close((full_rank.u * full_rank.s) @ full_rank.v.T, dense, atol=1e-4, rtol=1e-4)
 
 
 def test_the_fused_input_graph_path_sums_layers_too():
@@ -79,13 +102,13 @@ def test_all_infonce_equals_lightgcls_formula():
 
 
 def test_bad_svd_compositions_are_refused_at_build_time(shared_data, tmp_path):
-    with pytest.raises(ConfigError, match="svd_view applies to user-item graphs only"):
-        View([{"svd_view": {}}]).check_kind("node")
+    with pytest.raises(ConfigError, match="svd_view feed: view1 \\(LightGCL\\) is for user-item graphs"):
+        View([{"svd_view": {"feed": "view1"}}]).check_kind("node")
     with pytest.raises(ConfigError, match="svd_view: feed must be one of own, view1"):
         View([{"svd_view": {"feed": "view2"}}])
     with pytest.raises(ConfigError, match="view1: svd_view with feed: view1 reads view 1's own layers"):
         build_trainer("contrast_rec", "ml-100k", data_root=shared_data, device="cpu", run_dir=tmp_path / "r",
-                      config={"view1": [{"svd_view": {}}], "view2": []}, verbose=False)
+                      config={"view1": [{"svd_view": {"feed": "view1"}}], "view2": []}, verbose=False)
     with pytest.raises(ConfigError, match="edge_dropout > 0"):
         lightgcl_recipe({**LIGHTGCL_DEFAULTS, "edge_dropout": 0.1})
 

@@ -22,12 +22,15 @@ class GraphView:
     renumber), so a node-level loss can pair the views' rows directly.
 
     ``extras`` carries precomputed per-graph quantities an operation needs (e.g. CSGCL's
-    community strengths) under the operation's own keys."""
+    community strengths) under the operation's own keys. ``operator``: a propagation
+    operator (``operator @ H``) the encoder applies in place of the GCN-normalized adjacency
+    of ``edge_index`` (the SVD view's low-rank Â); None: the edges."""
 
     x: torch.Tensor
     edge_index: torch.Tensor
     num_nodes: int
     edge_weight: torch.Tensor | None = None
+    operator: Any = None
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def replace(self, **changes: Any) -> "GraphView":

@@ -24,6 +24,7 @@ given the wrong number of views, an unknown name or parameter.
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any, Sequence
 
 import torch
@@ -80,6 +81,10 @@ class Contrast(nn.Module):
         if not isinstance(encoder, nn.Module) and in_dim is None:
             raise ConfigError("an encoder given by config needs in_dim (the input feature width)")
         self.encoder = build_encoder(encoder, int(in_dim or 0))
+        operator_ops = [op.name for view in self.views for op in view.ops if getattr(op, "sets_operator", False)]
+        if operator_ops and "operator" not in inspect.signature(self.encoder.forward).parameters:
+            raise ConfigError(f"{operator_ops[0]} replaces the graph's propagation by its own operator; the encoder "
+                              f"{type(self.encoder).__name__} cannot take one (use the gcn encoder)")
         out_dim = getattr(self.encoder, "out_dim", None)
         self.projector = build_projector(projector, out_dim)
         head_dim = out_dim if isinstance(self.projector, (nn.Identity, ProjectionHead)) else None
@@ -104,8 +109,13 @@ class Contrast(nn.Module):
         self.objective.run_seed = int(run_seed)
         self.objective.prepare(graph)
 
-    def encode(self, view: GraphView) -> torch.Tensor:
-        return self.encoder(view.x, view.edge_index, view.edge_weight)
+    def encode(self, view: GraphView, encoder: nn.Module | None = None) -> torch.Tensor:
+        """The encoder (default: the online one) on a view; a view with a propagation
+        ``operator`` (the SVD view) passes it on."""
+        encoder = self.encoder if encoder is None else encoder
+        if view.operator is not None:
+            return encoder(view.x, view.edge_index, view.edge_weight, operator=view.operator)
+        return encoder(view.x, view.edge_index, view.edge_weight)
 
     def forward(self, graph: GraphView, generator: torch.Generator | None = None) -> torch.Tensor:
         """The objective on the views of ``graph`` drawn from ``generator``."""
@@ -115,7 +125,7 @@ class Contrast(nn.Module):
             return self.objective(*online)
         self.objective.update_target(self.encoder, self.target_encoder)
         with torch.no_grad():
-            target = [self.target_encoder(v.x, v.edge_index, v.edge_weight) for v in drawn]
+            target = [self.encode(v, self.target_encoder) for v in drawn]
         return self.objective(*online, *target)
 
     @torch.no_grad()

@@ -12,6 +12,7 @@ is handled the same way.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -69,7 +70,7 @@ class GCNLayer(nn.Module):
         nn.init.uniform_(self.weight, -bound, bound)
         nn.init.zeros_(self.bias)
 
-    def forward(self, x: torch.Tensor, graph: SparseGraph) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, graph: Any) -> torch.Tensor:
         h = torch.sparse.mm(x, self.weight) if x.layout == torch.sparse_csr else x @ self.weight
         return (graph @ h) + self.bias
 
@@ -95,8 +96,9 @@ class GCNEncoder(nn.Module):
             self.acts = nn.ModuleList(make_activation(activation, b) for b in dims[1:])
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor,
-                edge_weight: torch.Tensor | None = None) -> torch.Tensor:
-        graph = gcn_norm_graph(edge_index, x.size(0), edge_weight)
+                edge_weight: torch.Tensor | None = None, operator: Any = None) -> torch.Tensor:
+        """``operator``: anything with ``operator @ H`` used in place of Â (e.g. a low-rank Â)."""
+        graph = gcn_norm_graph(edge_index, x.size(0), edge_weight) if operator is None else operator
         for layer, act in zip(self.layers, self.acts):
             x = act(layer(x, graph))
         return x
