@@ -86,7 +86,7 @@ RANGES: dict[str, Range] = {
     "order": POSITIVE_INT, "nei_max": NONNEGATIVE_INT,
     "num_neighbors": Range(-1, integer=True, meaning="neighbours per layer (-1: all)"),
     # block sizes (0: automatic / dense)
-    "cl_block_size": NONNEGATIVE_INT, "loss_block_size": NONNEGATIVE_INT,
+    "cl_block_size": NONNEGATIVE_INT, "loss_block_size": NONNEGATIVE_INT, "cl_keep_mb": NONNEGATIVE,
     "weight_block_size": NONNEGATIVE_INT, "retrieval_block_size": POSITIVE_INT,
     # repetitions and iterations
     "cluster_seeds": POSITIVE_INT, "kmeans_seeds": POSITIVE_INT, "kmeans_restarts": POSITIVE_INT,

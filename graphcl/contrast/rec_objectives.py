@@ -11,7 +11,7 @@ are the batch's distinct users and items, as SGL's and SimGCL's code take them.
   ``joint: true``: one ℓ over the users and items stacked, so users and items are each
   other's negatives (SELFRec's SGL, model/graph/SGL.py ``cal_cl_loss``).
 * ``all_infonce`` ``{tau: 0.2, pos_clamp: 5.0, cosine: false, unique: false, negatives: all,
-  block_size: 0}`` (LightGCL, Cai et al. ICLR 2023, eq. 7 in its authors' form): anchors are
+  block_size: 0, keep_mb: 256}`` (LightGCL, Cai et al. ICLR 2023, eq. 7 in its authors' form): anchors are
   view 2's rows (LightGCL: the SVD view), keys all rows of view 1,
   L = mean_b [log Σ_{u'} e^{a_b·k_{u'}/τ} − clamp(a_b·k_b/τ, −c, c)] over the batch's users
   (every training pair's user, duplicates kept unless ``unique``) plus the same over its items
@@ -76,7 +76,7 @@ class AllNegativesInfoNCE(nn.Module):
     scope = "all"
 
     def __init__(self, tau: float = 0.2, pos_clamp: float = 5.0, cosine: bool = False, unique: bool = False,
-                 negatives: str = "all", block_size: int = 0) -> None:
+                 negatives: str = "all", block_size: int = 0, keep_mb: float = 256) -> None:
         super().__init__()
         tau = float(tau)
         if not tau > 0 or tau == float("inf"):
@@ -86,16 +86,19 @@ class AllNegativesInfoNCE(nn.Module):
         if int(block_size) < 0:
             raise ValueError(f"block_size must be >= 0 (0: 256 on CPU, 4096 on GPU), got {block_size}")
         self.tau, self.pos_clamp, self.cosine, self.unique = tau, float(pos_clamp), bool(cosine), bool(unique)
-        self.negatives, self.block_size = negatives, int(block_size)
+        if not float(keep_mb) >= 0:
+            raise ValueError(f"keep_mb must be >= 0, got {keep_mb}")
+        self.negatives, self.block_size, self.keep_mb = negatives, int(block_size), float(keep_mb)
 
     def params(self) -> dict[str, Any]:
         return {"tau": self.tau, "pos_clamp": self.pos_clamp, "cosine": self.cosine, "unique": self.unique,
-                "negatives": self.negatives, "block_size": self.block_size}
+                "negatives": self.negatives, "block_size": self.block_size, "keep_mb": self.keep_mb}
 
     def forward(self, users1: Tensor, users2: Tensor, items1: Tensor, items2: Tensor,
                 batch_users: Tensor, batch_items: Tensor) -> Tensor:
         kw = {"negatives": self.negatives, "pos_clamp": self.pos_clamp, "unique": self.unique,
-              "cosine": self.cosine, "block_size": self.block_size or None}
+              "cosine": self.cosine, "block_size": self.block_size or None,
+              "keep_bytes": int(self.keep_mb * 2 ** 20)}
         return (info_nce_loss(users2, users1, batch_users, self.tau, **kw)
                 + info_nce_loss(items2, items1, batch_items, self.tau, **kw))
 

@@ -14,14 +14,17 @@ __all__ = ["info_nce_loss"]
 
 def info_nce_loss(anchors: torch.Tensor, keys: torch.Tensor, index: torch.Tensor, tau: float, *,
                   negatives: str = "all", pos_clamp: float = 5.0, unique: bool = False,
-                  cosine: bool = False, block_size: int | None = None) -> torch.Tensor:
+                  cosine: bool = False, block_size: int | None = None,
+                  keep_bytes: int | None = None) -> torch.Tensor:
     """LightGCL's InfoNCE (eq. 7, authors' form) averaged over the entries of ``index``:
 
     ``mean_b [ log Σ_{j in N} exp(a_b · k_j / τ) − clamp(a_b · k_b / τ, −c, c) ]`` with
     ``a = anchors[index]``, ``N`` all rows of ``keys`` (``negatives="all"``) or the
     unique rows in ``index`` (``"in_batch"``), ``c = pos_clamp`` (no clamp if ``<= 0``).
 
-    Each distinct row is computed once and weighted by its multiplicity in
+    ``block_size`` and ``keep_bytes`` (the score matrix kept for the backward pass up to that
+    size) go to :func:`graphcl.losses.logsumexp.blockwise_logsumexp_matmul`: speed and memory
+    only. Each distinct row is computed once and weighted by its multiplicity in
     ``index`` (``unique=True``: weight 1), which is exactly the mean over the
     duplicated batch, at a fraction of the cost (4096 pairs of ml-100k hold
     ~900 distinct users).
@@ -39,7 +42,7 @@ def info_nce_loss(anchors: torch.Tensor, keys: torch.Tensor, index: torch.Tensor
         negative_keys = k_pos
     else:
         raise ValueError(f"negatives must be 'all' or 'in_batch', got {negatives!r}")
-    denominator = blockwise_logsumexp_matmul(a, negative_keys, tau, block_size)
+    denominator = blockwise_logsumexp_matmul(a, negative_keys, tau, block_size, keep_bytes)
     positive = (a * k_pos).sum(1) / tau
     if pos_clamp > 0:
         positive = positive.clamp(-pos_clamp, pos_clamp)

@@ -231,7 +231,8 @@ def lightgcl_recipe(cfg: dict[str, Any]) -> dict[str, Any]:
             "encoder": {"lightgcn": {"layers": cfg["num_layers"], "include_ego": True, "combine": "sum"}},
             "loss": {"all_infonce": {"tau": cfg["temperature"], "pos_clamp": cfg["cl_pos_clamp"],
                                      "cosine": cfg["cl_similarity"] == "cosine", "unique": cfg["cl_unique"],
-                                     "negatives": cfg["contrastive"], "block_size": cfg["cl_block_size"]}},
+                                     "negatives": cfg["contrastive"], "block_size": cfg["cl_block_size"],
+                                     "keep_mb": cfg["cl_keep_mb"]}},
             "cl_weight": cfg["cl_weight"], "cl_pairs": "views", "bpr_on": "view1", "redraw": "epoch",
             "reg_weight": cfg["reg_weight"], "reg_form": "params_squared"}
 

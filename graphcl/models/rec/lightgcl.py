@@ -42,7 +42,9 @@ Where the paper and the code differ, the code is the default and the paper an op
   ``"in_batch"`` (ours: negatives only among the unique batch users/items).
 
 ``cl_block_size`` (keys per block of the blockwise logsumexp; 0 = 256 on CPU,
-4096 on GPU) changes memory and speed only, never the result.
+4096 on GPU) and ``cl_keep_mb`` (a batch's score matrix up to this many MiB is kept for the
+backward pass instead of recomputed; 0: always recompute) change memory and speed only,
+never the result (to float rounding).
 
 Not reproduced: the ``+1e-8`` inside the authors' log (negligible); their paper's
 random node dropout in the contrastive loss (absent from the current code); their
@@ -137,7 +139,7 @@ class LightGCL(Recommender):
         kw: dict[str, Any] = {
             "negatives": str(cfg["contrastive"]), "pos_clamp": float(cfg["cl_pos_clamp"]),
             "unique": bool(cfg["cl_unique"]), "cosine": cfg["cl_similarity"] == "cosine",
-            "block_size": int(cfg["cl_block_size"]) or None}
+            "block_size": int(cfg["cl_block_size"]) or None, "keep_bytes": int(float(cfg["cl_keep_mb"]) * 2 ** 20)}
         tau = float(cfg["temperature"])
         if cfg["cl_layers"] == "final":
             pairs = [(sum(views["G_u"]), sum(views["E_u"]), sum(views["G_i"]), sum(views["E_i"]))]
@@ -176,6 +178,7 @@ def _check_config(cfg: dict[str, Any]) -> None:
         ("reg_weight", float(cfg["reg_weight"]) >= 0, "must be >= 0"),
         ("edge_dropout", 0.0 <= float(cfg["edge_dropout"]) < 1.0, "must lie in [0, 1)"),
         ("cl_block_size", int(cfg["cl_block_size"]) >= 0, "must be >= 0 (0: 256 on CPU, 4096 on GPU)"),
+        ("cl_keep_mb", float(cfg["cl_keep_mb"]) >= 0, "must be >= 0 (MiB of scores kept for the backward pass)"),
         ("contrastive", cfg["contrastive"] in ("all", "in_batch"), "must be 'all' or 'in_batch'"),
         ("cl_layers", cfg["cl_layers"] in ("final", "per_layer"), "must be 'final' or 'per_layer'"),
         ("cl_similarity", cfg["cl_similarity"] in ("dot", "cosine"), "must be 'dot' or 'cosine'"),
@@ -190,7 +193,7 @@ LIGHTGCL_DEFAULTS: dict[str, Any] = {
     "embedding_dim": 64, "num_layers": 2, "svd_rank": 5, "svd_niter": 2,
     "temperature": 0.2, "cl_weight": 0.2, "reg_weight": 1e-7, "edge_dropout": 0.0,
     "contrastive": "all", "cl_layers": "final", "cl_similarity": "dot", "cl_pos_clamp": 5.0,
-    "cl_unique": False, "cl_block_size": 0,
+    "cl_unique": False, "cl_block_size": 0, "cl_keep_mb": 256,
 }
 
 #: the authors' per-dataset commands (README of HKUDS/LightGCL); Yelp uses the defaults

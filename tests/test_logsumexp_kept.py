@@ -1,0 +1,67 @@
+"""The two forms of :func:`blockwise_logsumexp_matmul` — scores kept for the backward pass
+(when the matrix fits ``keep_bytes``) and blockwise with recomputation — against the dense
+``torch.logsumexp(q @ k.T / tau)``: values and gradients, the threshold, extreme inputs and a
+second backward pass through a retained graph."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from graphcl.losses.logsumexp import DEFAULT_KEEP_BYTES, blockwise_logsumexp_matmul
+
+FORMS = {"kept": None, "blockwise": 0}
+
+
+def _inputs(n=9, m=13, d=5, seed=0, scale=1.0):
+    g = torch.Generator().manual_seed(seed)
+    q = (torch.randn(n, d, generator=g, dtype=torch.float64) * scale).requires_grad_()
+    k = (torch.randn(m, d, generator=g, dtype=torch.float64) * scale).requires_grad_()
+    return q, k
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+@pytest.mark.parametrize("block_size", [1, 4, 13, 100])
+def test_both_forms_equal_the_dense_logsumexp_in_values_and_gradients(form, block_size):
+    q, k = _inputs()
+    weight = torch.linspace(-1, 2, 9, dtype=torch.float64)
+    got = blockwise_logsumexp_matmul(q, k, 0.3, block_size=block_size, keep_bytes=FORMS[form])
+    want = torch.logsumexp(q @ k.T / 0.3, 1)
+    torch.testing.assert_close(got, want)
+    for a, b in zip(torch.autograd.grad((got * weight).sum(), (q, k)), torch.autograd.grad((want * weight).sum(), (q, k))):
+        torch.testing.assert_close(a, b)
+
+
+def test_the_budget_decides_the_form():
+    q, k = _inputs(n=4, m=6)
+    fits = 4 * 6 * 8                                           # float64 bytes of the 4 x 6 matrix
+    kept = blockwise_logsumexp_matmul(q, k, keep_bytes=fits)
+    blockwise = blockwise_logsumexp_matmul(q, k, keep_bytes=fits - 1)
+    assert type(kept.grad_fn).__name__.startswith("_KeptLSE")
+    assert type(blockwise.grad_fn).__name__.startswith("_BlockwiseLSE")
+    assert DEFAULT_KEEP_BYTES >= 4096 * 1682 * 4                  # a LightGCL batch's ml-100k items fit
+    with pytest.raises(ValueError, match="keep_bytes must be >= 0"):
+        blockwise_logsumexp_matmul(q, k, keep_bytes=-1)
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_large_scores_do_not_overflow(form):
+    q, k = _inputs(scale=30.0)                                 # scores in the thousands: exp overflows
+    got = blockwise_logsumexp_matmul(q, k, 0.05, block_size=4, keep_bytes=FORMS[form])
+    torch.testing.assert_close(got, torch.logsumexp(q @ k.T / 0.05, 1))
+    grads = torch.autograd.grad(got.sum(), (q, k))
+    assert all(torch.isfinite(g).all() for g in grads)
+
+
+def test_a_retained_graph_gives_the_same_gradient_twice():
+    """The kept softmax must survive the first backward pass unchanged."""
+    q, k = _inputs()
+    out = blockwise_logsumexp_matmul(q, k, 0.5, block_size=4)
+    first = torch.autograd.grad(out.sum(), (q, k), retain_graph=True)
+    second = torch.autograd.grad(out.sum(), (q, k))
+    for a, b in zip(first, second):
+        assert torch.equal(a, b)
+
+
+def test_gradcheck_of_the_kept_form():
+    q, k = _inputs(n=4, m=5, d=3)
+    assert torch.autograd.gradcheck(lambda a, b: blockwise_logsumexp_matmul(a, b, 0.7, 2), (q, k))
