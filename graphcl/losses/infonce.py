@@ -196,7 +196,6 @@ class _ShiftedGrace(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u: Tensor, v: Tensor, bias: Optional[Tensor], tau: float, shift: float) -> Tensor:
-        n = u.shape[0]
         two_b = 0.0 if bias is None else 2.0 * bias
         left_u, right_u = _augmented(u, bias, True) / tau, _augmented(u, bias, False)
         left_v, right_v = _augmented(v, bias, True) / tau, _augmented(v, bias, False)
