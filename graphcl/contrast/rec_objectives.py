@@ -11,7 +11,7 @@ are the batch's distinct users and items, as SGL's and SimGCL's code take them.
   ``joint: true``: one ℓ over the users and items stacked, so users and items are each
   other's negatives (SELFRec's SGL, model/graph/SGL.py ``cal_cl_loss``).
 * ``all_infonce`` ``{tau: 0.2, pos_clamp: 5.0, cosine: false, unique: false, negatives: all,
-  block_size: 0, keep_mb: 256}`` (LightGCL, Cai et al. ICLR 2023, eq. 7 in its authors' form): anchors are
+  block_size: 0, keep_mb: 0}`` (LightGCL, Cai et al. ICLR 2023, eq. 7 in its authors' form): anchors are
   view 2's rows (LightGCL: the SVD view), keys all rows of view 1,
   L = mean_b [log Σ_{u'} e^{a_b·k_{u'}/τ} − clamp(a_b·k_b/τ, −c, c)] over the batch's users
   (every training pair's user, duplicates kept unless ``unique``) plus the same over its items
@@ -76,7 +76,7 @@ class AllNegativesInfoNCE(nn.Module):
     scope = "all"
 
     def __init__(self, tau: float = 0.2, pos_clamp: float = 5.0, cosine: bool = False, unique: bool = False,
-                 negatives: str = "all", block_size: int = 0, keep_mb: float = 256) -> None:
+                 negatives: str = "all", block_size: int = 0, keep_mb: float = 0) -> None:
         super().__init__()
         tau = float(tau)
         if not tau > 0 or tau == float("inf"):

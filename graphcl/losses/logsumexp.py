@@ -27,12 +27,15 @@ with ``g = ∂L/∂lse``. Peak extra memory is one ``|q| x block_size`` buffer.
 Double backward is not supported.
 
 Where the whole ``|q| x |k|`` matrix fits a memory budget (``keep_bytes``, default
-:data:`DEFAULT_KEEP_BYTES`), the scores are kept instead: the forward pass computes
+:data:`DEFAULT_KEEP_BYTES` = 0: never), the scores are kept instead: the forward pass computes
 ``x = q kᵀ/τ`` once, ``lse_i = m_i + log Σ_j e^{x_ij − m_i}`` and stores the softmax
 ``p_ij = e^{x_ij − m_i} / Σ_j e^{x_ij − m_i}``, and the backward pass uses it directly (two
-matrix products instead of three, no second exp pass): the recomputation is the price of
-the blockwise form, paid only when memory demands it. Both forms give the same values and
-gradients to float rounding.
+matrix products instead of three, no second exp pass). Both forms give the same values and
+gradients to float rounding. On this CPU (1 thread, interleaved, d 64) the kept form is not
+faster: 0.79x the blockwise speed at 4096 x 29,858 (467 MiB kept), 0.97x at 2048 x 17,632,
+1.05x at 1024 x 8,000 — the blockwise form's cache-sized blocks outweigh the recomputed
+product (experiments/results/lightgcl_infonce_kept.md); it is an option for devices where
+that balance differs, not measured here.
 """
 from __future__ import annotations
 
@@ -40,8 +43,9 @@ import torch
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "DEFAULT_KEEP_BYTES", "blockwise_logsumexp_matmul", "default_block_size"]
 
-#: the largest |q| x |k| score matrix kept for the backward pass (bytes); above it, blockwise
-DEFAULT_KEEP_BYTES = 256 * 2 ** 20
+#: the largest |q| x |k| score matrix kept for the backward pass (bytes); above it, blockwise.
+#: 0: never (the kept form measured no faster on CPU; module docstring)
+DEFAULT_KEEP_BYTES = 0
 
 #: keys per block on CPU: a 4096 x 256 float32 block (4 MiB) stays in cache between the
 #: matmul and the exp; measured 15-20% faster than 2048 for 4096 x 29,858 x 64 (1 thread)

@@ -43,7 +43,8 @@ Where the paper and the code differ, the code is the default and the paper an op
 
 ``cl_block_size`` (keys per block of the blockwise logsumexp; 0 = 256 on CPU,
 4096 on GPU) and ``cl_keep_mb`` (a batch's score matrix up to this many MiB is kept for the
-backward pass instead of recomputed; 0: always recompute) change memory and speed only,
+backward pass instead of recomputed; default 0: always recompute, the faster form on CPU)
+change memory and speed only,
 never the result (to float rounding).
 
 Not reproduced: the ``+1e-8`` inside the authors' log (negligible); their paper's
@@ -193,7 +194,7 @@ LIGHTGCL_DEFAULTS: dict[str, Any] = {
     "embedding_dim": 64, "num_layers": 2, "svd_rank": 5, "svd_niter": 2,
     "temperature": 0.2, "cl_weight": 0.2, "reg_weight": 1e-7, "edge_dropout": 0.0,
     "contrastive": "all", "cl_layers": "final", "cl_similarity": "dot", "cl_pos_clamp": 5.0,
-    "cl_unique": False, "cl_block_size": 0, "cl_keep_mb": 256,
+    "cl_unique": False, "cl_block_size": 0, "cl_keep_mb": 0,
 }
 
 #: the authors' per-dataset commands (README of HKUDS/LightGCL); Yelp uses the defaults
