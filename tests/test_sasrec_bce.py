@@ -65,3 +65,27 @@ def test_a_user_who_has_seen_every_item_is_refused():
     repeated = SequenceDataset("repeats", 3, torch.tensor([1, 1, 1, 2, 2, 3]), torch.tensor([0, 6]))
     drawn = UnseenItemSampler(repeated).sample(torch.zeros(50, dtype=torch.long), torch.Generator().manual_seed(0))
     assert set(drawn.tolist()) == {3}
+
+
+def test_ce_padding_class_adds_the_zero_padding_row_as_a_class():
+    """RecBole's CE (the authors' MCLRec code) runs the softmax over the whole item table, the
+    padding row included: with that row at zero its logit is 0, one more e^0 in each denominator."""
+    spec = get_method("sasrec")
+    config = {**spec.defaults, "hidden_size": 8, "inner_size": 16, "num_heads": 1, "max_len": 4, "batch_size": 4}
+    torch.manual_seed(0)
+    model = spec.build(_toy(), {**config, "ce_padding_class": True}, "cpu")
+    batch = next(iter(model.batches(torch.Generator().manual_seed(1))))
+    h = model.encode(batch["seq"], batch["len"])
+    e = model.item_embeddings
+    assert torch.equal(e[0], torch.zeros_like(e[0]))
+    logits = h @ e[1:].T                                           # the real items 1..n
+    target = batch["target"] - 1
+    plain = (torch.logsumexp(logits, 1) - logits.gather(1, target[:, None])[:, 0]).mean()
+    padded = (torch.log(torch.exp(logits).sum(1) + 1.0) - logits.gather(1, target[:, None])[:, 0]).mean()
+    assert float(model.rec_loss(h, batch)) == pytest.approx(float(padded), rel=1e-5)
+    default = spec.build(_toy(), config, "cpu")
+    default.load_state_dict(model.state_dict())
+    assert float(default.rec_loss(h, batch)) == pytest.approx(float(plain), rel=1e-5)
+    assert float(padded) > float(plain)
+    with pytest.raises(ValueError, match="ce_padding_class must be true or false, got 'yes'"):
+        spec.build(_toy(), {**config, "ce_padding_class": "yes"}, "cpu")

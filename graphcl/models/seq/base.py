@@ -9,7 +9,9 @@ plain class *is* SASRec / GRU4Rec trained with cross-entropy over all items
 
 with ``h_s = encode(s)`` the last-position representation of the input
 prefix ``s`` and ``E`` the item embeddings (the padding row excluded, so the
-softmax runs over the ``num_items`` real items). ``loss_type: bce`` is the SASRec
+softmax runs over the ``num_items`` real items; ``ce_padding_class: true`` keeps the
+padding row as one more class, as RecBole's CE over its whole item table does: with the row
+held at zero it adds e^0 = 1 to every denominator). ``loss_type: bce`` is the SASRec
 paper's loss instead (eq. 8, and kang205/SASRec's code): with j⁻ an item the user
 has not interacted with in its training part, drawn per example,
 
@@ -69,6 +71,9 @@ SEQ_DEFAULTS: dict[str, Any] = {
     # "ce": cross-entropy over all items (RecBole's CE, MCLRec's); "bce": SASRec's paper loss,
     # binary cross-entropy of the target against one unseen item sampled per example
     "loss_type": "ce",
+    # true: the padding row (item 0, held at zero) is one more softmax class, as RecBole's CE
+    # (the authors' MCLRec code): its logit 0 adds 1 to every denominator
+    "ce_padding_class": False,
     # hand freed heap memory back to the OS every N training steps (glibc malloc_trim; 0: never).
     # Batches of varying shape (SRA-CL's neighbour sets) fragment glibc's heap so RSS only grows:
     # 1 keeps SRA-CL on ml-100k near 0.8 GiB instead of ~2.2 GiB, at the cost of re-faulting pages
@@ -137,6 +142,9 @@ class SequentialRecommender(nn.Module):
         if self.loss_type not in LOSS_TYPES:
             raise ValueError(f"loss_type must be one of {', '.join(LOSS_TYPES)}, got {self.loss_type!r}")
         self.negatives = UnseenItemSampler(dataset, self.device_) if self.loss_type == "bce" else None
+        self.ce_padding_class = config.get("ce_padding_class", False)
+        if not isinstance(self.ce_padding_class, bool):
+            raise ValueError(f"ce_padding_class must be true or false, got {self.ce_padding_class!r}")
 
     # --------------------------------------------------------------- encoder
     @property
@@ -152,6 +160,8 @@ class SequentialRecommender(nn.Module):
         """L_rec of the module docstring (``loss_type`` ce or bce) for the encodings ``h`` of
         ``batch`` (its ``target``, and its ``neg`` for bce)."""
         if self.loss_type == "ce":
+            if self.ce_padding_class:                      # classes 0..n, item ids as labels
+                return F.cross_entropy(h @ self.item_embeddings.T, batch["target"])
             return full_softmax_ce(h, self.item_embeddings, batch["target"])
         table = self.item_embeddings
         positive = (h * table[batch["target"]]).sum(-1)
