@@ -29,7 +29,10 @@ Adam over all parameters on the step-1 objective.
 Differences from the authors' code, on purpose: the three encoder inputs of a
 step run as one concatenated batch (the same computation, faster); step 2 runs
 the encoder without autograd (its gradients are discarded there anyway);
-sequences are left-padded with end-aligned positions (RecBole right-pads).
+sequences are left-padded with end-aligned positions (RecBole right-pads, positions from the
+start: the same model for full-length inputs, not for shorter ones; no option yet); the
+cross-entropy runs over the real items (the code's RecBole CE includes the zero padding row as
+one more class: ``ce_padding_class: true``).
 Defaults are the authors' ``MCLRec.yaml``/``seq.yaml`` (λ 0, β 0.01, τ 1, dot);
 the registry presets carry the paper's per-dataset λ and β.
 """
