@@ -132,9 +132,10 @@ def _node_env(adapter: Adapter, ctx: RunContext, data: Any) -> dict[str, str]:
 
 def run_ours(adapter: Adapter, ctx: RunContext, timeout: float | None) -> dict[str, Any]:
     """One graphcl run in its own process."""
+    config = {**adapter.ours_config(ctx.dataset), **ctx.extra.get("ours_overrides", {})}  # (a --variant's)
     cmd = [ctx.python, "-m", "experiments.parity.run_ours", "--method", adapter.method,
            "--dataset", adapter.ours_dataset(ctx), "--data-root", str(ctx.data_root),
-           "--config", json.dumps(adapter.ours_config(ctx.dataset)), "--seed", str(ctx.seed),
+           "--config", json.dumps(config), "--seed", str(ctx.seed),
            "--epochs", str(ctx.epochs), "--threads", str(ctx.threads), "--run-dir", str(ctx.workdir)]
     if adapter.eval_every != 1:
         cmd += ["--eval-every", str(adapter.eval_every)]
@@ -180,10 +181,18 @@ def run_parity(adapter_name: str, dataset: str, checkout: Path, epochs: int, see
                data_root: Path, work: Path, out_dir: Path, threads: int = 1, commit: str | None = None,
                sides: tuple[str, ...] = ("reference", "ours"), resume: bool = False,
                overwrite: bool = False, timeout: float | None = None,
-               import_runs: list[Path] | None = None) -> Path:
+               import_runs: list[Path] | None = None, variant: str | None = None,
+               ours_overrides: dict[str, Any] | None = None,
+               import_reference_runs: list[Path] | None = None) -> Path:
     """Run every missing (side, seed); write and return the results file. ``import_runs``: other
     results files of the SAME settings (e.g. one side run in parallel into another ``--out``) whose
-    ``ok`` runs are taken over (and then skipped) where this file has none for that (side, seed)."""
+    ``ok`` runs are taken over (and then skipped) where this file has none for that (side, seed).
+
+    A variant of graphcl's side (``variant`` = a name, ``ours_overrides`` = graphcl config keys
+    merged over ``adapter.ours_config``, recorded in the settings and under ``variant``) writes
+    ``<adapter>_<dataset>_<variant>.json``; ``import_reference_runs``: results files whose settings
+    differ from this one's in ``ours_config`` (and seeds) only, whose ``ok`` REFERENCE runs are taken
+    over (the reference side does not read graphcl's config), their paths recorded."""
     from graphcl.reproduce import hardware_description
     adapter = load_adapter(adapter_name)
     if dataset not in adapter.datasets:
@@ -191,14 +200,25 @@ def run_parity(adapter_name: str, dataset: str, checkout: Path, epochs: int, see
     checkout, data_root = checkout.resolve(), data_root.resolve()
     if "reference" in sides:
         adapter.check_checkout(checkout)
+    overrides = dict(ours_overrides or {})
+    if overrides and not variant:
+        raise ValueError("ours_overrides (--ours-set) need a variant name (--variant), so that the default "
+                         "results file is not written with another graphcl config")
+    if variant is not None and not (variant and all(ch.isalnum() or ch in "-_" for ch in variant)):
+        raise ValueError(f"variant must be a non-empty name of letters, digits, '-' or '_', got {variant!r}")
     data, data_desc = adapter.load_data(dataset, data_root)
     commit = commit or _git_commit(checkout) or "unknown"
     settings = {"epochs": epochs, "seeds": seeds, "threads": threads, "hyper": adapter.hyper(dataset),
-                "ours_config": adapter.ours_config(dataset), "data": data_desc, "reference_commit": commit}
+                "ours_config": {**adapter.ours_config(dataset), **overrides}, "data": data_desc,
+                "reference_commit": commit}
     if adapter.eval_every != 1:  # (absent = 1: the files written before the key keep their hash)
         settings["eval_every"] = adapter.eval_every
-    path = out_dir / f"{adapter.name}_{dataset}.json"
+    path = out_dir / (f"{adapter.name}_{dataset}_{variant}.json" if variant else f"{adapter.name}_{dataset}.json")
     runs = _read_existing(path, settings, resume, overwrite)
+    imported_ref = [Path(p) for p in import_reference_runs or []]
+    for other in imported_ref:
+        have = {(r["side"], r["seed"]) for r in runs}
+        runs += [r for r in _read_reference_runs(other, settings) if (r["side"], r["seed"]) not in have]
     for other in import_runs or []:  # (resume-like: refuses another file's settings)
         have = {(r["side"], r["seed"]) for r in runs}
         runs += [r for r in _read_existing(Path(other), settings, True, False) if (r["side"], r["seed"]) not in have]
@@ -215,10 +235,21 @@ def run_parity(adapter_name: str, dataset: str, checkout: Path, epochs: int, see
         "ours": {"graphcl_commit": _git_commit(REPO), "command": None},
         "hardware": hardware_description("cpu") + f"; {threads} torch thread(s) per side",
         "protocol": {"notes": list(adapter.protocol_notes), "findings": list(adapter.findings)}, "runs": runs}
+    if variant:
+        doc["variant"] = {"name": variant, "ours_overrides": overrides}
     if path.exists() and resume:
         old = json.loads(path.read_text(encoding="utf-8"))
         doc["reference"].update({k: old["reference"].get(k) for k in ("command", "patches")})
         doc["ours"]["command"] = old.get("ours", {}).get("command")
+        if old["reference"].get("imported_from"):
+            doc["reference"]["imported_from"] = list(old["reference"]["imported_from"])
+    for other in imported_ref:  # the imported reference runs' command, patches and origin
+        odoc = json.loads(other.read_text(encoding="utf-8"))
+        if not doc["reference"].get("command"):
+            doc["reference"].update({k: odoc["reference"].get(k) for k in ("command", "patches")})
+        origin = doc["reference"].setdefault("imported_from", [])
+        if str(other) not in origin:
+            origin.append(str(other))
     for other in import_runs or []:  # their commands, where this file has none yet
         odoc = json.loads(Path(other).read_text(encoding="utf-8"))
         if not doc["reference"].get("command") and odoc.get("reference", {}).get("command"):
@@ -231,7 +262,9 @@ def run_parity(adapter_name: str, dataset: str, checkout: Path, epochs: int, see
                 continue
             ctx = RunContext(dataset=dataset, seed=seed, epochs=epochs, checkout=checkout,
                              data_root=data_root.resolve(), python=sys.executable, threads=threads,
-                             workdir=work / f"{adapter.name}_{dataset}" / f"{side}-seed{seed}")
+                             workdir=work / (f"{adapter.name}_{dataset}_{variant}" if variant
+                                             else f"{adapter.name}_{dataset}") / f"{side}-seed{seed}",
+                             extra={"ours_overrides": overrides} if overrides else {})
             print(f"[parity] {adapter.name}/{dataset} {side} seed {seed}: running ({epochs} epochs)", flush=True)
             out = run_reference(adapter, ctx, data, timeout) if side == "reference" else run_ours(adapter, ctx, timeout)
             if side == "reference":
@@ -248,6 +281,33 @@ def run_parity(adapter_name: str, dataset: str, checkout: Path, epochs: int, see
     doc["summary"] = summarize(doc["runs"], adapter.metrics)
     _write(path, doc)
     return path
+
+
+def _read_reference_runs(path: Path, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``ok`` reference runs of another results file whose settings equal ``settings`` except
+    ``ours_config`` and ``seeds`` (else :class:`SettingsMismatch` naming the differing keys)."""
+    other = json.loads(Path(path).read_text(encoding="utf-8")).get("settings", {})
+    changed = sorted(k for k in set(settings) | set(other)
+                     if k not in ("seeds", "ours_config") and settings.get(k) != other.get(k))
+    if changed:
+        raise SettingsMismatch(f"{path}: cannot take over its reference runs, its settings differ in more than "
+                               f"graphcl's config (differing: {', '.join(changed)})")
+    return [r for r in json.loads(Path(path).read_text(encoding="utf-8")).get("runs", [])
+            if r.get("side") == "reference" and r.get("status") == "ok"]
+
+
+def _parse_set(items: list[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs (VALUE read as JSON, else kept as a string) as a dict."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"--ours-set wants KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 def _write(path: Path, doc: dict[str, Any]) -> None:
@@ -284,12 +344,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--import-runs", type=Path, nargs="+", default=None,
                     help="take over the ok runs of these results files (same settings; e.g. one side run "
                          "in parallel into another --out)")
+    ap.add_argument("--variant", default=None,
+                    help="name of a variant of graphcl's side: writes <adapter>_<dataset>_<variant>.json")
+    ap.add_argument("--ours-set", nargs="+", default=None, metavar="KEY=VALUE",
+                    help="graphcl config overrides of the variant (VALUE as JSON, else a string); needs --variant")
+    ap.add_argument("--import-reference-runs", type=Path, nargs="+", default=None,
+                    help="take over the ok REFERENCE runs of these results files (settings equal except "
+                         "graphcl's config), e.g. the default file for a --variant of graphcl's side")
     args = ap.parse_args(argv)
     try:
         path = run_parity(args.adapter, args.dataset, args.checkout, args.epochs, args.seeds,
                           data_root=args.data_root, work=args.work, out_dir=args.out, threads=args.threads,
                           commit=args.commit, sides=tuple(args.sides), resume=args.resume,
-                          overwrite=args.overwrite, timeout=args.timeout, import_runs=args.import_runs)
+                          overwrite=args.overwrite, timeout=args.timeout, import_runs=args.import_runs,
+                          variant=args.variant, ours_overrides=_parse_set(args.ours_set),
+                          import_reference_runs=args.import_reference_runs)
     except (CheckoutError, PatchError, SettingsMismatch, FileExistsError, ValueError) as err:
         print(f"parity: error: {err}", file=sys.stderr)
         return 2

@@ -18,7 +18,7 @@ from typing import Any
 
 from experiments.parity.summary import derive_final, summarize
 
-__all__ = ["load_results", "render", "plot_curves", "main"]
+__all__ = ["load_results", "render", "plot_curves", "file_stem", "main"]
 
 REPO = Path(__file__).resolve().parents[2]
 SELECTION_LABEL = {"best_valid": "selected on validation (ours)", "last": "last epoch (authors' protocol)",
@@ -39,6 +39,25 @@ def load_results(folder: Path) -> list[dict[str, Any]]:
         doc["_path"] = path
         docs.append(doc)
     return docs
+
+
+def file_stem(doc: dict[str, Any]) -> str:
+    """``<adapter>_<dataset>``, plus ``_<variant>`` for a variant of graphcl's side (the harness'
+    ``--variant``): the results file's and its PNG's name."""
+    variant = (doc.get("variant") or {}).get("name")
+    return f"{doc['adapter']}_{doc['dataset']}" + (f"_{variant}" if variant else "")
+
+
+def _variant_suffix(doc: dict[str, Any]) -> str:
+    """`` (ours: key=value, ...)`` for a variant of graphcl's side, else empty."""
+    variant = doc.get("variant") or {}
+    extra = ", ".join(f"{k}={v}" for k, v in (variant.get("ours_overrides") or {}).items())
+    return f" (ours: {extra or variant.get('name')})" if variant else ""
+
+
+def _label(doc: dict[str, Any]) -> str:
+    """``method / dataset``, plus the variant's graphcl overrides where the file is a variant."""
+    return f"{doc['method']} / {doc['dataset']}" + _variant_suffix(doc)
 
 
 def _ms(entry: list[float] | None, digits: int = 4) -> str:
@@ -65,7 +84,7 @@ def _row(doc: dict[str, Any], selection: str) -> str:
     spread = "<br>".join(f"{m} {_yes(s['within_spread'][selection].get(m))}" for m in metrics)
     data = st.get("data", {})
     return "| " + " | ".join([
-        f"{doc['method']} / {doc['dataset']}", f"{ref['repo']}@`{str(ref['commit'])[:10]}`",
+        _label(doc), f"{ref['repo']}@`{str(ref['commit'])[:10]}`",
         f"{data.get('name') or Path(str(data.get('source', '?'))).name} "
         f"({data.get('train', '?')}/{data.get('valid', '?')}/"
         f"{data.get('test', '?')})", str(st["epochs"]),
@@ -146,9 +165,9 @@ def _epoch_table(doc: dict[str, Any]) -> list[str]:
 
 def _details(doc: dict[str, Any], png_dir: Path, md_path: Path) -> list[str]:
     s, ref, st = doc["summary"], doc["reference"], doc["settings"]
-    png = png_dir / f"{doc['adapter']}_{doc['dataset']}.png"
+    png = png_dir / f"{file_stem(doc)}.png"
     rel = png.relative_to(md_path.parent) if png.is_relative_to(md_path.parent) else png
-    out = [f"## {doc['method']} on {doc['dataset']}", "",
+    out = [f"## {doc['method']} on {doc['dataset']}{_variant_suffix(doc)}", "",
            f"- reference: github.com/{ref['repo']} at `{ref['commit']}`, run from a patched temporary copy "
            f"of `{ref.get('checkout')}`", f"- hardware: {doc.get('hardware')}",
            f"- data: {_data_line(st.get('data') or {})}",
@@ -159,7 +178,11 @@ def _details(doc: dict[str, Any], png_dir: Path, md_path: Path) -> list[str]:
            f"{_ms(s['reference']['peak_rss_mib'], 0)}, ours {_ms(s['ours']['peak_rss_mib'], 0)}",
            f"- reference command: `{' '.join(ref.get('command') or [])}`",
            f"- ours command: `{' '.join((doc.get('ours') or {}).get('command') or [])}`",
-           f"- curves: ![{doc['adapter']} {doc['dataset']}]({rel})", "", "Protocol notes:", ""]
+           f"- curves: ![{file_stem(doc)}]({rel})", "", "Protocol notes:", ""]
+    if ref.get("imported_from"):
+        out.insert(out.index("Protocol notes:") - 1,
+                   f"- reference runs taken over from {', '.join(ref['imported_from'])} (same settings "
+                   f"except graphcl's config)")
     out += [f"- {n}" for n in doc.get("protocol", {}).get("notes", [])]
     findings = doc.get("protocol", {}).get("findings", [])
     if findings:
@@ -267,7 +290,8 @@ def plot_curves(doc: dict[str, Any], path: Path) -> Path | None:
     handles, labels = axes[0].get_legend_handles_labels()
     if labels:  # (a results file without a finished run has none)
         fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
-    fig.suptitle(f"{doc['method']} on {doc['dataset']}: reference ({doc['reference']['repo']}) vs graphcl")
+    fig.suptitle(f"{doc['method']} on {doc['dataset']}{_variant_suffix(doc)}: "
+                 f"reference ({doc['reference']['repo']}) vs graphcl")
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -285,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no parity/1 results files under {args.results}", file=sys.stderr)
         return 1
     for doc in docs:
-        plot_curves(doc, args.results / f"{doc['adapter']}_{doc['dataset']}.png")
+        plot_curves(doc, args.results / f"{file_stem(doc)}.png")
     from graphcl.io import atomic_write_text
     atomic_write_text(args.out, render(docs, args.results, args.out))
     print(f"wrote {args.out} ({len(docs)} results files)")

@@ -217,8 +217,11 @@ class MEOWAdapter(Adapter):
         "nobody's top-700: their rows of the reference's PSP graph are EMPTY (no self loop either), so their PSP "
         "fine view is the same constant for all of them (row sums of the reference's PSP operator: min 0, median "
         "1, max 2.63; graphcl's: all 1). The most likely cause of the reference's lower NMI/ARI at the same budget "
-        "(a graphcl run with the reference's k-means options kept its NMI: see the README); not changed on "
-        "either side",
+        "(a graphcl run with the reference's k-means options kept its NMI: see the README). graphcl option "
+        "metapath_layout: reference_transposed (graphcl/models/node/meow_views.py reference_topk, metapath_graphs, "
+        "masked_graph; default own_topk unchanged) reproduces the reference's operators (the same argsort tie "
+        "order, the transpose; on ACM equal to the numpy replication to 1e-6, tests/test_meow_metapath_layout.py); "
+        "run as the variant results file meow_acm_reference_transposed.json",
         "AMiner top-k ties: HeCo's AMiner pap/prp are boolean, so every PathSim value is 1 and the reference's "
         "top-k (preprocess.py:78-99, line 90: np.argsort(...)[:, ::-1][:, :k]) keeps an arbitrary k of the tied "
         "neighbours (numpy's sort order); graphcl keeps the node itself, then by column "

@@ -1,7 +1,9 @@
 """AdaMEOW (Yu, Ge, Li & Zhou, TKDE 2024; jianxiangyu/MEOW ``code_adameow``): MEOW's
 coarse and fine-grained views with adaptively learned soft weights of negatives.
 
-Same encoder and views as :class:`graphcl.models.node.meow.MEOW`; no k-means and
+Same encoder and views as :class:`graphcl.models.node.meow.MEOW` (including its
+``metapath_layout`` option: ``own_topk``, the default, or ``reference_transposed``, the authors'
+top-k order and transposed operators, the same ``normalize_adj`` in ``code_adameow``); no k-means and
 no prototypical term. Anchors are the projected fine view ẑ_f, keys the projected
 coarse view ẑ_c, and every denominator term gets a learned weight::
 

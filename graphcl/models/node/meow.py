@@ -27,7 +27,7 @@ computed blockwise (:func:`graphcl.losses.weighted.weighted_info_nce`). Options:
 
 Differences from the authors' code (documented choices): the top-k graph is
 normalized as D^{-1/2} A D^{-1/2} with row i aggregating its own top-k (the code
-propagates with the transpose); the PCL concentration uses Euclidean distances
+propagates with the transpose: ``metapath_layout`` below); the PCL concentration uses Euclidean distances
 (``concentration: meow-code``: the code's square root of faiss inner products, α 5);
 k-means is ours (torch, random initial centroids as faiss, ``kmeans_restarts`` x
 ``kmeans_iters`` like faiss' nredo 5, niter 20), Euclidean by default
@@ -39,6 +39,26 @@ training length and model selection follow the trainer (select on validation)
 instead of early stopping on the training loss (``loss_patience`` gives the code's rule).
 The code's ProtoNCE divides by mean_k · N instead of Σ_k (``contrast.py`` ProtoNCE,
 ``.mean(axis=1) * z.size(0)``): a constant log(N/K) added to the loss, same gradients.
+
+``metapath_layout`` (MEOW and AdaMEOW): ``"own_topk"`` (default) keeps per row i the
+``nei_max`` entries of largest PathSim (ties: i itself, then by column;
+:func:`graphcl.data.metapath.pathsim_topk`) and propagates with Â = D^{-1/2} A D^{-1/2}:
+row i aggregates over its own top-k. ``"reference_transposed"`` reproduces the authors'
+operator (jianxiangyu/MEOW@6a072d7 ``code_meow/module/preprocess.py``: ``pathsim`` lines
+78-100 (argsort at 90), ``normalize_adj`` 16-29 (transpose at 24), ``mask_edges`` 31-47; the
+same functions in ``code_adameow/module/preprocess.py``: 48-70, 25-38 (33), 81-101): the
+top-k in numpy's ``argsort`` order of the dense PathSim row, reversed (ties in numpy's order,
+the node itself not preferred;
+:func:`graphcl.models.node.meow_views.reference_topk`), then Â = D^{-1/2} Aᵀ D^{-1/2} with D
+the row sums of A (``adj.dot(D).transpose().dot(D)``), likewise the masked graph
+D^{-1/2} Mᵀ D^{-1/2}, and the coarse graph their mean: row i aggregates over the nodes whose
+top-k holds i. Where the top-k is a tie-break (ACM's PSP: one subject per paper, every PathSim
+value 1, k = 700 below many subjects' sizes) identical rows keep identical columns, so the
+papers past the first 700 of a subject are in nobody's top-k: 1,252 of ACM's 4,019 papers
+then have an empty PSP row (no self loop): the graph convolutions (no bias) give them 0 and
+the whole-matrix normalization maps 0 to one constant vector, their shared PSP fine view
+(experiments/parity/README.md, MEOW section: with this option our ACM NMI/ARI fall to the
+code's, 35.2 / 31.0 vs its 33.9 / 29.8, from 44.7 / 38.8 with the default).
 
 Featureless (one-hot) targets, e.g. HeCo's AMiner and Freebase (checked against the
 code run with ``sp.eye`` features, issue 24):
@@ -68,9 +88,9 @@ from torch import nn
 from graphcl.losses.prototypical import CONCENTRATION_FORMS, cluster_runs, prototypical_loss
 from graphcl.losses.weighted import ClusterWeights, weighted_info_nce
 from graphcl.models.node.base import FullGraphBatch, refuse_minibatch
-from graphcl.models.node.meow_views import (coarse_graph, context_operators, mask_entries,
-                                            identity_keep_rows, masked_graph, metapath_graphs,
-                                            per_metapath, row_normalize)
+from graphcl.models.node.meow_views import (METAPATH_LAYOUTS, coarse_graph, context_operators,
+                                            mask_entries, identity_keep_rows, masked_graph,
+                                            metapath_graphs, per_metapath, row_normalize)
 from graphcl.nn.metapath import MeowGCN, SemanticAttention, TypeProjection
 from graphcl.registry import MethodSpec, register_method
 from graphcl.eval.tasks.hetero_probe import HETERO_TASK_DEFAULTS
@@ -106,6 +126,9 @@ class MEOW(nn.Module):
                              f"got {c['target_projection']!r}")
         if not isinstance(c["identity_feat_mask"], bool):
             raise ValueError(f"identity_feat_mask must be true or false, got {c['identity_feat_mask']!r}")
+        layout = c["metapath_layout"]
+        if layout not in METAPATH_LAYOUTS:
+            raise ValueError(f"metapath_layout must be one of {', '.join(METAPATH_LAYOUTS)}, got {layout!r}")
         self.metapaths = [m.lower() for m in (c["metapaths"] or data.metapaths)]
         unknown = [m for m in self.metapaths if m not in data.metapaths]
         if unknown:
@@ -116,8 +139,8 @@ class MEOW(nn.Module):
         self.num_nodes = n = int(data[t].num_nodes)
         gen = torch.Generator().manual_seed(int(c["seed"]))  # the masks are drawn once
         self.graphs, kept = metapath_graphs(data, self.metapaths, per_metapath(c["nei_max"], mps, "nei_max"),
-                                            str(c["topk_values"]), dev)
-        self.masked = [masked_graph(ei, n, float(p), gen, dev) for (ei, _), p
+                                            str(c["topk_values"]), dev, layout=layout)
+        self.masked = [masked_graph(ei, n, float(p), gen, dev, layout=layout) for (ei, _), p
                        in zip(kept, per_metapath(c["adj_mask"], mps, "adj_mask"))]
         self.coarse = coarse_graph(self.graphs)
         self.contexts = context_operators(data, self.metapaths, dev)
@@ -274,6 +297,7 @@ MEOW_DEFAULTS: dict[str, Any] = {
     "valid_metric": "micro_f1", "eval_every": 0, "patience": 1000,
     "epochs": 300, "lr": 7e-4, "weight_decay": 0.0,
     "metapaths": [], "nei_max": [0], "topk_values": "count",
+    "metapath_layout": "own_topk",   # or "reference_transposed": the authors' top-k order, transposed
     "hidden_dim": 64, "embed_dim": 64, "dropout": 0.2, "tau": 0.4,
     "feat_mask": 0.3, "adj_mask": [0.3], "normalize_features": True,
     "identity_feat_mask": True,      # one-hot targets: mask whole rows (the code's mask_feature on sp.eye)

@@ -22,8 +22,12 @@ from torch import Tensor
 from graphcl.data.metapath import pathsim_topk, relation_matrix, sym_normalize
 from graphcl.sparse import SparseGraph, csr_tensor
 
-__all__ = ["per_metapath", "metapath_graphs", "masked_graph", "coarse_graph", "row_normalize",
-           "mask_entries", "identity_keep_rows", "context_operators"]
+__all__ = ["METAPATH_LAYOUTS", "per_metapath", "reference_topk", "metapath_graphs", "masked_graph",
+           "coarse_graph", "row_normalize", "mask_entries", "identity_keep_rows", "context_operators"]
+
+#: ``metapath_layout`` values: ``own_topk`` (graphcl, row i aggregates over its own top-k) and
+#: ``reference_transposed`` (the authors' code: its top-k order, then the normalized graph transposed)
+METAPATH_LAYOUTS = ("own_topk", "reference_transposed")
 
 
 def per_metapath(value: Any, m: int, key: str) -> list:
@@ -37,32 +41,112 @@ def per_metapath(value: Any, m: int, key: str) -> list:
     return values
 
 
-def _graph(edge_index: Tensor, weight: Tensor, n: int, device: torch.device) -> SparseGraph:
+def _check_layout(layout: str) -> None:
+    if layout not in METAPATH_LAYOUTS:
+        raise ValueError(f"metapath_layout must be one of {', '.join(METAPATH_LAYOUTS)}, got {layout!r}")
+
+
+def _graph(edge_index: Tensor, weight: Tensor, n: int, device: torch.device,
+           transpose: bool = False) -> SparseGraph:
+    """D^{-1/2} A D^{-1/2} (D = row sums of A), or its transpose D^{-1/2} Aᵀ D^{-1/2}
+    (entry (i, j) = d_i^{-1/2} A_ji d_j^{-1/2}: the same values at swapped positions)."""
     values = sym_normalize(edge_index, weight.float(), n)
-    return SparseGraph.from_coo(edge_index[0].to(device), edge_index[1].to(device),
-                                values.to(device), (n, n))
+    rows, cols = (edge_index[1], edge_index[0]) if transpose else (edge_index[0], edge_index[1])
+    return SparseGraph.from_coo(rows.to(device), cols.to(device), values.to(device), (n, n))
+
+
+def reference_topk(edge_index: Tensor, counts: Tensor, num_nodes: int, k: int, values: str = "count",
+                   chunk_rows: int = 256) -> tuple[Tensor, Tensor]:
+    """The authors' top-k (jianxiangyu/MEOW@6a072d7 ``code_meow/module/preprocess.py`` ``pathsim``,
+    lines 78-100; the same function in ``code_adameow``): per row i of the dense PathSim matrix
+    S (s_ij = 2C_ij/(C_ii + C_jj) at the nonzeros of C, 0 elsewhere) the first ``k`` columns of
+    ``np.argsort(S[i])[::-1]`` (line 90; numpy's default sort, reversed), i.e. the k largest values with
+    ties in that order (NOT the diagonal first: on a row of tied values the node itself may be
+    left out), keeping only the entries with C_ij > 0 (the code keeps A[i, j], so the zeros it
+    picks when a row has fewer than k nonzeros hold nothing). Identical rows (e.g. ACM's PSP, a
+    union of cliques of tied papers) keep identical columns. The tie order is numpy's; this
+    function calls the same ``np.argsort`` on the same float64 values, row blocks of
+    ``chunk_rows`` at a time (O(N²) time and O(chunk_rows·N) memory, as the code's dense pass).
+
+    Returns ``(edge_index, weight)`` of the kept entries in row-major order, weight as
+    :func:`graphcl.data.metapath.pathsim_topk` (``count``, ``pathsim`` or ``binary``).
+    """
+    if k < 1:
+        raise ValueError(f"top-k needs k >= 1, got {k}")
+    if values not in ("count", "pathsim", "binary"):
+        raise ValueError(f"values must be 'count', 'pathsim' or 'binary', got {values!r}")
+    row = edge_index[0].cpu().numpy().astype(np.int64)
+    col = edge_index[1].cpu().numpy().astype(np.int64)
+    c = counts.detach().cpu().numpy().astype(np.float64)
+    if c.size and bool((c <= 0).any()):
+        raise ValueError("path counts must be positive (drop zero entries first)")
+    diag = np.zeros(num_nodes, dtype=np.float64)
+    loops = row == col
+    diag[row[loops]] = c[loops]
+    sim = 2 * c / (diag[row] + diag[col])  # the code's 2 * A[i, j] / (A[i, i] + A[j, j])
+    s_mat = sp.csr_matrix((sim, (row, col)), shape=(num_nodes, num_nodes))
+    c_mat = sp.csr_matrix((c, (row, col)), shape=(num_nodes, num_nodes))
+    kk = min(int(k), num_nodes)
+    out_r, out_c, out_w = [], [], []
+    for start in range(0, num_nodes, int(chunk_rows)):
+        stop = min(start + int(chunk_rows), num_nodes)
+        dense = s_mat[start:stop].toarray()
+        top = np.sort(np.argsort(dense, axis=1)[:, ::-1][:, :kk], axis=1)
+        r = np.repeat(np.arange(start, stop), kk)
+        cc = top.reshape(-1)
+        sv = dense[r - start, cc]
+        keep = sv > 0
+        if values == "count":
+            wv = c_mat[start:stop].toarray()[r[keep] - start, cc[keep]]
+        else:
+            wv = sv[keep] if values == "pathsim" else np.ones(int(keep.sum()))
+        out_r.append(r[keep])
+        out_c.append(cc[keep])
+        out_w.append(wv)
+    kr = np.concatenate(out_r) if out_r else np.zeros(0, dtype=np.int64)
+    kc = np.concatenate(out_c) if out_c else np.zeros(0, dtype=np.int64)
+    weight = np.concatenate(out_w) if out_w else np.zeros(0)
+    ei = torch.from_numpy(np.vstack([kr, kc]).astype(np.int64))
+    return ei.to(edge_index.device), torch.from_numpy(weight.astype(np.float32)).to(edge_index.device)
 
 
 def metapath_graphs(data: Any, metapaths: Sequence[str], nei_max: Sequence[Any], values: str,
-                    device: torch.device) -> tuple[list[SparseGraph], list[tuple[Tensor, Tensor]]]:
-    """Per meta-path: Â = D^{-1/2} A D^{-1/2} of the PathSim top-k graph (k = ``nei_max``,
-    None or 0 for all) and the kept (edge_index, weight) for masking."""
+                    device: torch.device, layout: str = "own_topk",
+                    ) -> tuple[list[SparseGraph], list[tuple[Tensor, Tensor]]]:
+    """Per meta-path, the normalized PathSim top-k graph (k = ``nei_max``, None or 0 for all)
+    and the kept (edge_index, weight) A for masking.
+
+    ``layout``: ``"own_topk"`` (default): A from :func:`graphcl.data.metapath.pathsim_topk`
+    (ties: the node itself, then by column) and Â = D^{-1/2} A D^{-1/2}, so row i aggregates
+    over its own top-k. ``"reference_transposed"``: the authors' code — A from
+    :func:`reference_topk` (numpy's argsort tie order) and Â = D^{-1/2} Aᵀ D^{-1/2} with D the
+    row sums of A (``code_meow/module/preprocess.py`` ``normalize_adj``, lines 16-29, line 24:
+    ``adj.dot(D).transpose().dot(D)``), so row i aggregates over the nodes whose top-k holds
+    i, and a node in nobody's top-k has an empty row (its propagated features are 0).
+    """
+    _check_layout(layout)
     t = data.target_type
     n = data[t].num_nodes
     graphs, kept = [], []
     for m, k in zip(metapaths, nei_max):
         store = data[t, m, t]
         k = int(k) if k else n
-        ei, w = pathsim_topk(store.edge_index, store.edge_weight, n, k, values=values)
-        graphs.append(_graph(ei, w, n, device))
+        if layout == "reference_transposed":
+            ei, w = reference_topk(store.edge_index, store.edge_weight, n, k, values=values)
+        else:
+            ei, w = pathsim_topk(store.edge_index, store.edge_weight, n, k, values=values)
+        graphs.append(_graph(ei, w, n, device, transpose=layout == "reference_transposed"))
         kept.append((ei, w))
     return graphs, kept
 
 
 def masked_graph(edge_index: Tensor, n: int, p: float, generator: torch.Generator,
-                 device: torch.device) -> SparseGraph:
+                 device: torch.device, layout: str = "own_topk") -> SparseGraph:
     """MEOW's edge-masked graph: drop ⌊p·E⌋ of the E off-diagonal entries (uniformly,
-    without replacement), set the rest to 1, add self loops, normalize symmetrically."""
+    without replacement), set the rest to 1, add self loops, normalize symmetrically
+    (D^{-1/2} M D^{-1/2}; ``layout="reference_transposed"``: D^{-1/2} Mᵀ D^{-1/2}, D the row
+    sums of M, as the authors' ``mask_edges`` -> ``normalize_adj``)."""
+    _check_layout(layout)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"adj_mask must be in [0, 1], got {p}")
     off = edge_index[:, edge_index[0] != edge_index[1]]
@@ -70,7 +154,7 @@ def masked_graph(edge_index: Tensor, n: int, p: float, generator: torch.Generato
     off = off[:, perm[int(p * off.shape[1]):]]
     loops = torch.arange(n).expand(2, n)
     ei = torch.cat([off, loops], 1)
-    return _graph(ei, torch.ones(ei.shape[1]), n, device)
+    return _graph(ei, torch.ones(ei.shape[1]), n, device, transpose=layout == "reference_transposed")
 
 
 def coarse_graph(graphs: Sequence[SparseGraph]) -> SparseGraph:
