@@ -140,3 +140,18 @@ def test_the_recipe_is_lightgcl_on_ml100k_for_the_same_seed(shared_data, tmp_pat
     user_b, item_b = composed.model.embeddings()
     torch.testing.assert_close(user_b, user_a, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(item_b, item_a, rtol=1e-4, atol=1e-5)
+
+
+def test_bad_svd_ranks_and_all_infonce_parameters_name_themselves():
+    graph = _toy()                                                   # 12 users x 9 items
+    with pytest.raises(ValueError, match="svd_view: rank 10 exceeds the graph's smaller side \\(9\\)"):
+        SVDViewOp(rank=10).prepare(graph)
+    with pytest.raises(ConfigError, match="svd_view: rank must be >= 1"):
+        View([{"svd_view": {"rank": 0}}])
+    from graphcl.contrast.rec_objectives import build_rec_objective
+    with pytest.raises(ConfigError, match="all_infonce: negatives must be 'all' or 'in_batch', got 'some'"):
+        build_rec_objective({"all_infonce": {"negatives": "some"}})
+    with pytest.raises(ConfigError, match="all_infonce: keep_mb must be >= 0"):
+        build_rec_objective({"all_infonce": {"keep_mb": -1}})
+    with pytest.raises(ConfigError, match="all_infonce: tau must be a finite number > 0"):
+        build_rec_objective({"all_infonce": {"tau": 0}})
