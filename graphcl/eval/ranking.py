@@ -25,6 +25,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from graphcl.eval.dot_product_scores import DotProductScores
+
 RANKING_METRICS: tuple[str, ...] = ("recall", "ndcg", "precision", "hit", "mrr")
 
 Interactions = Union[sp.spmatrix, "sp.sparray", torch.Tensor, np.ndarray]
@@ -271,20 +273,13 @@ class RankingEvaluator:
         users_d = users.to(dev)
         kmax = min(self.ks[-1], self.num_items)
         parts: dict[str, list[torch.Tensor]] = {key: [] for key in self.metric_keys}
+        blocked = self._check_blocked(score_fn, users_d) if isinstance(score_fn, DotProductScores) else None
         for start in range(0, users_d.numel(), self.batch_size):
             batch = users_d[start:start + self.batch_size]
-            scores, owned = self._scores(score_fn, batch)
-            if ex_d is None:
-                top = torch.topk(scores, kmax, dim=1).indices
+            if blocked is not None:
+                top = self._blocked_top(blocked, score_fn, batch, ex_d, kmax)
             else:
-                r, c = ex_d.coords(batch)
-                saved = None if owned else scores[r, c]
-                scores[r, c] = float("-inf")
-                try:
-                    top = torch.topk(scores, kmax, dim=1).indices
-                finally:
-                    if saved is not None:       # leave the caller's tensor as it was
-                        scores[r, c] = saved
+                top = self._full_top(score_fn, batch, ex_d, kmax)
             hits = gt_d.contains(batch, top)
             if kmax < self.ks[-1]:  # fewer items than the largest cutoff: pad with misses
                 hits = torch.cat([hits, hits.new_zeros(hits.size(0), self.ks[-1] - kmax)], dim=1)
@@ -306,6 +301,41 @@ class RankingEvaluator:
         means = {key: (float(v) / n if n else 0.0) for key, v in sums.items()}
         detail = {key: v.cpu() for key, v in detail.items()} if per_user else {}
         return RankingResult(metrics=means, num_users=n, users=users, per_user=detail)
+
+    def _full_top(self, score_fn: ScoreFn, batch: torch.Tensor, ex_d: _DeviceCSR | None,
+                  kmax: int) -> torch.Tensor:
+        """Top-``kmax`` items of each user of ``batch`` from the materialized score rows."""
+        scores, owned = self._scores(score_fn, batch)
+        if ex_d is None:
+            return torch.topk(scores, kmax, dim=1).indices
+        r, c = ex_d.coords(batch)
+        saved = None if owned else scores[r, c]
+        scores[r, c] = float("-inf")
+        try:
+            return torch.topk(scores, kmax, dim=1).indices
+        finally:
+            if saved is not None:       # leave the caller's tensor as it was
+                scores[r, c] = saved
+
+    def _check_blocked(self, scores: DotProductScores, users: torch.Tensor) -> DotProductScores:
+        """``scores`` on the evaluator's device, after checking its tables fit the data."""
+        if scores.num_items != self.num_items:
+            raise ValueError(f"the item table of the DotProductScores has {scores.num_items} rows; "
+                             f"the evaluator has num_items={self.num_items}")
+        if users.numel() and int(users.max()) >= scores.users.size(0):
+            raise ValueError(f"user id {int(users.max())} is outside the user table of the "
+                             f"DotProductScores ({scores.users.size(0)} rows)")
+        return scores.to(self.device)
+
+    def _blocked_top(self, blocked: DotProductScores, score_fn: ScoreFn, batch: torch.Tensor,
+                     ex_d: _DeviceCSR | None, kmax: int) -> torch.Tensor:
+        """Top-``kmax`` items of each user of ``batch`` by the fused blockwise ranking."""
+        r, c = ex_d.coords(batch) if ex_d is not None else (None, None)
+        try:
+            return blocked.top_k(batch, kmax, r, c)
+        except FloatingPointError:
+            self._scores(score_fn, batch)   # raises the NaN error naming the users
+            raise
 
     def _scores(self, score_fn: ScoreFn, batch: torch.Tensor) -> tuple[torch.Tensor, bool]:
         """Validated scores on the device, and whether they are a private copy."""

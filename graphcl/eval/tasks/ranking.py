@@ -6,7 +6,7 @@ from typing import Any
 import torch
 
 from graphcl.data.interactions import InteractionDataset
-from graphcl.eval.ranking import RankingEvaluator
+from graphcl.eval.ranking import RankingEvaluator, ScoreFn
 from graphcl.model_protocols import Ranker
 
 
@@ -34,4 +34,12 @@ class RankingTask:
         model.eval()
         model.prepare_scoring()
         exclude = [self._train] + ([self._valid] if split == "test" else [])
-        return self.evaluator.evaluate(model.full_scores, self.data.matrix(split), exclude=exclude)
+        return self.evaluator.evaluate(ranking_scores(model), self.data.matrix(split), exclude=exclude)
+
+
+def ranking_scores(model: torch.nn.Module) -> ScoreFn:
+    """The model's :class:`DotProductScores` where it offers one (blockwise top-k), else
+    its ``full_scores``."""
+    tables = getattr(model, "dot_product_scores", None)
+    scores = tables() if callable(tables) else None
+    return scores if scores is not None else model.full_scores

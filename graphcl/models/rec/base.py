@@ -9,8 +9,9 @@ A recommender is an ``nn.Module`` that
 * scores all items for a batch of users (:meth:`Recommender.full_scores`),
   after :meth:`Recommender.prepare_scoring` cached whatever the scoring needs.
   By default the cache is ``embeddings()`` (final user and item embeddings)
-  and the score is their dot product; the cache is dropped whenever the model
-  goes back to training.
+  and the score is their dot product, which :meth:`Recommender.dot_product_scores`
+  hands to the evaluator for its blockwise top-k; the cache is dropped whenever
+  the model goes back to training.
 
 The trainer (``graphcl.train``) drives these four calls and nothing else.
 """
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 
 from graphcl.data.interactions import InteractionDataset
+from graphcl.eval.dot_product_scores import DotProductScores
 
 
 class Recommender(nn.Module):
@@ -72,6 +74,17 @@ class Recommender(nn.Module):
             self.prepare_scoring()
         user_emb, item_emb = self._cache
         return user_emb[users] @ item_emb.T
+
+    def dot_product_scores(self) -> DotProductScores | None:
+        """The scoring tables as a :class:`DotProductScores`, which the ranking evaluator
+        ranks blockwise without materializing all scores; ``None`` when a subclass
+        overrides :meth:`full_scores` (its score is then not known to be ``e_u · e_i``)."""
+        if type(self).full_scores is not Recommender.full_scores:
+            return None
+        if self._cache is None:
+            self.prepare_scoring()
+        user_emb, item_emb = self._cache
+        return DotProductScores(user_emb, item_emb)
 
     def train(self, mode: bool = True):
         self._cache = None

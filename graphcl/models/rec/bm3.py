@@ -53,6 +53,7 @@ from torch import nn
 from graphcl.config import TRAIN_DEFAULTS
 from graphcl.data.interactions import InteractionDataset
 from graphcl.data.item_features import ItemFeatures, build_item_features
+from graphcl.eval.dot_product_scores import DotProductScores
 from graphcl.models.rec.base import Recommender
 from graphcl.registry import MethodSpec, register_method
 from graphcl.sparse import bipartite_adjacency, linear_propagation
@@ -179,6 +180,12 @@ class BM3(Recommender):
             self.prepare_scoring()
         p_users, p_items = self._scores_cache
         return p_users[users] @ p_items.T
+
+    def dot_product_scores(self) -> DotProductScores:
+        """The predictor's output tables, ranked blockwise by the evaluator."""
+        if self._scores_cache is None:
+            self.prepare_scoring()
+        return DotProductScores(*self._scores_cache)
 
     def train(self, mode: bool = True):
         self._scores_cache = None
