@@ -153,3 +153,21 @@ def test_options_apply_to_adameow_and_are_checked():
         _model(target_projection="both")
     with pytest.raises(ValueError, match="identity_feat_mask"):
         _model(identity_feat_mask="yes")
+
+
+def test_freebase_preset_holds_hecos_settings_and_builds(shared_data):
+    """MEOW's code has no Freebase: the preset takes HeCo's freebase_params (lr 1e-3, tau 0.5,
+    feat_drop 0.1 as MEOW's feature dropout, patience 20) and its uncapped boolean MAM/MDM/MWM."""
+    from graphcl.data import load
+    spec = get_method("meow")
+    preset = spec.presets["freebase"]
+    cfg, data_options = merge_config(spec.defaults, preset, method="meow", ranges=spec.ranges)
+    assert (cfg["lr"], cfg["tau"], cfg["dropout"], cfg["loss_patience"]) == (1e-3, 0.5, 0.1, 20)
+    assert cfg["metapaths"] == ["mam", "mdm", "mwm"] and cfg["nei_max"] == [0]
+    assert data_options == {"path_counts": False}
+    data = load("freebase", root=shared_data, **data_options)
+    torch.manual_seed(0)
+    model = spec.build(data, {**cfg, "cluster_counts": [3, 5]}, "cpu")
+    out = model.loss(next(iter(model.batches(torch.Generator().manual_seed(0)))))
+    loss = out["loss"] if isinstance(out, dict) else out
+    assert torch.isfinite(loss) and model.embed().shape == (3492, cfg["embed_dim"])

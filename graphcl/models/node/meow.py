@@ -342,8 +342,18 @@ MEOW_PRESETS: dict[str, dict[str, Any]] = {
              "nei_max": [70, 10, 70], "metapaths": ["mam", "mdm", "mkm"], "hidden_dim": 64,
              "embed_dim": 64, "dropout": 0.2, "cluster_counts": [500, 700], "lam_proto": 1.0,
              "weight_decay": 1e-3, "loss_patience": 15, "epochs": 10000},
-    # No Freebase: the authors' code has no Freebase loader or parameters (params.py knows acm,
-    # dblp, aminer and imdb only).
+    # The authors' code has no Freebase loader or parameters (params.py knows acm, dblp, aminer
+    # and imdb only), so this preset takes HeCo's Freebase settings (liun-online/HeCo@20e8ca2
+    # code/utils/params.py freebase_params; experiments/results/heco_published.md): lr 1e-3,
+    # tau 0.5, feature dropout 0.1 (HeCo's feat_drop; MEOW's dropout acts on the projected
+    # features), patience 20 on the training loss, HeCo's full (uncapped) boolean meta-path
+    # graphs MAM, MDM, MWM. HeCo has no counterpart of MEOW's feature and edge masks or its
+    # prototypes: those keep MEOW's defaults and ACM's cluster counts (Freebase's 3,492 movies
+    # are ACM's size).
+    "freebase": {"lr": 1e-3, "tau": 0.5, "dropout": 0.1, "metapaths": ["mam", "mdm", "mwm"],
+                 "nei_max": [0], "adj_mask": [0.3], "feat_mask": 0.3, "hidden_dim": 64, "embed_dim": 64,
+                 "cluster_counts": [100, 300], "lam_proto": 1.0, "weight_decay": 0.0,
+                 "loss_patience": 20, "epochs": 10000, "data.path_counts": False},
 }
 
 register_method(MethodSpec(
