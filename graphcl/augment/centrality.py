@@ -35,7 +35,7 @@ from .edges import degree_drop_weights
 from .features import apply_column_mask
 
 __all__ = ["CENTRALITIES", "node_centrality", "pagerank", "eigenvector_centrality", "centrality_edge_weights",
-           "feature_drop_weights", "weighted_feature_probs", "mask_features_weighted"]
+           "interaction_drop_probs", "feature_drop_weights", "weighted_feature_probs", "mask_features_weighted"]
 
 Centrality = Literal["degree", "pagerank", "eigenvector"]
 CENTRALITIES = ("degree", "pagerank", "eigenvector")
@@ -124,6 +124,29 @@ def centrality_edge_weights(edge_index: torch.Tensor, num_nodes: int, centrality
     else:
         s = torch.log(eigenvector_centrality(edge_index, n).clamp_min(0) + 1e-8)
     return _normalized(s[edge_index[1].long()])
+
+
+def interaction_drop_probs(pairs: torch.Tensor, num_users: int, num_items: int, p: float,
+                           centrality: Centrality = "degree", threshold: float = 0.7,
+                           teleport: str = "code") -> torch.Tensor:
+    """GCA's drop probability of each (user, item) pair of a user-item graph (eq. 14-16).
+
+    The pairs are the undirected edges of the bipartite graph on the ``U + I`` users and
+    items. Each direction gets GCA's weight from the centrality of its target (eq. 15) and
+    its probability ``min(w_e / mean(w) · p, p_τ)`` (eq. 16); a pair drops with the mean
+    of its two directions' probabilities, as :func:`graphcl.augment.edges.drop_edges` treats
+    an undirected edge (the paper's eq. 14 averages the two endpoints' centralities for
+    undirected graphs; the code's degree weights use the target's). Popular items and
+    heavy users are the high-centrality ends: their pairs drop least.
+    """
+    from .edges import weighted_drop_probs
+    pairs = pairs.long()
+    users, items = pairs[0], pairs[1] + int(num_users)
+    both = torch.stack([torch.cat([users, items]), torch.cat([items, users])])
+    probs = weighted_drop_probs(centrality_edge_weights(both, int(num_users) + int(num_items), centrality, teleport),
+                                p, threshold)
+    half = pairs.size(1)
+    return (probs[:half] + probs[half:]) / 2
 
 
 def feature_drop_weights(x: torch.Tensor, node_weights: torch.Tensor, dense: bool = False) -> torch.Tensor:

@@ -24,6 +24,9 @@ Equations (p the drop/mask probability, u ~ U[0, 1) per draw from the generator)
   p_e = min(w_e / mean(w) · p, threshold); edge e is kept when u_e >= p_e. The weights are
   the input graph's (computed once in ``prepare``). ``teleport``: ``code`` (GCA's code, a lazy
   random walk) or ``uniform`` (the paper's PageRank); see :func:`graphcl.augment.centrality.pagerank`.
+  On a user-item graph (a composition no anchor offers) the pairs are the undirected edges
+  of the bipartite user+item graph and a pair drops with the mean of its two directions'
+  p_e (:func:`graphcl.augment.centrality.interaction_drop_probs`).
 * ``centrality_feature_mask`` (GCA eq. 17-19): w_j = Σ_u [x_uj ≠ 0] φ_c(u) (``dense``:
   |x_uj|), s_j = log w_j, normalized as above; column j is zeroed with probability
   min(w_j / mean(w) · p, threshold). See :mod:`graphcl.augment.centrality`.
@@ -39,7 +42,8 @@ import torch
 
 from graphcl.augment import drop_edges, drop_nodes, mask_feature_columns, weighted_drop_probs
 from graphcl.augment.centrality import (CENTRALITIES, centrality_edge_weights, feature_drop_weights,
-                                        mask_features_weighted, node_centrality, weighted_feature_probs)
+                                        interaction_drop_probs, mask_features_weighted, node_centrality,
+                                        weighted_feature_probs)
 from graphcl.augment.base import check_probability
 from graphcl.augment.interactions import drop_interaction_nodes, drop_interactions
 from graphcl.contrast.graph_view import GRAPH_KINDS, GraphView
@@ -167,6 +171,7 @@ def _check_centrality(centrality: str, teleport: str) -> tuple[str, str]:
 
 class CentralityEdgeDropOp(ViewOp):
     name = "centrality_edge_drop"
+    graph_kinds = frozenset({"node", "interaction"})
 
     def __init__(self, p: float, centrality: str = "degree", threshold: float = 0.7,
                  teleport: str = "code") -> None:
@@ -184,16 +189,26 @@ class CentralityEdgeDropOp(ViewOp):
         """Each edge's drop probability p_e on the prepared graph (None before ``prepare``)."""
         return self._probs
 
-    def prepare(self, view: GraphView) -> None:
+    def prepare(self, view) -> None:
+        if isinstance(view, InteractionView):
+            self._probs = interaction_drop_probs(view.pairs, view.num_users, view.num_items, self.p,
+                                                 self.centrality, self.threshold, self.teleport)
+            self._for = view.pairs
+            return
         weights = centrality_edge_weights(view.edge_index, view.num_nodes, self.centrality, self.teleport)
         self._probs = weighted_drop_probs(weights, self.p, self.threshold)
         self._for = view.edge_index
 
-    def __call__(self, view: GraphView, generator: torch.Generator | None) -> GraphView:
-        if view.edge_index is not self._for:
+    def __call__(self, view, generator: torch.Generator | None):
+        edges = view.pairs if isinstance(view, InteractionView) else view.edge_index
+        if edges is not self._for:
             # not the graph the weights were computed on (this op follows another edge
             # operation, or was not prepared): the weights of the edges it is given
             self.prepare(view)
+        if isinstance(view, InteractionView):
+            pairs, _ = drop_edges(view.pairs, self.p, num_nodes=max(view.num_users, view.num_items),
+                                  edge_probs=self._probs, generator=generator)
+            return view.replace(pairs=pairs)
         edge_index, keep = drop_edges(view.edge_index, self.p, num_nodes=view.num_nodes,
                                       edge_probs=self._probs, generator=generator)
         return view.replace(edge_index=edge_index, edge_weight=_drop_weights(view, keep))
