@@ -194,11 +194,13 @@ class SparseGraph:
         return spmm(self, x)
 
     def drop_edges(self, p: float, generator: torch.Generator | None = None,
-                   rescale: bool = False) -> "SparseGraph":
+                   rescale: bool = False, mirrored: bool = True) -> "SparseGraph":
         """Keep each nonzero with probability ``1 - p``.
 
         On a symmetric graph an edge and its mirror are kept or dropped together,
-        so the result stays symmetric. With ``rescale`` kept values are divided by
+        so the result stays symmetric; ``mirrored=False`` draws every nonzero on its
+        own (the result is then not symmetric: LightGCL draws one mask for Â and
+        another for Âᵀ). With ``rescale`` kept values are divided by
         ``1 - p`` (inverted dropout, as LightGCL's ``sparse_dropout``); otherwise
         values are unchanged (renormalize by rebuilding from the kept edges if the
         method calls for it, as SGL does).
@@ -211,7 +213,7 @@ class SparseGraph:
         gen_device = generator.device if generator is not None else vals.device
         draw = torch.rand(vals.numel(), generator=generator, device=gen_device).to(vals.device)
         keep = draw >= p
-        if self.symmetric:
+        if self.symmetric and mirrored:
             # decide on the upper triangle (and diagonal), copy to the mirror entry
             mirror = self._mirror_index()
             upper = rows <= cols
@@ -224,7 +226,7 @@ class SparseGraph:
         crow = torch.zeros(self.shape[0] + 1, dtype=torch.long, device=vals.device)
         torch.cumsum(counts, 0, out=crow[1:])
         matrix = csr_tensor(crow, new_cols, new_vals, size=self.shape)
-        return SparseGraph(matrix, symmetric=self.symmetric)
+        return SparseGraph(matrix, symmetric=self.symmetric and mirrored)
 
     def _mirror_index(self) -> torch.Tensor:
         """For entry (r, c) in CSR order, the position of entry (c, r)."""

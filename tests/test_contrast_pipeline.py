@@ -289,7 +289,7 @@ def test_degree_edge_drop_follows_gca_probabilities():
 def test_unknown_operations_and_parameters_are_named():
     with pytest.raises(ConfigError, match=r"view1: unknown view operation 'edge_dorp'; available: "
                                           r"centrality_edge_drop, centrality_feature_mask, communal_attribute_voting, communal_edge_drop, edge_drop, embedding_noise, feature_mask, "
-                                          r"feature_shuffle, layer_edge_drop, node_drop, svd_view"):
+                                          r"feature_shuffle, layer_edge_drop, node_drop, rescaled_edge_dropout, svd_view"):
         Contrast(views=([{"edge_dorp": {"p": 0.2}}], []), encoder={"gcn": {"out": 4}}, loss="infonce", in_dim=3)
     with pytest.raises(ConfigError, match=r"view2: edge_drop takes \(p, undirected=False, exact=False\); got \{'q': 0.2\}"):
         Contrast(views=([], [{"edge_drop": {"q": 0.2}}]), encoder={"gcn": {"out": 4}}, loss="infonce", in_dim=3)

@@ -102,7 +102,8 @@ def test_bad_combinations_fail_when_the_view_is_built():
 INTERACTION_OPS = {"edge_drop": {"p": 0.2, "exact": True}, "node_drop": {"p": 0.1},
                    "layer_edge_drop": {"p": 0.2}, "embedding_noise": {"eps": 0.1}, "communal_edge_drop": {"p": 0.3},
                    "svd_view": {"rank": 2, "feed": "own"},      # feed view1: tests/test_contrast_lightgcl.py
-                   "centrality_edge_drop": {"p": 0.3, "centrality": "pagerank"}}
+                   "centrality_edge_drop": {"p": 0.3, "centrality": "pagerank"},
+                   "rescaled_edge_dropout": {"p": 0.2}}
 
 
 def test_interaction_ops_are_exactly_those_that_apply_to_interaction_graphs():

@@ -8,6 +8,11 @@
 * ``embedding_noise`` ``{eps}`` (SimGCL, Yu et al. SIGIR 2022, eq. 7): after each layer's
   propagation the encoder adds Δ = ε · sign(e) ⊙ normalize(u), u ~ U[0, 1)^d per node,
   drawn from the step's generator (the view only records ε; the graph is unchanged).
+* ``rescaled_edge_dropout`` ``{p}`` (LightGCL, Cai et al. ICLR 2023, sec. 3.2; its code's
+  ``sparse_dropout`` of ``adj_norm`` in every layer): at each layer the encoder keeps every
+  entry of the normalized graph Â with probability 1 − p and rescales it by 1/(1 − p), with
+  independent masks for Â and Âᵀ, without renormalizing (SGL's ED drops pairs and
+  renormalizes). The view only records p.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from graphcl.augment.interactions import drop_interactions
 from graphcl.contrast.interaction_view import InteractionView
 from graphcl.contrast.view_ops import ViewOp, register_view_op
 
-__all__ = ["LayerEdgeDropOp", "EmbeddingNoiseOp"]
+__all__ = ["LayerEdgeDropOp", "EmbeddingNoiseOp", "RescaledEdgeDropoutOp"]
 
 
 class LayerEdgeDropOp(ViewOp):
@@ -57,5 +62,22 @@ class EmbeddingNoiseOp(ViewOp):
         return view.replace(noise=self.eps)
 
 
-for _op in (LayerEdgeDropOp, EmbeddingNoiseOp):
+class RescaledEdgeDropoutOp(ViewOp):
+    name = "rescaled_edge_dropout"
+    graph_kinds = frozenset({"interaction"})
+
+    def __init__(self, p: float) -> None:
+        p = check_probability(p)
+        if p >= 1.0:
+            raise ValueError(f"p must lie in [0, 1) (kept entries are divided by 1 - p), got {p}")
+        self.p = p
+
+    def params(self) -> dict[str, Any]:
+        return {"p": self.p}
+
+    def __call__(self, view: InteractionView, generator: torch.Generator | None) -> InteractionView:
+        return view.replace(edge_dropout=self.p)
+
+
+for _op in (LayerEdgeDropOp, EmbeddingNoiseOp, RescaledEdgeDropoutOp):
     register_view_op(_op)

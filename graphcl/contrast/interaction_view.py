@@ -31,7 +31,9 @@ class InteractionView:
     ``layer_pairs``: one (2, E_k) tensor per layer, or None (``pairs`` at every layer);
     ``noise``: SimGCL's ε (0: no noise); ``svd``: rank-q factors of the normalized R to
     propagate through (None: the pairs), ``svd_feed``: ``own`` (each layer on this view's
-    previous one) or ``view1`` (on view 1's previous layer, as LightGCL)."""
+    previous one) or ``view1`` (on view 1's previous layer, as LightGCL); ``edge_dropout``:
+    the rate p of LightGCL's per-layer dropout of the normalized graph's entries, kept ones
+    rescaled by 1/(1 − p) (0: none)."""
 
     pairs: torch.Tensor
     num_users: int
@@ -41,6 +43,7 @@ class InteractionView:
     noise: float = 0.0
     svd: SVDFactors | None = None
     svd_feed: str = "own"
+    edge_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         check_pairs_tensor(self.pairs)
@@ -51,6 +54,8 @@ class InteractionView:
             raise ValueError(f"layer_pairs holds {len(self.layer_pairs)} graphs for {self.num_layers} layers")
         if self.noise < 0:
             raise ValueError(f"noise must be >= 0, got {self.noise}")
+        if not 0.0 <= self.edge_dropout < 1.0:
+            raise ValueError(f"edge_dropout must lie in [0, 1), got {self.edge_dropout}")
         if self.svd_feed not in SVD_FEEDS:
             raise ValueError(f"svd_feed must be one of {', '.join(SVD_FEEDS)}, got {self.svd_feed!r}")
         if self.svd is not None and self.svd.shape != (self.num_users, self.num_items):

@@ -8,7 +8,9 @@ renormalized with its own degrees, as SGL's code rebuilds its Laplacian):
     E^(k+1) = Â_k E^(k)  (+ Δ^(k+1) = ε sign(E^(k+1)) ⊙ normalize(U^(k+1)), SimGCL eq. 7, when
                            the view carries noise ε; U ~ U[0, 1) row-normalized),
 
-with Â_k the view's graph of layer k (SGL's RW views have one per layer), and the
+with Â_k the view's graph of layer k (SGL's RW views have one per layer; with the view's
+``edge_dropout`` p, LightGCL's sparse dropout: each entry of Â_k, in each direction, kept with
+probability 1 − p and rescaled by 1/(1 − p), a fresh mask per layer), and the
 combination E = mean_{k=0..L} E^(k) (LightGCN eq. 8, SGL) or, with ``include_ego: false``,
 mean_{k=1..L} E^(k) (SimGCL's and XSimGCL's code, Coder-Yu/SELFRec model/graph/SimGCL.py);
 ``combine: sum`` sums the same layers instead (LightGCL eq. 3, E = Σ_{l=0..L} E^l).
@@ -97,7 +99,10 @@ class LightGCNPropagation(nn.Module):
             if view.svd is not None:
                 e = self._svd_layer(view, feed[k] if view.svd_feed == "view1" else e)
             else:
-                e = spmm(self.adjacency(view.pairs_of_layer(k)), e)
+                graph = self.adjacency(view.pairs_of_layer(k))
+                if view.edge_dropout > 0:   # LightGCL: a fresh mask per layer and direction
+                    graph = graph.drop_edges(view.edge_dropout, generator, rescale=True, mirrored=False)
+                e = spmm(graph, e)
             if view.noise > 0:
                 direction = F.normalize(uniform(tuple(e.shape), e.device, generator).to(e.dtype), dim=-1)
                 e = e + torch.sign(e) * direction * view.noise
@@ -111,7 +116,7 @@ class LightGCNPropagation(nn.Module):
 
     def forward(self, view: InteractionView, generator: torch.Generator | None = None) -> torch.Tensor:
         self._check(view)
-        if view.noise == 0 and view.layer_pairs is None and view.svd is None:
+        if view.noise == 0 and view.layer_pairs is None and view.svd is None and view.edge_dropout == 0:
             return linear_propagation(self.adjacency(view.pairs), self.ego(), self._weights())
         return self.combine(self.layers(view, generator))
 

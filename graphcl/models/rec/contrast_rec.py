@@ -4,7 +4,8 @@ with L = L_BPR + λ·L_cl + reg; and the anchor libraries' methods as its preset
 Config keys (besides the training keys):
 
 * ``view1``, ``view2``: lists of view operations on the interaction graph
-  (``edge_drop``, ``node_drop``, ``layer_edge_drop``, ``embedding_noise``; see
+  (``edge_drop``, ``node_drop``, ``layer_edge_drop``, ``embedding_noise``,
+  ``rescaled_edge_dropout``, ``centrality_edge_drop``, ``communal_edge_drop``, ``svd_view``; see
   :mod:`graphcl.contrast.view_ops` and :mod:`graphcl.contrast.interaction_ops`).
 * ``encoder``: ``{lightgcn: {layers: 3, include_ego: true, init: xavier}}``
   (:class:`graphcl.contrast.propagation.LightGCNPropagation`, width ``embedding_dim``).
@@ -217,17 +218,18 @@ XSIMGCL_DEFAULTS: dict[str, Any] = {
 
 def lightgcl_recipe(cfg: dict[str, Any]) -> dict[str, Any]:
     """LightGCL's settings (the ``lightgcl`` method's config keys) as a composition (module
-    docstring). Its rescaled per-layer edge dropout and the paper's per-layer loss have no
-    pipeline part yet: ``edge_dropout > 0`` or ``cl_layers: per_layer`` is refused."""
-    if float(cfg["edge_dropout"]) > 0:
-        raise ConfigError("lightgcl_recipe: edge_dropout > 0 (LightGCL's rescaled dropout of Â per layer and "
-                          "direction) has no view operation yet; use the lightgcl method")
+    docstring). Its rescaled per-layer edge dropout is view 1's ``rescaled_edge_dropout``
+    (equal to the method's in distribution, not draw for draw: the pipeline draws one mask
+    over the (U+I)-square graph where the method draws one for Â and one for Âᵀ). The paper's
+    per-layer loss has no pipeline form yet: ``cl_layers: per_layer`` is refused."""
     if cfg["cl_layers"] != "final":
         raise ConfigError("lightgcl_recipe: cl_layers per_layer (the paper's sum over layers) has no pipeline "
                           "form yet; use the lightgcl method")
+    p = float(cfg["edge_dropout"])
+    view1 = [{"rescaled_edge_dropout": {"p": p}}] if p > 0 else []
     return {"epochs": cfg["epochs"], "lr": cfg["lr"], "batch_size": cfg["batch_size"],
             "embedding_dim": cfg["embedding_dim"],
-            "view1": [], "view2": [{"svd_view": {"rank": cfg["svd_rank"], "niter": cfg["svd_niter"], "feed": "view1"}}],
+            "view1": view1, "view2": [{"svd_view": {"rank": cfg["svd_rank"], "niter": cfg["svd_niter"], "feed": "view1"}}],
             "encoder": {"lightgcn": {"layers": cfg["num_layers"], "include_ego": True, "combine": "sum"}},
             "loss": {"all_infonce": {"tau": cfg["temperature"], "pos_clamp": cfg["cl_pos_clamp"],
                                      "cosine": cfg["cl_similarity"] == "cosine", "unique": cfg["cl_unique"],
