@@ -15,6 +15,14 @@ lets such rows see the future too; real positions are the same either way).
 Sequences are left-padded, so the last position ``L - 1`` is every sequence's
 newest item; :meth:`SASRecEncoder.encode` returns its representation and
 computes only that query in the last block.
+
+Position embeddings (``positions``): ``end_aligned`` (default, as kang205/SASRec's
+left-padded inputs) gives the newest item the last row of ``P``, the one before it the
+row before, and so on; ``from_start`` gives the oldest item of the sequence row 0 (RecBole,
+and the MCLRec code built on it, right-pad their inputs and number positions from the
+start). The two agree only on sequences of length ``max_len``. ``from_start`` needs each
+sequence's true length (a masked leading item, id 0, still counts); without lengths it
+takes the span from the first nonzero item.
 """
 from __future__ import annotations
 
@@ -23,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 MASK_VALUE = -10000.0
+POSITIONS = ("end_aligned", "from_start")
 WIDTHS = (4, 8, 16, 32)   # column groups of SASRecEncoder.encode
 
 
@@ -84,10 +93,13 @@ class SASRecEncoder(nn.Module):
     def __init__(self, num_items: int, max_len: int, hidden_size: int = 64, num_layers: int = 2,
                  num_heads: int = 2, inner_size: int = 256, hidden_dropout: float = 0.5,
                  attn_dropout: float = 0.5, layer_norm_eps: float = 1e-12,
-                 init_std: float = 0.02) -> None:
+                 init_std: float = 0.02, positions: str = "end_aligned") -> None:
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {', '.join(POSITIONS)}, got {positions!r}")
+        self.positions = positions
         self.max_len, self.hidden_size = int(max_len), int(hidden_size)
         self.item_embedding = nn.Embedding(num_items + 1, hidden_size, padding_idx=0)
         self.position_embedding = nn.Embedding(max_len, hidden_size)
@@ -99,11 +111,23 @@ class SASRecEncoder(nn.Module):
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
 
-    def _inputs(self, seqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _position_rows(self, seqs: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """Position embeddings of the columns of ``seqs`` (the last columns of a left-padded
+        window): ``(L, d)`` end-aligned, or ``(B, L, d)`` numbered from each sequence's start."""
+        B, L = seqs.shape
+        if self.positions == "end_aligned":
+            return self.position_embedding.weight[self.max_len - L:]
+        cols = torch.arange(L, device=seqs.device)
+        if lengths is None:      # the span from the first nonzero item
+            lengths = L - torch.where(seqs != 0, cols, L).min(dim=1).values
+        ids = cols.unsqueeze(0) + (lengths.to(seqs.device).reshape(-1, 1) - L)   # oldest item: 0
+        return self.position_embedding(ids.clamp(0, self.max_len - 1))
+
+    def _inputs(self, seqs: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         B, L = seqs.shape
         if L > self.max_len:
             raise ValueError(f"sequences have {L} columns, more than max_len={self.max_len}")
-        pos = self.position_embedding.weight[self.max_len - L:]      # left padding: end-aligned
+        pos = self._position_rows(seqs, lengths)
         x = fast_dropout(self.norm(self.item_embedding(seqs) + pos), self.hidden_dropout, self.training)
         future = torch.ones(L, L, dtype=torch.bool, device=seqs.device).triu(1)
         pad_key = (seqs == 0).unsqueeze(1).expand(B, L, L)             # (B, query, key)
@@ -111,15 +135,16 @@ class SASRecEncoder(nn.Module):
         mask = mask.masked_fill(pad_key, MASK_VALUE).masked_fill(future, float("-inf"))
         return x, mask.unsqueeze(1)                                    # (B, 1, L, L)
 
-    def forward(self, seqs: torch.Tensor) -> torch.Tensor:
+    def forward(self, seqs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Hidden states of every position, ``(B, L, d)``."""
-        x, mask = self._inputs(seqs)
+        x, mask = self._inputs(seqs, lengths)
         for block in self.blocks:
             x = block(x, mask)
         return x
 
     def encode(self, seqs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Representation of the last position, ``(B, d)`` (``lengths`` is not needed:
+        """Representation of the last position, ``(B, d)`` (``lengths``, each sequence's
+        number of items, masked ones included, is used by ``from_start`` positions only:
         padding and masked items are excluded by the attention mask).
 
         Rows are grouped by the width they need (from their first nonzero
@@ -136,17 +161,20 @@ class SASRecEncoder(nn.Module):
         caps = torch.tensor([c for c in WIDTHS if c < L] + [L], device=seqs.device)
         group = torch.searchsorted(caps, width)
         present = torch.unique(group).tolist()
+        if self.positions == "from_start" and lengths is None:
+            lengths = L - torch.where(seqs != 0, cols, L).min(dim=1).values
         if len(present) == 1:
-            return self._encode_last(seqs[:, L - int(caps[present[0]]):])
+            return self._encode_last(seqs[:, L - int(caps[present[0]]):], lengths)
         rows = [torch.nonzero(group == g).reshape(-1) for g in present]
-        out = torch.cat([self._encode_last(seqs[r, L - int(caps[g]):]) for g, r in zip(present, rows)])
+        out = torch.cat([self._encode_last(seqs[r, L - int(caps[g]):], None if lengths is None else lengths[r])
+                         for g, r in zip(present, rows)])
         order = torch.cat(rows)
         inverse = torch.empty_like(order)
         inverse[order] = torch.arange(B, device=seqs.device)
         return out[inverse]
 
-    def _encode_last(self, seqs: torch.Tensor) -> torch.Tensor:
-        x, mask = self._inputs(seqs)
+    def _encode_last(self, seqs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        x, mask = self._inputs(seqs, lengths)
         for i, block in enumerate(self.blocks):
             x = block(x, mask, last_only=i == len(self.blocks) - 1)
         return x[:, -1]

@@ -60,6 +60,9 @@ SEQ_DEFAULTS: dict[str, Any] = {
     "attn_dropout": 0.5,      # sasrec
     "layer_norm_eps": 1e-12,  # sasrec
     "init_std": 0.02,         # sasrec
+    # sasrec: "end_aligned" (the newest item at the last position row, kang205/SASRec's left
+    # padding) or "from_start" (the oldest item at row 0: RecBole's right padding, MCLRec's code)
+    "positions": "end_aligned",
     "gru_hidden": 128,        # gru4rec
     "batch_size": 256,
     "epochs": 100,
@@ -90,7 +93,7 @@ def build_sequence_encoder(config: dict[str, Any], num_items: int) -> nn.Module:
                              int(config["num_layers"]), int(config["num_heads"]),
                              int(config["inner_size"]), float(config["hidden_dropout"]),
                              float(config["attn_dropout"]), float(config["layer_norm_eps"]),
-                             float(config["init_std"]))
+                             float(config["init_std"]), str(config.get("positions", "end_aligned")))
     if name == "gru4rec":
         from graphcl.nn.gru4rec import GRU4RecEncoder
         return GRU4RecEncoder(num_items, int(config["max_len"]), int(config["hidden_size"]),
