@@ -60,8 +60,12 @@ ADAMEOW_DEFAULTS: dict[str, Any] = {
     "weight_hidden": 16, "weight_block_size": 256,
 }
 
+# MEOW's presets without MEOW-only keys (data.* loader options kept: Freebase's boolean
+# meta-path files); the datasets with AdaMEOW's own parameters are replaced below. Freebase
+# keeps HeCo's settings as MEOW's preset (no AdaMEOW code parameters exist for it), HeCo's
+# stopping rule included (patience 20 on the training loss).
 ADAMEOW_PRESETS: dict[str, dict[str, Any]] = {
-    name: {k: v for k, v in preset.items() if k in ADAMEOW_DEFAULTS}
+    name: {k: v for k, v in preset.items() if k in ADAMEOW_DEFAULTS or k.startswith("data.")}
     for name, preset in MEOW_PRESETS.items()
 }
 # jianxiangyu/MEOW@6a072d79648ab83f7ec7b7482af1696ed00938a1 code_adameow/utils/params.py acm_params:
