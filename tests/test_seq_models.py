@@ -267,3 +267,22 @@ def test_malloc_trim_every_trims_after_every_nth_step_and_leaves_results_unchang
     assert len(calls) == steps // 2 and trimmed.test == base.test
     with pytest.raises(ValueError, match=r"config key 'malloc_trim_every' must be an integer in \[0, inf\), got -1"):
         train("sasrec", data, config={**cfg, "malloc_trim_every": -1}, run_dir=tmp_path / "c", verbose=False)
+
+
+@pytest.mark.parametrize("exclude_history", [False, True])
+def test_sequential_evaluation_ranks_blockwise_with_the_same_metrics(data, exclude_history):
+    """SASRec's score is encode(s) · E[1:]ᵀ: the task ranks all encodings blockwise
+    (DotProductScores) and gets the metrics of the materialized score rows."""
+    from graphcl.eval.tasks.sequential import SequentialRankingTask
+    cfg = {**SEQ_DEFAULTS, **SMALL, "exclude_history": exclude_history}
+    torch.manual_seed(0)
+    model = SASRec(data, cfg).eval()
+    assert model.scores_are_dot_products()
+    task = SequentialRankingTask(data, cfg, torch.device("cpu"))
+    for split in ("valid", "test"):
+        blockwise = task.evaluate(model, split)
+        model.scores_are_dot_products = lambda: False      # the materialized path
+        materialized = task.evaluate(model, split)
+        del model.scores_are_dot_products
+        assert blockwise == materialized
+        assert blockwise["hit@10"] > 0

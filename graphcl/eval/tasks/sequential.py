@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from graphcl.data.sequences import SequenceDataset
+from graphcl.eval.dot_product_scores import DotProductScores
 from graphcl.eval.ranking import RankingEvaluator
 from graphcl.model_protocols import SequenceScorer
 
@@ -59,10 +60,19 @@ class SequentialRankingTask:
     def evaluate(self, model: torch.nn.Module, split: str) -> dict[str, float]:
         model.eval()
         row, seqs, lengths = self.inputs(split)
+        exclude = [self.data.history(split)] if self.exclude_history else []
+        dot = getattr(model, "scores_are_dot_products", None)
+        if callable(dot) and dot():
+            # every user's sequence encoded once, ranked blockwise (graphcl.eval.DotProductScores)
+            reps = model.encode_all(seqs, lengths, self.evaluator.batch_size)
+            table = reps.new_zeros(self.data.num_users, reps.size(1))
+            present = row >= 0
+            table[present] = reps[row[present]]
+            scores = DotProductScores(table, model.item_embeddings[1:])
+            return self.evaluator.evaluate(scores, self.data.targets(split), exclude=exclude)
 
         def score(users: torch.Tensor) -> torch.Tensor:
             r = row[users.to(self.device)]
             return model.score(seqs[r], lengths[r])
 
-        exclude = [self.data.history(split)] if self.exclude_history else []
         return self.evaluator.evaluate(score, self.data.targets(split), exclude=exclude)

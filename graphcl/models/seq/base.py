@@ -226,6 +226,18 @@ class SequentialRecommender(nn.Module):
         """``(B, num_items)`` scores; column ``j`` is item ``j + 1``."""
         return self.encode(seqs, lengths) @ self.item_embeddings[1:].T
 
+    @torch.no_grad()
+    def encode_all(self, seqs: torch.Tensor, lengths: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+        """:meth:`encode` of every row, ``batch_size`` rows at a time (bounded memory)."""
+        parts = [self.encode(seqs[i:i + batch_size], lengths[i:i + batch_size])
+                 for i in range(0, seqs.size(0), batch_size)]
+        return torch.cat(parts) if parts else self.item_embeddings.new_zeros(0, self.item_embeddings.size(1))
+
+    def scores_are_dot_products(self) -> bool:
+        """True when :meth:`score` is ``encode(s) · E[1:]ᵀ`` (not overridden), so the evaluator
+        may rank ``encode_all`` against ``item_embeddings[1:]`` blockwise."""
+        return type(self).score is SequentialRecommender.score
+
 
 def check_finite(loss: torch.Tensor, what: str) -> None:
     """Raise ``FloatingPointError`` (the trainer reports it as divergence) on NaN/inf."""
