@@ -36,11 +36,17 @@ ENCODERS = {"gcn": {"out": 8, "layers": 2}, "mlp": {"out": 8, "layers": 2},
             "pyg-gat": {"conv": "GATConv", "out": 8, "layers": 1, "activation": "elu", "kwargs": {"heads": 1}}}
 
 
+#: operations that read the LLM augmentation of a text-attributed graph: tests/test_contrast_gaugllm.py
+TEXT_OPS = {"gaugllm_features", "gaugllm_edge_edits"}
+
+
 def test_every_operation_is_covered_here():
-    """Node-graph operations here; the interaction-graph ones in test_contrast_rec.py."""
+    """Node-graph operations here; the interaction-graph ones in test_contrast_rec.py; the
+    LLM text views in test_contrast_gaugllm.py."""
     from tests.test_contrast_rec import INTERACTION_OPS
-    assert set(OPS) == {name for name, op in VIEW_OPS.items() if "node" in op.graph_kinds}
-    assert set(OPS) | set(INTERACTION_OPS) == set(VIEW_OPS)
+    assert set(OPS) | TEXT_OPS == {name for name, op in VIEW_OPS.items() if "node" in op.graph_kinds}
+    assert set(OPS) | set(INTERACTION_OPS) | TEXT_OPS == set(VIEW_OPS)
+    assert TEXT_OPS == {name for name, op in VIEW_OPS.items() if getattr(op, "needs_text_augmentation", False)}
 
 
 @pytest.mark.parametrize("sparse", [False, True])
@@ -289,7 +295,7 @@ def test_degree_edge_drop_follows_gca_probabilities():
 def test_unknown_operations_and_parameters_are_named():
     with pytest.raises(ConfigError, match=r"view1: unknown view operation 'edge_dorp'; available: "
                                           r"centrality_edge_drop, centrality_feature_mask, communal_attribute_voting, communal_edge_drop, edge_drop, embedding_noise, feature_mask, "
-                                          r"feature_shuffle, layer_edge_drop, node_drop, rescaled_edge_dropout, svd_view"):
+                                          r"feature_shuffle, gaugllm_edge_edits, gaugllm_features, layer_edge_drop, node_drop, rescaled_edge_dropout, svd_view"):
         Contrast(views=([{"edge_dorp": {"p": 0.2}}], []), encoder={"gcn": {"out": 4}}, loss="infonce", in_dim=3)
     with pytest.raises(ConfigError, match=r"view2: edge_drop takes \(p, undirected=False, exact=False\); got \{'q': 0.2\}"):
         Contrast(views=([], [{"edge_drop": {"q": 0.2}}]), encoder={"gcn": {"out": 4}}, loss="infonce", in_dim=3)

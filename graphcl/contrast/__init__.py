@@ -6,6 +6,8 @@
 * :mod:`~graphcl.contrast.community_ops`: ``communal_edge_drop`` (CSGCL's CED, node and user-item graphs),
   ``communal_attribute_voting`` (CAV);
 * :mod:`~graphcl.contrast.svd_ops`: ``svd_view`` (LightGCL's SVD view, user-item graphs);
+* :mod:`~graphcl.contrast.gaugllm_ops`: ``gaugllm_features``, ``gaugllm_edge_edits`` (GAugLLM's LLM
+  views, node graphs with texts);
 * :mod:`~graphcl.contrast.team_up`: ``team_up``, CSGCL's community-strength InfoNCE;
 * :mod:`~graphcl.contrast.propagation`: ``lightgcn``, the interaction-graph encoder;
 * :mod:`~graphcl.contrast.rec_objectives`: ``infonce`` over a batch's users and items, ``all_infonce``
@@ -33,12 +35,13 @@ from graphcl.contrast.community_ops import (CommunalAttributeVotingOp, CommunalE
                                             community_structure)
 from graphcl.contrast.team_up import TeamUpObjective
 from graphcl.contrast.svd_ops import SVDViewOp
+from graphcl.contrast.gaugllm_ops import GAugLLMEdgeEditsOp, GAugLLMFeaturesOp
 from graphcl.contrast.propagation import LightGCNPropagation
 from graphcl.contrast.rec_objectives import AllNegativesInfoNCE, InteractionInfoNCE, batch_infonce
 
 __all__ = ["Contrast", "GraphView", "InteractionView", "LayerEdgeDropOp", "EmbeddingNoiseOp", "CommunalEdgeDropOp",
            "CommunalAttributeVotingOp", "CommunityStructure", "community_structure", "TeamUpObjective",
-           "register_objective", "SVDViewOp", "AllNegativesInfoNCE",
+           "register_objective", "SVDViewOp", "GAugLLMFeaturesOp", "GAugLLMEdgeEditsOp", "AllNegativesInfoNCE",
            "LightGCNPropagation", "InteractionInfoNCE", "batch_infonce", "GRAPH_KINDS", "View", "ViewOp", "VIEW_OPS", "register_view_op",
            "parse_view_op", "EdgeDropOp", "FeatureMaskOp", "NodeDropOp", "CentralityEdgeDropOp",
            "CentralityFeatureMaskOp", "FeatureShuffleOp", "DGIObjective", "BootstrapObjective",

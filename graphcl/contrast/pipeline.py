@@ -106,8 +106,17 @@ class Contrast(nn.Module):
         own ``seed`` is None."""
         for view in self.views:
             view.prepare(graph, run_seed)
+        # trainable parts of view operations (GAugLLM's expert gate), built by their prepare
+        self.view_modules = nn.ModuleList([op.module for view in self.views for op in view.ops
+                                           if isinstance(getattr(op, "module", None), nn.Module)])
         self.objective.run_seed = int(run_seed)
         self.objective.prepare(graph)
+
+    @property
+    def needs_text_augmentation(self) -> bool:
+        """Whether a view operation reads the LLM augmentation of the graph's texts
+        (``GraphView.extras["gaugllm"]``, :mod:`graphcl.contrast.gaugllm_ops`)."""
+        return any(getattr(op, "needs_text_augmentation", False) for view in self.views for op in view.ops)
 
     def encode(self, view: GraphView, encoder: nn.Module | None = None) -> torch.Tensor:
         """The encoder (default: the online one) on a view; a view with a propagation

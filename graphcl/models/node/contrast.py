@@ -10,6 +10,10 @@ Table 5), and the presets for cora and citeseer are GRACE's: with them,
 and GRACE's other settings, ``contrast`` draws the same views, builds the same
 parameters in the same order and computes the same loss as ``grace`` for the same seed
 (``tests/test_contrast_method.py`` checks the losses and embeddings are equal).
+GAugLLM's LLM views (``gaugllm_features``, ``gaugllm_edge_edits``) compose with any encoder and
+loss on a graph with node texts: the method then generates the LLM augmentation (through the
+response cache) with the ``gaugllm`` method's generation settings updated by
+``text_augmentation`` (e.g. ``{llm: default, llm_cache: cache.sqlite, k_add: 3}``).
 CSGCL is the composition :func:`csgcl_recipe` (CED + CAV views, the ``team_up`` loss;
 ``experiments/configs/contrast/csgcl_cora.yaml``), equal to ``csgcl`` for the same seed
 (``tests/test_contrast_csgcl.py``).
@@ -23,6 +27,8 @@ from typing import Any
 import torch
 
 from graphcl.contrast import Contrast, GraphView
+from graphcl.contrast.gaugllm_ops import TEXT_AUGMENTATION_KEY
+from graphcl.errors import ConfigError
 from graphcl.models.node.base import NODE_TRAIN_DEFAULTS, NodeMethod
 from graphcl.models.node.grace import GRACE_PRESETS
 from graphcl.registry import MethodSpec, register_method
@@ -35,6 +41,9 @@ CONTRAST_DEFAULTS: dict[str, Any] = {
     "encoder": {"gcn": {"out": 128, "layers": 2, "activation": "relu"}},
     "projector": {"mlp": {"hidden": 128}},
     "loss": {"infonce": {"tau": 0.4}},
+    # GAugLLM's LLM generation settings, read only when a view has gaugllm_features or
+    # gaugllm_edge_edits (keys of the gaugllm method: llm, llm_cache, text_encoder, k_add, ...)
+    "text_augmentation": {},
 }
 
 
@@ -70,6 +79,21 @@ def csgcl_recipe(preset: dict[str, Any]) -> dict[str, Any]:
 CONTRAST_PRESETS: dict[str, dict[str, Any]] = {name: grace_recipe(preset) for name, preset in GRACE_PRESETS.items()}
 
 
+def text_augmentation(data: Any, settings: dict[str, Any]) -> Any:
+    """GAugLLM's LLM augmentation of ``data``'s texts (``data.text``), generated or read from the
+    response cache, with the ``gaugllm`` method's generation defaults updated by ``settings``
+    (``llm``, ``llm_cache``, ``llm_offline``, ``text_encoder``, ``k_add``, ...)."""
+    from graphcl.gaugllm.augmenter import generate_augmentation
+    from graphcl.gaugllm.model import GAUGLLM_DEFAULTS, make_llm, settings_from_config
+    from graphcl.llm import TextEncoder
+    unknown = sorted(set(settings) - set(GAUGLLM_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"text_augmentation: unknown setting(s) {', '.join(unknown)}; see the gaugllm method's "
+                          f"config keys (graphcl methods gaugllm)")
+    c = {**GAUGLLM_DEFAULTS, **settings}
+    return generate_augmentation(data, make_llm(c), TextEncoder(str(c["text_encoder"])), settings_from_config(c))
+
+
 class ContrastMethod(NodeMethod):
     """Full-graph training of a :class:`~graphcl.contrast.Contrast` pipeline built from config."""
 
@@ -81,7 +105,10 @@ class ContrastMethod(NodeMethod):
         self.pipeline = Contrast(views=[c["view1"], c["view2"]], encoder=c["encoder"], loss=c["loss"],
                                  projector=c["projector"], in_dim=int(self.x.size(1)), graph_kind="node",
                                  total_steps=int(c["epochs"]))
-        self.graph = GraphView(x=self.x, edge_index=self.edge_index, num_nodes=self.num_nodes)
+        extras = {}
+        if self.pipeline.needs_text_augmentation:
+            extras[TEXT_AUGMENTATION_KEY] = text_augmentation(data, c["text_augmentation"])
+        self.graph = GraphView(x=self.x, edge_index=self.edge_index, num_nodes=self.num_nodes, extras=extras)
         self.pipeline.prepare(self.graph, int(c["seed"]))
 
     def step_loss(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
