@@ -160,16 +160,6 @@ def checkout_commit(checkout: Path, mirror: Path | None, repo: str) -> str:
 
 
 # ------------------------------------------------------------------------------ worker side
-def _import_from(path: Path, name: str) -> Any:
-    import importlib.util
-    sys.dont_write_bytecode = True  # nothing written into the checkout
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
-
-
 def _rate(dim: int) -> float:
     from bench_eval_topk import matmul_rate
     return matmul_rate(dim)
@@ -180,10 +170,11 @@ def _grace_authors(args: argparse.Namespace) -> tuple[Callable[[], None], dict[s
     import yaml
     from torch_geometric.datasets import Planetoid
     import torch_geometric.transforms as T
+    from experiments.parity.load_module import import_from
     from experiments.parity.node_adapter import planetoid_raw
     checkout = Path(args.grace_checkout).resolve()
     sys.path.insert(0, str(checkout))  # train.py imports its model.py and eval.py
-    train = _import_from(checkout / "train.py", "perf_ref_grace_train")
+    train = import_from(checkout / "train.py", "perf_ref_grace_train")
     cfg = yaml.safe_load((checkout / "config.yaml").read_text(encoding="utf-8"))["Cora"]
     root = Path(tempfile.mkdtemp(prefix="perf_grace_"))
     shutil.copytree(planetoid_raw(Path(args.data_root), "Cora"), root / "Cora" / "raw")
@@ -265,10 +256,10 @@ def _cycle(batches: list[Any]) -> Callable[[], Any]:
 def _lightgcl_authors(args: argparse.Namespace) -> tuple[Callable[[], None], dict[str, Any]]:
     import gc
     import torch
-    from experiments.parity.stepcheck import _lightgcl
+    from experiments.parity.stepcheck import BUILDERS
     data, ours, batches = _lightgcl_setup(args)
     tmp = tempfile.mkdtemp(prefix="perf_lightgcl_")
-    ref, _, _ = _lightgcl(data, ours, Path(args.lightgcl_checkout).resolve(), Path(tmp))
+    ref, _, _ = BUILDERS["lightgcl"](data, ours, Path(args.lightgcl_checkout).resolve(), Path(tmp))
     shutil.rmtree(tmp, ignore_errors=True)  # the module is imported; the copy is no longer read
     lr, dim = float(ours.config["lr"]), int(ours.config["embedding_dim"])
     del ours

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from experiments.parity.adapter import load_adapter
-from experiments.parity.nodecheck import _import_from
+from experiments.parity.load_module import import_from
 
 __all__ = ["main", "param_map", "step_compare"]
 
@@ -51,7 +51,7 @@ def _reference(checkout: Path) -> types.ModuleType:
     for p in (str(SHIMS), str(checkout)):
         if p not in sys.path:
             sys.path.insert(0, p)
-    return _import_from(checkout / "train.py", "parity_sdcn_train")
+    return import_from(checkout / "train.py", "parity_sdcn_train")
 
 
 def step_compare(method: str, checkout: Path, steps: int, dataset: str = "cora", data_root: str | None = None,

@@ -17,7 +17,6 @@ reference's probabilities are read from its ``torch.bernoulli`` calls).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import types
 import warnings
@@ -26,20 +25,27 @@ from typing import Any, Iterator
 
 import torch
 
+from experiments.parity.load_module import import_from
 from experiments.parity.adapter import load_adapter
 
-__all__ = ["augmentation_compare", "main", "param_map", "step_compare"]
+__all__ = ["augmentation_compare", "main", "param_map", "step_both", "step_compare"]
 
 SHIMS = Path(__file__).resolve().parent / "shims" / "csgcl"
 
 
-def _import_from(path: Path, name: str) -> types.ModuleType:
-    sys.dont_write_bytecode = True  # nothing written into the checkout
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
+def step_both(names: dict[str, tuple[str, bool]], ref_p: dict[str, torch.Tensor], our_p: dict[str, torch.Tensor],
+              opt_r: torch.optim.Optimizer, opt_o: torch.optim.Optimizer) -> tuple[float, float, float]:
+    """After both sides' backward passes: max |grad_ref - grad_ours| over the mapped parameters
+    (``names``: reference name -> (our name, transposed?)), max |grad_ours|, then one optimizer
+    step on each side and max |param_ref - param_ours|."""
+    grad = max(float(((ref_p[r].grad.T if tr else ref_p[r].grad) - our_p[o].grad).abs().max())
+               for r, (o, tr) in names.items())
+    scale = max(float(our_p[o].grad.abs().max()) for o, _ in names.values())
+    opt_r.step()
+    opt_o.step()
+    with torch.no_grad():
+        param = max(float(((ref_p[r].T if tr else ref_p[r]) - our_p[o]).abs().max()) for r, (o, tr) in names.items())
+    return grad, scale, param
 
 
 def param_map(ours: Any) -> dict[str, tuple[str, bool]]:
@@ -62,15 +68,15 @@ def _reference_model(method: str, checkout: Path, ours: Any, data: Any) -> tuple
     c = ours.config
     functional = None
     if method == "grace":
-        mod = _import_from(checkout / "model.py", "parity_ref_grace_model")
+        mod = import_from(checkout / "model.py", "parity_ref_grace_model")
         act = {"relu": torch.nn.functional.relu, "prelu": torch.nn.PReLU()}[c["activation"]]
         enc = mod.Encoder(data.x.size(1), int(c["hidden_dim"]), act, k=int(c["num_layers"]))
         ref = mod.Model(enc, int(c["hidden_dim"]), int(c["proj_dim"]), float(c["tau"]))
     else:
         sys.path.insert(0, str(SHIMS))
-        mod = _import_from(checkout / "src" / "model.py", "parity_ref_csgcl_model")
-        functional = _import_from(checkout / "src" / "functional.py", "parity_ref_csgcl_functional")
-        utils = _import_from(checkout / "src" / "utils.py", "parity_ref_csgcl_utils")
+        mod = import_from(checkout / "src" / "model.py", "parity_ref_csgcl_model")
+        functional = import_from(checkout / "src" / "functional.py", "parity_ref_csgcl_functional")
+        utils = import_from(checkout / "src" / "utils.py", "parity_ref_csgcl_utils")
         enc = mod.Encoder(data.x.size(1), int(c["hidden_dim"]), utils.get_activation(c["activation"]),
                           k=int(c["num_layers"]))
         ref = mod.CSGCL(enc, int(c["hidden_dim"]), int(c["proj_dim"]), float(c["tau"]))
@@ -180,14 +186,7 @@ def step_compare(method: str, checkout: Path, steps: int, dataset: str = "cora",
                                    gamma_max=float(c["gamma_max"]))
         lr_.backward()
         lo.backward()
-        grad = max(float(((ref_p[r].grad.T if tr else ref_p[r].grad) - our_p[o].grad).abs().max())
-                   for r, (o, tr) in names.items())
-        scale = max(float(our_p[o].grad.abs().max()) for o, _ in names.values())
-        opt_r.step()
-        opt_o.step()
-        with torch.no_grad():
-            param = max(float(((ref_p[r].T if tr else ref_p[r]) - our_p[o]).abs().max())
-                        for r, (o, tr) in names.items())
+        grad, scale, param = step_both(names, ref_p, our_p, opt_r, opt_o)
         rows.append({"step": step, "epoch_t": max(t, 1), "gamma": ours.gamma() if hasattr(ours, "gamma") else 0.0,
                      "loss_ref": float(lr_.detach()), "loss_ours": float(lo.detach()), "max_grad_diff": grad,
                      "max_grad": scale, "max_param_diff": param})

@@ -14,7 +14,6 @@ the equations. Nothing of the reference is copied into this repository.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shutil
 import sys
 import tempfile
@@ -27,19 +26,12 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from experiments.parity.load_module import import_from
 from experiments.parity.adapter import apply_patches, load_adapter
 
 __all__ = ["main", "step_compare"]
 
 SHIMS = Path(__file__).resolve().parent / "shims"
-
-
-def _import_from(path: Path, name: str) -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
 
 
 def _cpu_copy(adapter_name: str, checkout: Path, files: tuple[str, ...], tmp: Path) -> Path:
@@ -56,7 +48,7 @@ def _cpu_copy(adapter_name: str, checkout: Path, files: tuple[str, ...], tmp: Pa
 def _lightgcl(data: Any, ours: Any, checkout: Path, tmp: Path) -> Any:
     ref_dir = _cpu_copy("lightgcl", checkout, ("model.py",), tmp)
     sys.path.insert(0, str(ref_dir))  # its model.py imports its utils.py
-    mod = _import_from(ref_dir / "model.py", "parity_ref_lightgcl_model")
+    mod = import_from(ref_dir / "model.py", "parity_ref_lightgcl_model")
     tr = data.train.numpy()
     r = sp.coo_matrix((np.ones(tr.shape[1]), (tr[0], tr[1])), shape=(data.num_users, data.num_items))
     deg_u, deg_i = np.asarray(r.sum(1)).ravel(), np.asarray(r.sum(0)).ravel()
@@ -79,7 +71,7 @@ def _lightgcl(data: Any, ours: Any, checkout: Path, tmp: Path) -> Any:
 def _dccf(data: Any, ours: Any, checkout: Path, tmp: Path) -> Any:
     ref_dir = _cpu_copy("dccf", checkout, ("model.py",), tmp)
     sys.path.insert(0, str(SHIMS))
-    mod = _import_from(ref_dir / "model.py", "parity_ref_dccf_model")
+    mod = import_from(ref_dir / "model.py", "parity_ref_dccf_model")
     tr, n_u = data.train.numpy(), data.num_users
     rows = np.concatenate([tr[0], tr[1] + n_u])
     cols = np.concatenate([tr[1] + n_u, tr[0]])
