@@ -111,7 +111,8 @@ class DotProductScores:
                     bad = torch.isnan(block).any(dim=1).nonzero().reshape(-1) + r0
                     raise FloatingPointError(bad.tolist())
                 if excluded:
-                    lo, hi = bounds[r0 // rows * n_col_blocks + b:][:2]
+                    at = r0 // rows * n_col_blocks + b          # this block's range of excluded pairs
+                    lo, hi = bounds[at], bounds[at + 1]
                     block[ex_rows[lo:hi] - r0, ex_cols[lo:hi] - c0] = float("-inf")
                 pool.add(block, c0)
             best_idx[r0:r1] = pool.top()
