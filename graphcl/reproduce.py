@@ -215,12 +215,13 @@ def run_seed(method: str, dataset: str, seed: int, run_dir: Path, requested: Map
         log(f"seed {seed}: finished run in {run_dir} (result.json), skipped")
         return SeedRun(seed, run_dir, "skipped", _read_json(run_dir / "result.json"), saved)
     resume = run_dir if (run_dir / "last.pt").is_file() else None
-    if resume is None and (run_dir / "metrics.jsonl").is_file():
-        # killed during its first epoch: nothing to resume, the log would block a fresh start
-        log(f"seed {seed}: {run_dir} has a metric log but no last.pt; starting the seed again")
-        (run_dir / "metrics.jsonl").unlink()
+    restart = resume is None and any((run_dir / name).is_file() for name in ("config.json", "metrics.jsonl"))
+    if restart:
+        # killed before its first checkpoint: the trainer starts it over in its folder (after
+        # checking the settings against its config.json)
+        log(f"seed {seed}: {run_dir} holds no checkpoint yet; starting the seed again there")
     trainer = build_trainer(method, dataset, config=dict(requested), data_root=data_root, device=device,
-                            run_dir=run_dir, resume=resume, verbose=verbose)
+                            run_dir=run_dir, resume=run_dir if restart else resume, verbose=verbose)
     if resume is not None:
         log(f"seed {seed}: resuming {run_dir} at epoch {trainer.start_epoch}")
     else:

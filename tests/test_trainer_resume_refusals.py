@@ -112,3 +112,18 @@ def test_a_method_outside_the_registry_is_checked_on_every_key(toy, tmp_path):
     with pytest.raises(ResumeError, match=r"different config: embedding_dim \(embedding_dim: 8 in the "
                                           r"checkpoint, 16 now\)"):
         again.resume(run / "last.pt")
+
+
+def test_a_study_seed_killed_before_its_first_checkpoint_starts_over_in_its_folder(tmp_path, shared_data):
+    """run_seed (studies, graphcl reproduce) on a folder holding only config.json: trained there."""
+    from graphcl.reproduce import run_seed
+    run = tmp_path / "seed0"
+    requested = {**CFG, "epochs": 1, "seed": 0}
+    build_trainer("lightgcn", "ml-100k", config=requested, data_root=shared_data, run_dir=run,
+                  verbose=False)._claim_run_dir()
+    assert (run / "config.json").is_file() and not (run / "last.pt").exists()
+    lines = []
+    seed_run = run_seed("lightgcn", "ml-100k", 0, run, requested, data_root=shared_data, device="cpu",
+                        verbose=False, log=lines.append)
+    assert seed_run.status == "trained" and (run / "result.json").is_file()
+    assert lines[0] == f"seed 0: {run} holds no checkpoint yet; starting the seed again there"
