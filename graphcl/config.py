@@ -41,6 +41,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "eval_every": 1,
     "patience": 10,
     "loss_patience": 0,  # >0: stop once the training loss has set no new minimum for this many epochs
+    # what a loss_patience stop evaluates: "last" (the parameters it stopped with) or "lowest" (those
+    # that produced the lowest training loss, the start of that epoch: DGI's code reloads them)
+    "loss_patience_keep": "last",
     "valid_metric": "ndcg@20",
     "topk": [10, 20],
     "eval_batch_size": 1024,
@@ -48,6 +51,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     # a batch loss above this factor x max(|first batch loss|, 1) is divergence (0: off); see
     # graphcl.train.trainer.TrainingDivergedError
     "divergence_factor": 1e6,
+    # the hot similarity products' operands: "fp32" or "bf16" (fp32 accumulation and reductions;
+    # graphcl.precision)
+    "precision": "fp32",
 }
 
 

@@ -130,9 +130,21 @@ def is_numeric_default(value: Any) -> bool:
         isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
 
 
+#: key -> the names it accepts, for the shared keys whose value is one of a few names
+CHOICES: dict[str, tuple[str, ...]] = {
+    "precision": ("fp32", "bf16"),   # graphcl.precision
+    "loss_patience_keep": ("last", "lowest"),   # graphcl.train.trainer (a loss_patience stop)
+}
+
+
 def check_ranges(config: Mapping[str, Any], method: str,
                  overrides: Mapping[str, Range] | None = None) -> None:
-    """Raise :class:`graphcl.errors.ConfigError` for the first value outside its range."""
+    """Raise :class:`graphcl.errors.ConfigError` for the first value outside its range (or,
+    for a key of :data:`CHOICES`, not one of its names)."""
+    for key, names in CHOICES.items():
+        if key in config and config[key] not in names:
+            raise ConfigError(f"{method}: config key '{key}' must be one of {', '.join(names)}, "
+                              f"got {config[key]!r}")
     table = {**RANGES, **(overrides or {})}
     for key, value in config.items():
         rng = table.get(key)

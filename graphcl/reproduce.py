@@ -178,7 +178,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def check_finished(run_dir: Path, method: str, dataset: str, requested: Mapping[str, Any]) -> dict[str, Any]:
     """The finished run's config.json, after checking it matches the requested method, dataset
-    and settings (keys given by the user, coerced as the config does); a mismatch raises
+    and settings (keys given by the user, coerced as the config does; a key the saved config lacks,
+    added to graphcl after the run, matches when asked at its default); a mismatch raises
     ``ValueError`` naming the differing keys."""
     from graphcl.config import merge_config
     from graphcl.registry import get_method
@@ -194,6 +195,8 @@ def check_finished(run_dir: Path, method: str, dataset: str, requested: Mapping[
         if key.startswith("data."):
             if (saved.get("data_options") or {}).get(key[5:]) != data_options[key[5:]]:
                 differing.append(key)
+        elif key not in saved.get("config", {}) and cfg[key] == spec.defaults.get(key, object()):
+            continue  # a key added after the run was trained, asked at its default: the same run
         elif saved.get("config", {}).get(key) != cfg[key]:
             differing.append(f"{key}={saved.get('config', {}).get(key)!r} (asked {cfg[key]!r})")
     if differing:

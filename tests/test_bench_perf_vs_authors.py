@@ -77,3 +77,18 @@ def test_checkout_commit_falls_back_to_readme(bench, tmp_path):
     # no .git in the folder, no mirror: the commit recorded in experiments/parity/README.md
     assert bench.checkout_commit(tmp_path, None, "HKUDS/LightGCL") == "5590453ad86782f58017e58d0b698d7f32175be3"
     assert bench.checkout_commit(tmp_path, None, "nobody/nothing") == "unknown"
+
+
+def test_bf16_row_ratios_and_bounds(bench):
+    end = {"info": {"bf16_rate": 200.0, "flops": 4e9}, "peak_rss_mib": 300.0}
+    row = bench.bf16_row("grace", 1, {"ours": 0.3, "ours-bf16": 0.2}, end)
+    assert row[:5] == ["grace", 1, 0.3, 0.2, pytest.approx(1.5)]
+    assert row[6:] == [200.0, pytest.approx(0.02), pytest.approx(10.0)]  # 4 GFLOP at 200 GFLOP/s
+    lightgcn = {"info": {"bf16_rate": 200.0, "layers": 3}, "spmm_s": 0.01, "peak_rss_mib": 1.0}
+    row = bench.bf16_row("lightgcn", 2, {"ours": 0.2, "ours-bf16": 0.2}, lightgcn)
+    assert row[7] == pytest.approx(bench.lightgcn_bound_seconds(0.01, 3)) and row[4] == pytest.approx(1.0)
+
+
+def test_bf16_sides_are_registered_for_every_timed_workload(bench):
+    for workload in ("grace", "lightgcl", "lightgcn"):
+        assert f"{workload}:ours-bf16" in bench.BUILDERS

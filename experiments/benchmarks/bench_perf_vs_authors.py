@@ -79,7 +79,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness, bench_eval_topk (also when imported)
 
-from harness import REPO, hardware_line, peak_rss_mib, write_table  # noqa: E402
+from harness import REPO, hardware_line, markdown_table, peak_rss_mib, write_table  # noqa: E402
 
 DEFAULT_OUT = REPO / "experiments" / "results" / "perf_vs_authors.md"
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -340,9 +340,39 @@ def _lightgcn_ours(args: argparse.Namespace) -> tuple[Callable[[], None], dict[s
                   "nnz": int(graph.matrix.values().numel()), "spmm_best": spmm_best}
 
 
+def bf16_rate(dim: int, rounds: int = 20) -> float:
+    """Best bf16 GFLOP/s of the 256 x 4,096 x ``dim`` product of :func:`bench_eval_topk.matmul_rate`
+    (bfloat16 operands, fp32 accumulation inside the GEMM)."""
+    import torch
+    a, b = torch.randn(256, dim).bfloat16(), torch.randn(4096, dim).bfloat16()
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        torch.mm(a, b.T)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * 256 * 4096 * dim / best / 1e9
+
+
+def _in_bf16(build: Callable[[argparse.Namespace], tuple[Callable[[], None], dict[str, Any]]]
+             ) -> Callable[[argparse.Namespace], tuple[Callable[[], None], dict[str, Any]]]:
+    """The same workload with every step under ``matmul_precision("bf16")`` (``precision: bf16``)."""
+    def builder(args: argparse.Namespace) -> tuple[Callable[[], None], dict[str, Any]]:
+        from graphcl.precision import matmul_precision
+        step, info = build(args)
+
+        def bf16_step() -> None:
+            with matmul_precision("bf16"):
+                step()
+        info["bf16_rate"] = bf16_rate(int(info["dim"]))
+        return bf16_step, info
+    return builder
+
+
 BUILDERS: dict[str, Callable[[argparse.Namespace], tuple[Callable[[], None], dict[str, Any]]]] = {
     "grace:authors": _grace_authors, "grace:ours": _grace_ours, "lightgcl:authors": _lightgcl_authors,
-    "lightgcl:ours": _lightgcl_ours, "lightgcn:ours": _lightgcn_ours}
+    "lightgcl:ours": _lightgcl_ours, "lightgcn:ours": _lightgcn_ours,
+    "grace:ours-bf16": _in_bf16(_grace_ours), "lightgcl:ours-bf16": _in_bf16(_lightgcl_ours),
+    "lightgcn:ours-bf16": _in_bf16(_lightgcn_ours)}
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -443,6 +473,22 @@ def run_pair(workload: str, sides: list[str], args: argparse.Namespace, threads:
     return {"seconds": seconds, "end": ends}
 
 
+BF16_COLUMNS = ["workload", "threads", "ours fp32 s/step", "ours bf16 s/step", "fp32 / bf16",
+                "bf16 peak RSS (MiB)", "bf16 GFLOP/s", "bf16 bound s/step", "bf16 / bound"]
+
+
+def bf16_row(workload: str, threads: int, med: dict[str, float], end: dict[str, Any]) -> list[Any]:
+    """One row of the bf16 table from a run with sides ``ours`` and ``ours-bf16``."""
+    info = end["info"]
+    rate = float(info["bf16_rate"])
+    if workload == "lightgcn":
+        bound = lightgcn_bound_seconds(float(end["spmm_s"]), int(info["layers"]))
+    else:
+        bound = bound_seconds(float(info["flops"]), rate)
+    return [workload, threads, med["ours"], med["ours-bf16"], med["ours"] / med["ours-bf16"], end["peak_rss_mib"],
+            rate, bound, med["ours-bf16"] / bound]
+
+
 def run_eval(args: argparse.Namespace, threads: int) -> list[Any]:
     """``bench_eval_topk.py`` in its own process at ``threads``: its blockwise row."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
@@ -475,6 +521,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds one worker answer may take")
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 rounds of 1 step, 2 LightGCN steps, "
                                                          "1 evaluation round after 2 training steps")
+    ap.add_argument("--bf16", action="store_true",
+                    help="also time graphcl with precision: bf16 (a third interleaved side; its own table)")
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--worker", choices=sorted(BUILDERS), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -506,6 +554,7 @@ def main(argv: list[str] | None = None) -> None:
             "ours peak RSS (MiB)", "min GFLOP/step", "fp32 GFLOP/s", "bound s/step", "ours / bound"]
     rows: list[list[Any]] = []
     notes: list[str] = []
+    bf16_rows: list[list[Any]] = []
     t_start = time.perf_counter()
     for threads in args.threads:
         for w in args.workloads:
@@ -518,11 +567,13 @@ def main(argv: list[str] | None = None) -> None:
                              f"{args.eval_train_steps} LightGCN steps; blockwise {block[2]:.3f} s vs materialized "
                              f"{mat[2]:.3f} s ({block[3]:.2f}x); floor = the score matmul alone.")
                 continue
-            sides = ["ours"] if w == "lightgcn" else ["authors", "ours"]
+            sides = (["ours"] if w == "lightgcn" else ["authors", "ours"]) + (["ours-bf16"] if args.bf16 else [])
             res = run_pair(w, sides, args, threads)
             med = {s: statistics.median(v) for s, v in res["seconds"].items()}
             ours_end = res["end"]["ours"]
             info, rate = ours_end["info"], float(ours_end["rate"])
+            if args.bf16:
+                bf16_rows.append(bf16_row(w, threads, med, res["end"]["ours-bf16"]))
             if w == "lightgcn":
                 bound = lightgcn_bound_seconds(float(ours_end["spmm_s"]), int(info["layers"]))
                 rows.append(["lightgcn (step of 2048)", threads, "—", med["ours"], "—", "—",
@@ -566,6 +617,12 @@ def main(argv: list[str] | None = None) -> None:
               "score products over the batch's distinct users/items, forward + both gradients) + 8·L·R·d + "
               "12·L·(U+I)·q·d; LightGCN 2L x the best time of one SpMM of its adjacency (sparse: not "
               "compute-bound); eval: bench_eval_topk's floor (the score matmul alone)."]
+    if bf16_rows:
+        notes += ["", "## precision: bf16 (graphcl, fp32 vs bf16 products, interleaved in the same rounds)", "",
+                  *markdown_table(BF16_COLUMNS, bf16_rows), "",
+                  "bf16 bound: the same minimum FLOPs at the best bf16 rate of the 256 x 4,096 x d product "
+                  "measured in the bf16 process (only the dense products can take it; LightGCN's bound stays "
+                  "its SpMM time: torch's CPU CSR SpMM has no bfloat16 kernel, so its products stay fp32)."]
     text = write_table(args.out, "Performance vs the authors' code and fp32 bounds (issue 22)",
                        [h for h in header if h], cols, rows, notes)
     print(text)

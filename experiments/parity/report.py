@@ -193,6 +193,10 @@ def _details(doc: dict[str, Any], png_dir: Path, md_path: Path) -> list[str]:
     if stale:
         out += ["", "The reference scored with the embeddings it itself evaluates (stale, see the notes), same "
                 "evaluator, last epoch: " + stale]
+    last_params = _last_epoch_summary(doc, "last_params")
+    if last_params:  # (DGI: the reference evaluates reloaded lowest-loss parameters, see the notes)
+        out += ["", "The reference's embeddings of the parameters it stopped with (before its reload), same "
+                "evaluator: " + last_params]
     own = _own_summary(doc)
     if own:
         out += ["", "The reference's own printout (its own evaluation protocol; see the notes): " + own]

@@ -28,6 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from graphcl import precision
+from graphcl.precision import bf16_enabled
+
 DENSE_MAX_NODES = 4096
 
 
@@ -54,9 +57,10 @@ def _grace_dense(u: Tensor, v: Tensor, tau: float, bias: Optional[Tensor]) -> Te
 
 # ------------------------------------------------------------------ blockwise
 def _block_scores(a: Tensor, b: Tensor, rows: slice, tau: float,
-                  bias: Optional[Tensor]) -> Tensor:
-    """Scores (a[rows] · b_k + bias_i + bias_k) / τ for one row block: shape (rows, N)."""
-    s = a[rows] @ b.T
+                  bias: Optional[Tensor], bf16: bool = False) -> Tensor:
+    """Scores (a[rows] · b_k + bias_i + bias_k) / τ for one row block: shape (rows, N)
+    (the product with bfloat16 operands when ``bf16``, :mod:`graphcl.precision`)."""
+    s = precision.mm(a[rows], b.T, bf16)
     if bias is not None:
         s.add_(bias[rows, None]).add_(bias[None, :])
     return s.div_(tau)  # in place: one (rows, N) buffer per call
@@ -82,27 +86,28 @@ class _BlockwiseGrace(torch.autograd.Function):
     def forward(ctx, u: Tensor, v: Tensor, bias: Optional[Tensor], tau: float,
                 block_size: int) -> Tensor:
         n = u.shape[0]
+        bf16 = bf16_enabled()
         lse_u = u.new_empty(n)
         lse_v = u.new_empty(n)
         pos = u.new_empty(n)
         for start in range(0, n, block_size):
             rows = slice(start, min(start + block_size, n))
             for anchor, other, lse in ((u, v, lse_u), (v, u, lse_v)):
-                between = _block_scores(anchor, other, rows, tau, bias)
-                refl = _mask_self(_block_scores(anchor, anchor, rows, tau, bias), start)
+                between = _block_scores(anchor, other, rows, tau, bias, bf16)
+                refl = _mask_self(_block_scores(anchor, anchor, rows, tau, bias, bf16), start)
                 lse[rows] = torch.logaddexp(between.logsumexp(1), refl.logsumexp(1))
                 if anchor is u:
                     idx = torch.arange(between.shape[0], device=u.device)
                     pos[rows] = between[idx, idx + start]
                 del between, refl
         ctx.save_for_backward(u, v, bias, lse_u, lse_v)
-        ctx.tau, ctx.block_size = tau, block_size
+        ctx.tau, ctx.block_size, ctx.bf16 = tau, block_size, bf16
         return ((lse_u - pos) + (lse_v - pos)).mean() / 2
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         u, v, bias, lse_u, lse_v = ctx.saved_tensors
-        tau, block_size = ctx.tau, ctx.block_size
+        tau, block_size, bf16 = ctx.tau, ctx.block_size, ctx.bf16
         n = u.shape[0]
         scale = grad_out / (2 * n * tau)
         grad_u = torch.zeros_like(u)
@@ -111,12 +116,12 @@ class _BlockwiseGrace(torch.autograd.Function):
             rows = slice(start, min(start + block_size, n))
             # anchors a_i of one view: between (a_i, o_k) and intra (a_i, a_k)
             for a, o, lse, grad_a, grad_o in ((u, v, lse_u, grad_u, grad_v), (v, u, lse_v, grad_v, grad_u)):
-                p = _block_scores(a, o, rows, tau, bias).sub_(lse[rows, None]).exp_()
-                grad_a[rows] += p @ o
-                grad_o += p.T @ a[rows]
-                p = _mask_self(_block_scores(a, a, rows, tau, bias), start).sub_(lse[rows, None]).exp_()
-                grad_a[rows] += p @ a
-                grad_a += p.T @ a[rows]
+                p = _block_scores(a, o, rows, tau, bias, bf16).sub_(lse[rows, None]).exp_()
+                grad_a[rows] += precision.mm(p, o, bf16)
+                grad_o += precision.mm(p.T, a[rows], bf16)
+                p = _mask_self(_block_scores(a, a, rows, tau, bias, bf16), start).sub_(lse[rows, None]).exp_()
+                grad_a[rows] += precision.mm(p, a, bf16)
+                grad_a += precision.mm(p.T, a[rows], bf16)
                 del p
         # positive term: −(2/(2N)) s(u_i, v_i)/τ per i
         grad_u.sub_(v, alpha=2.0).mul_(scale)
@@ -137,14 +142,15 @@ class _FusedDenseGrace(torch.autograd.Function):
     def forward(ctx, u: Tensor, v: Tensor, bias: Optional[Tensor], tau: float) -> Tensor:
         n = u.shape[0]
         idx = torch.arange(n, device=u.device)
-        s_uv = _block_scores(u, v, slice(0, n), tau, bias)
-        s_uu = _mask_self(_block_scores(u, u, slice(0, n), tau, bias), 0)
-        s_vv = _mask_self(_block_scores(v, v, slice(0, n), tau, bias), 0)
+        bf16 = bf16_enabled()
+        s_uv = _block_scores(u, v, slice(0, n), tau, bias, bf16)
+        s_uu = _mask_self(_block_scores(u, u, slice(0, n), tau, bias, bf16), 0)
+        s_vv = _mask_self(_block_scores(v, v, slice(0, n), tau, bias, bf16), 0)
         lse_u = torch.logaddexp(s_uv.logsumexp(1), s_uu.logsumexp(1))
         lse_v = torch.logaddexp(s_uv.logsumexp(0), s_vv.logsumexp(1))
         pos = s_uv[idx, idx]
         ctx.save_for_backward(u, v, s_uv, s_uu, s_vv, lse_u, lse_v)
-        ctx.tau = tau
+        ctx.tau, ctx.bf16 = tau, bf16
         return ((lse_u - pos) + (lse_v - pos)).mean() / 2
 
     @staticmethod
@@ -160,8 +166,9 @@ class _FusedDenseGrace(torch.autograd.Function):
         g_uu = g_uu + g_uu.T
         g_vv = (s_vv - lse_v[:, None]).exp_()
         g_vv = g_vv + g_vv.T
-        grad_u = (g_uv @ v).add_(g_uu @ u).mul_(scale)
-        grad_v = (g_uv.T @ u).add_(g_vv @ v).mul_(scale)
+        bf16 = ctx.bf16
+        grad_u = precision.mm(g_uv, v, bf16).add_(precision.mm(g_uu, u, bf16)).mul_(scale)
+        grad_v = precision.mm(g_uv.T, u, bf16).add_(precision.mm(g_vv, v, bf16)).mul_(scale)
         return grad_u, grad_v, None, None
 
 
@@ -196,13 +203,14 @@ class _ShiftedGrace(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u: Tensor, v: Tensor, bias: Optional[Tensor], tau: float, shift: float) -> Tensor:
+        bf16 = bf16_enabled()
         two_b = 0.0 if bias is None else 2.0 * bias
         left_u, right_u = _augmented(u, bias, True) / tau, _augmented(u, bias, False)
         left_v, right_v = _augmented(v, bias, True) / tau, _augmented(v, bias, False)
         shift_t = u.new_tensor(-shift)
-        e_uv = torch.addmm(shift_t, left_u, right_v.T).exp_()
-        e_uu = torch.addmm(shift_t, left_u, right_u.T).exp_()
-        e_vv = torch.addmm(shift_t, left_v, right_v.T).exp_()
+        e_uv = precision.addmm(shift_t, left_u, right_v.T, bf16).exp_()
+        e_uu = precision.addmm(shift_t, left_u, right_u.T, bf16).exp_()
+        e_vv = precision.addmm(shift_t, left_v, right_v.T, bf16).exp_()
         self_u = torch.exp(((u * u).sum(1) + two_b) / tau - shift)     # e^{s(u_i, u_i) − c}
         self_v = torch.exp(((v * v).sum(1) + two_b) / tau - shift)
         d_u = e_uv.sum(1) + e_uu.sum(1) - self_u
@@ -210,7 +218,7 @@ class _ShiftedGrace(torch.autograd.Function):
         pos = ((u * v).sum(1) + two_b) / tau
         lse_u, lse_v = shift + torch.log(d_u), shift + torch.log(d_v)
         ctx.save_for_backward(u, v, e_uv, e_uu, e_vv, d_u, d_v)
-        ctx.tau = tau
+        ctx.tau, ctx.bf16 = tau, bf16
         return ((lse_u - pos) + (lse_v - pos)).mean() / 2
 
     @staticmethod
@@ -224,11 +232,12 @@ class _ShiftedGrace(torch.autograd.Function):
         g_uv.diagonal().sub_(2.0)
         g_uu = torch.mul(e_uu, inv_u[:, None]).addcmul_(e_uu, inv_u[None, :])
         g_uu.diagonal().zero_()
-        grad_u = torch.addmm(g_uv @ v, g_uu, u)
+        bf16 = ctx.bf16
+        grad_u = precision.addmm(precision.mm(g_uv, v, bf16), g_uu, u, bf16)
         del g_uu
         g_vv = torch.mul(e_vv, inv_v[:, None]).addcmul_(e_vv, inv_v[None, :])
         g_vv.diagonal().zero_()
-        grad_v = torch.addmm(g_uv.T @ u, g_vv, v)
+        grad_v = precision.addmm(precision.mm(g_uv.T, u, bf16), g_vv, v, bf16)
         return grad_u.mul_(scale), grad_v.mul_(scale), None, None, None
 
 

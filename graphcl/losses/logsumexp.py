@@ -41,6 +41,9 @@ from __future__ import annotations
 
 import torch
 
+from graphcl import precision
+from graphcl.precision import bf16_enabled
+
 __all__ = ["DEFAULT_BLOCK_SIZE", "DEFAULT_KEEP_BYTES", "blockwise_logsumexp_matmul", "default_block_size"]
 
 #: the largest |q| x |k| score matrix kept for the backward pass (bytes); above it, blockwise.
@@ -63,20 +66,30 @@ def _blocks(n: int, block_size: int) -> range:
     return range(0, n, block_size)
 
 
+def _operands(qs: torch.Tensor, k: torch.Tensor, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``qs`` and ``k`` as the products take them: with ``bf16``, cast once per pass, ``qs``
+    padded by :func:`graphcl.precision.bf16_operand` (zero rows: the products cut them off;
+    ``k`` is cut into blocks, which :func:`graphcl.precision.mm` pads)."""
+    if not bf16:
+        return qs, k
+    return precision.bf16_operand(qs), k.to(torch.bfloat16)
+
+
 class _BlockwiseLSE(torch.autograd.Function):
     """Autograd function behind :func:`blockwise_logsumexp_matmul`."""
 
     @staticmethod
     def forward(ctx, q: torch.Tensor, k: torch.Tensor, tau: float, block_size: int) -> torch.Tensor:
-        qs = q / tau  # x_ij = qs_i · k_j
+        bf16 = bf16_enabled()
+        qs, k_op = _operands(q / tau, k, bf16)  # x_ij = qs_i · k_j
         n = q.size(0)
         run_max = torch.full((n,), -torch.inf, dtype=q.dtype, device=q.device)
         run_sum = torch.zeros(n, dtype=q.dtype, device=q.device)
         buf = torch.empty((n, min(block_size, k.size(0))), dtype=q.dtype, device=q.device)
         for start in _blocks(k.size(0), block_size):
-            kb = k[start:start + block_size]
+            kb = k_op[start:start + block_size]
             x = buf[:, :kb.size(0)]
-            torch.mm(qs, kb.T, out=x)
+            precision.mm(qs, kb.T, bf16, out=x)
             new_max = torch.maximum(run_max, x.amax(1))
             # rows whose max is still -inf (only possible with -inf scores) keep a zero sum
             safe_max = torch.where(torch.isfinite(new_max), new_max, torch.zeros_like(new_max))
@@ -87,7 +100,7 @@ class _BlockwiseLSE(torch.autograd.Function):
         lse = run_max + torch.log(run_sum)
         lse = torch.where(torch.isfinite(run_max), lse, run_max)
         ctx.save_for_backward(q, k, lse)
-        ctx.tau, ctx.block_size = float(tau), int(block_size)
+        ctx.tau, ctx.block_size, ctx.bf16 = float(tau), int(block_size), bf16
         return lse
 
     @staticmethod
@@ -96,7 +109,8 @@ class _BlockwiseLSE(torch.autograd.Function):
         q, k, lse = ctx.saved_tensors
         tau, block_size = ctx.tau, ctx.block_size
         need_q, need_k = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        qs = q / tau
+        bf16 = ctx.bf16
+        qs, k_op = _operands(q / tau, k, bf16)
         g = grad_lse.contiguous()
         # rows with lse = -inf have p = 0 everywhere; shift them so exp gives 0, not NaN
         shift = torch.where(torch.isfinite(lse), lse, torch.full_like(lse, torch.inf))
@@ -104,14 +118,17 @@ class _BlockwiseLSE(torch.autograd.Function):
         grad_k = torch.empty_like(k) if need_k else None
         buf = torch.empty((q.size(0), min(block_size, k.size(0))), dtype=q.dtype, device=q.device)
         for start in _blocks(k.size(0), block_size):
-            kb = k[start:start + block_size]
+            kb = k_op[start:start + block_size]
             p = buf[:, :kb.size(0)]
-            torch.mm(qs, kb.T, out=p)
+            precision.mm(qs, kb.T, bf16, out=p)
             p.sub_(shift[:, None]).exp_().mul_(g[:, None])  # g_i p_ij
             if need_q:
-                grad_q.addmm_(p, kb)
+                if bf16:
+                    grad_q.add_(precision.mm(p, kb, True))
+                else:
+                    grad_q.addmm_(p, kb)
             if need_k:
-                torch.mm(p.T, qs, out=grad_k[start:start + kb.size(0)])
+                precision.mm(p.T, qs, bf16, out=grad_k[start:start + kb.size(0)])
         if need_q:
             grad_q.div_(tau)
         return grad_q, grad_k, None, None
@@ -122,8 +139,9 @@ class _KeptLSE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q: torch.Tensor, k: torch.Tensor, tau: float, block_size: int) -> torch.Tensor:
+        bf16 = bf16_enabled()
         qs = q / tau
-        x = torch.mm(qs, k.T)
+        x = precision.mm(qs, k.T, bf16)
         row_max = x.amax(1)
         safe_max = torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max))
         x.sub_(safe_max[:, None]).exp_()
@@ -131,7 +149,7 @@ class _KeptLSE(torch.autograd.Function):
         lse = torch.where(torch.isfinite(row_max), safe_max + torch.log(row_sum), row_max)
         x.div_(torch.where(row_sum > 0, row_sum, torch.ones_like(row_sum))[:, None])   # p_ij
         ctx.save_for_backward(q, k, x)
-        ctx.tau, ctx.block_size = float(tau), int(block_size)
+        ctx.tau, ctx.block_size, ctx.bf16 = float(tau), int(block_size), bf16
         return lse
 
     @staticmethod
@@ -147,9 +165,9 @@ class _KeptLSE(torch.autograd.Function):
         for start in _blocks(k.size(0), block_size):      # g_i p_ij a block at a time: p stays intact
             gp = p[:, start:start + block_size] * g
             if need_q:
-                grad_q.addmm_(gp, k[start:start + block_size])
+                grad_q.add_(precision.mm(gp, k[start:start + block_size], ctx.bf16))
             if need_k:
-                torch.mm(gp.T, qs, out=grad_k[start:start + gp.size(1)])
+                precision.mm(gp.T, qs, ctx.bf16, out=grad_k[start:start + gp.size(1)])
         if need_q:
             grad_q.div_(tau)
         return grad_q, grad_k, None, None

@@ -3,7 +3,9 @@
 One loop for every method: Adam, evaluation on the validation split every
 ``eval_every`` epochs (0: after the last epoch only), early stopping on ``valid_metric`` with ``patience``
 (counted in evaluations) and, with ``loss_patience: N > 0``, on the training loss (no new minimum in
-N epochs: the stopping rule of HeCo's and MEOW's code; the stopping epoch is then evaluated too),
+N epochs: the stopping rule of HeCo's, MEOW's and DGI's code; the stopping epoch is then evaluated
+too, with the parameters ``loss_patience_keep`` names: ``last``, those the run stopped with, or
+``lowest``, those that produced the lowest training loss, as DGI's code reloads them),
 the best model written atomically to
 ``best.pt``, the full training state to ``last.pt`` after each epoch (resume
 continues exactly where it stopped: model, optimizer, sampler generator and
@@ -49,9 +51,11 @@ import torch
 from tqdm.auto import tqdm
 
 from graphcl.data.fingerprint import dataset_fingerprint
+from graphcl.errors import ConfigError
 from graphcl.eval.tasks import make_task
 from graphcl.io import atomic_write_text
 from graphcl.model_protocols import OwnsOptimization, Trainable, check_protocol
+from graphcl.precision import PRECISIONS, matmul_precision
 from graphcl.train import distributed
 from graphcl.train.checkpoint import JsonlLogger, load_checkpoint, save_checkpoint, write_json
 from graphcl.train.utils import make_generator, release_freed_memory, resolve_device, seed_everything
@@ -132,6 +136,9 @@ class Trainer:
         self.optimizer = next(iter(self.optimizers.values()))
         self.generator = make_generator(seed, self.device)
         self.valid_metric = str(self.config["valid_metric"])
+        self.precision = str(self.config.get("precision", "fp32"))  # absent in configs from before the key
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         self.has_valid = self.task.has_valid
         self._reset_progress()
         self.data_options: dict[str, Any] = {}
@@ -159,6 +166,9 @@ class Trainer:
         self.best_loss = math.inf
         self.loss_bad_epochs = 0
         self.first_loss: float | None = None   # the first batch's loss: the divergence reference
+        # loss_patience_keep: lowest: the state the epoch of lowest training loss started from
+        self.lowest_state: dict[str, torch.Tensor] | None = None
+        self.lowest_epoch = -1
         self.stopped = ""                      # why the run stopped early ("" while it runs)
         self.restarted = False                 # restart(): a fresh start in a claimed folder
         self.history: list[dict[str, Any]] = []
@@ -207,6 +217,8 @@ class Trainer:
             "data_fingerprint": self.data_fingerprint,
             "first_loss": self.first_loss,
             "stopped": self.stopped,
+            **({"loss_lowest": {"epoch": self.lowest_epoch, "model": self.lowest_state}}
+               if self.keeps_lowest and self.lowest_state is not None else {}),
         }
 
     def resume(self, checkpoint: str | Path) -> None:
@@ -244,6 +256,12 @@ class Trainer:
         first = ckpt.get("first_loss")
         self.first_loss = None if first is None else float(first)
         self.stopped = str(ckpt.get("stopped", "") or "")
+        lowest = ckpt.get("loss_lowest")
+        if self.keeps_lowest and lowest is None and self.best_loss < math.inf:
+            raise ResumeError(f"checkpoint {checkpoint} holds no lowest-loss parameters for "
+                              f"loss_patience_keep: lowest; start a new run")
+        if lowest is not None:
+            self.lowest_epoch, self.lowest_state = int(lowest["epoch"]), dict(lowest["model"])
         self.history = list(ckpt["history"])
         self._trim_metric_log(keep_before=self.start_epoch)
 
@@ -340,7 +358,8 @@ class Trainer:
                    leave=False, disable=None if self.progress is None else not self.progress)
         trim_every = int(self.config.get("malloc_trim_every", 0) or 0)
         for step, batch in enumerate(bar):
-            parts, weight = self._step(batch, epoch, step)
+            with matmul_precision(self.precision):
+                parts, weight = self._step(batch, epoch, step)
             for k, v in parts.items():
                 v = v.detach() * weight if weight != 1.0 else v.detach()
                 sums[k] = sums[k] + v if k in sums else v.clone()
@@ -430,6 +449,7 @@ class Trainer:
         epochs = int(self.config["epochs"])
         if self.loss_patience < 0:
             raise ValueError(f"loss_patience must be >= 0 (0: off), got {self.loss_patience}")
+        self._check_loss_patience_keep()
         self._claim_run_dir()
         if self.stopped:
             self._say(f"the run had stopped early ({self.stopped}); testing its best model")
@@ -466,11 +486,21 @@ class Trainer:
 
     def _run_epoch(self, epoch: int, train_seconds: list[float], eval_seconds: list[float]) -> bool:
         """Train one epoch, validate when due, checkpoint; True when the run stops early."""
+        # loss_patience_keep: lowest: the parameters this epoch starts from, i.e. those that compute
+        # its loss (for a one-step epoch, as full-graph node methods train, exactly that loss's)
+        start_state = self._model_state_copy() if self.keeps_lowest else None
         t0 = time.perf_counter()
         losses = self._train_epoch(epoch)
         train_seconds.append(time.perf_counter() - t0)
         self.logger.log({"epoch": epoch, "split": "train", "seconds": train_seconds[-1], **losses})
+        lowest_before = self.best_loss
         loss_stop = self._loss_plateau(losses["loss"])
+        if start_state is not None and self.best_loss < lowest_before:
+            self.lowest_state, self.lowest_epoch = start_state, epoch
+        if loss_stop and self.keeps_lowest and self.lowest_state is not None:
+            self.model.load_state_dict(self.lowest_state)
+            self._say(f"loss_patience_keep: lowest: evaluating the parameters that produced epoch "
+                      f"{self.lowest_epoch}'s training loss {self.best_loss:.6g}")
         eval_every, epochs = int(self.config["eval_every"]), int(self.config["epochs"])
         due = (epoch + 1) % eval_every == 0 if eval_every > 0 else False
         stop = False
@@ -483,6 +513,8 @@ class Trainer:
             self.stopped = f"no {self.valid_metric} gain in {patience} evaluations, epoch {epoch}"
         elif loss_stop:
             self.stopped = f"no new training-loss minimum in {self.loss_patience} epochs, epoch {epoch}"
+            if self.keeps_lowest and self.lowest_state is not None:
+                self.stopped += f" (kept the parameters of epoch {self.lowest_epoch}, the lowest loss)"
         if self.dist.is_main:
             save_checkpoint(self.state(epoch), self.run_dir / "last.pt")
         if stop:
@@ -495,6 +527,26 @@ class Trainer:
     def loss_patience(self) -> int:
         """The config's ``loss_patience`` (0, or absent in a config from before the key: off)."""
         return int(self.config.get("loss_patience", 0))
+
+    @property
+    def loss_patience_keep(self) -> str:
+        """The config's ``loss_patience_keep`` (absent in a config from before the key: ``last``)."""
+        return str(self.config.get("loss_patience_keep", "last"))
+
+    @property
+    def keeps_lowest(self) -> bool:
+        """Whether a ``loss_patience`` stop evaluates the lowest-loss parameters."""
+        return self.loss_patience > 0 and self.loss_patience_keep == "lowest"
+
+    def _check_loss_patience_keep(self) -> None:
+        from graphcl.config_ranges import CHOICES
+        if self.loss_patience_keep not in CHOICES["loss_patience_keep"]:
+            raise ValueError(f"loss_patience_keep must be one of {', '.join(CHOICES['loss_patience_keep'])}, "
+                             f"got {self.config.get('loss_patience_keep')!r}")
+
+    def _model_state_copy(self) -> dict[str, torch.Tensor]:
+        """A copy of the model's state (parameters and buffers), detached from training."""
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def _loss_plateau(self, loss: float) -> bool:
         """``loss_patience``: True once the training loss has set no new minimum for that many
@@ -549,8 +601,12 @@ class Trainer:
             eval_seconds=(sum(eval_seconds) / len(eval_seconds)) if eval_seconds else test_seconds,
             history=self.history)
         if self.dist.is_main:
+            # loss_patience_keep: lowest and a loss-patience stop: the epoch whose parameters were evaluated
+            kept_lowest = (self.keeps_lowest and self.lowest_state is not None
+                           and self.stopped.startswith("no new training-loss"))
+            kept = {"kept_parameters_epoch": self.lowest_epoch} if kept_lowest else {}
             write_json(self.run_dir / "result.json", {
                 "method": self.method, "dataset": self.task.name, "best_epoch": result.best_epoch,
                 "valid": result.best_valid, "test": result.test, "epochs_run": result.epochs_run,
-                "seconds_per_epoch": result.seconds_per_epoch, "eval_seconds": result.eval_seconds})
+                "seconds_per_epoch": result.seconds_per_epoch, "eval_seconds": result.eval_seconds, **kept})
         return result
