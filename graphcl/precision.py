@@ -85,8 +85,11 @@ def bf16_operand(x: Tensor) -> Tensor:
     if x.dtype == torch.bfloat16 and tuple(x.shape) == shape:
         return x
     if (rows, cols) == shape:
-        return x.to(torch.bfloat16)
-    out = torch.zeros(shape, dtype=torch.bfloat16, device=x.device)
+        return x.to(torch.bfloat16)   # keeps a transposed layout: no transposing copy
+    if x.T.is_contiguous() and not x.is_contiguous():   # a transposed view: pad in its layout
+        out = torch.zeros(shape[::-1], dtype=torch.bfloat16, device=x.device).T
+    else:
+        out = torch.zeros(shape, dtype=torch.bfloat16, device=x.device)
     out[:rows, :cols] = x
     return out
 
