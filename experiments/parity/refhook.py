@@ -132,7 +132,8 @@ def node_setup(y: Any, edge_index: Any) -> None:
         raise RuntimeError(f"the reference's graph is not graphcl's: {check}")
 
 
-def _probe_task() -> Any:
+def probe_task() -> Any:
+    """graphcl's node-probe task for the reference's graph (``PARITY_PROBE`` settings), built once."""
     if _state["probe"] is None:
         from experiments.parity.nodeprobe import make_probe_task
         _state["probe"] = make_probe_task(_node_graph(), json.loads(os.environ.get("PARITY_PROBE", "{}")))
@@ -165,7 +166,7 @@ def node_epoch_end(epoch: int, loss: float | None, model: Any, inputs: tuple[Any
         try:
             with torch.no_grad():
                 emb = model(*inputs)
-            record.update(evaluate_embeddings(_probe_task(), emb))
+            record.update(evaluate_embeddings(probe_task(), emb))
         finally:
             model.train(training)
             random.setstate(states[0])

@@ -118,10 +118,10 @@ def reference_final(epoch: int, loss: Any, embeddings: Any, best_epoch: int,
     states = (random.getstate(), np.random.get_state(), torch.get_rng_state())
     try:
         emb = embeddings.detach().reshape(-1, embeddings.shape[-1])
-        record.update(evaluate_embeddings(refhook._probe_task(), emb))
+        record.update(evaluate_embeddings(refhook.probe_task(), emb))
         if last_params is not None:
             record["last_params"] = evaluate_embeddings(
-                refhook._probe_task(), last_params.detach().reshape(-1, last_params.shape[-1]))
+                refhook.probe_task(), last_params.detach().reshape(-1, last_params.shape[-1]))
     finally:
         random.setstate(states[0])
         np.random.set_state(states[1])
