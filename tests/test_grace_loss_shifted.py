@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from graphcl.losses import grace_loss
-from graphcl.losses.infonce import SHIFTED_MAX_SPREAD, shifted_form_shift
+from graphcl.losses.grace_shifted import SHIFTED_MAX_SPREAD, shifted_form_shift, shifted_grace_loss
 
 
 def _pair(n=60, d=8, dtype=torch.float64, seed=0):
@@ -57,3 +57,38 @@ def test_a_retained_graph_gives_the_same_gradient_twice():
     first = torch.autograd.grad(loss, (z1, z2), retain_graph=True)
     second = torch.autograd.grad(loss, (z1, z2))
     assert all(torch.equal(a, b) for a, b in zip(first, second))
+
+
+@pytest.mark.parametrize("tile_rows", [1, 7, 59, 60, 500])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_every_tiling_gives_the_dense_loss_and_gradients(tile_rows, with_bias):
+    """Tiles of any height (one row, uneven last tile, one tile) cover every pair exactly once:
+    the symmetric halves' mirrored row sums and the transposed gradient products included."""
+    z1, z2 = _pair(seed=7)
+    bias = torch.linspace(-0.3, 0.5, 60, dtype=torch.float64) if with_bias else None
+    tau = 0.3
+    u, v = torch.nn.functional.normalize(z1, dim=1), torch.nn.functional.normalize(z2, dim=1)
+    tiled = shifted_grace_loss(u, v, bias, tau, shifted_form_shift(tau, bias), tile_rows=tile_rows)
+    dense = grace_loss(z1, z2, tau, node_bias=bias, method="dense")
+    torch.testing.assert_close(tiled, dense, rtol=1e-12, atol=1e-12)
+    for a, b in zip(torch.autograd.grad(tiled, (z1, z2)), torch.autograd.grad(dense, (z1, z2))):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_tile_rows_must_be_positive():
+    z1, z2 = _pair()
+    with pytest.raises(ValueError, match="tile_rows"):
+        shifted_grace_loss(z1, z2, None, 0.5, 2.0, tile_rows=0)
+
+
+def test_the_bf16_tiled_form_stays_within_bf16_rounding_of_fp32():
+    from graphcl.precision import matmul_precision
+    z1, z2 = (z.detach().float().requires_grad_() for z in _pair(n=300, d=32, seed=2))
+    fp32 = grace_loss(z1, z2, 0.5, method="fused")
+    g32 = torch.autograd.grad(fp32, (z1, z2))
+    with matmul_precision("bf16"):
+        low = grace_loss(z1, z2, 0.5, method="fused")
+    g16 = torch.autograd.grad(low, (z1, z2))
+    assert abs(low.item() - fp32.item()) < 2e-2 * abs(fp32.item())
+    for a, b in zip(g16, g32):
+        assert (a - b).abs().max().item() < 0.05 * b.abs().max().item()

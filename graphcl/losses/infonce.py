@@ -30,6 +30,7 @@ from torch import Tensor
 
 from graphcl import precision
 from graphcl.precision import bf16_enabled
+from graphcl.losses.grace_shifted import shifted_form_shift, shifted_grace_loss
 
 DENSE_MAX_NODES = 4096
 
@@ -172,83 +173,6 @@ class _FusedDenseGrace(torch.autograd.Function):
         return grad_u, grad_v, None, None
 
 
-#: the largest score spread (max − min of s/τ) the shifted form accepts: e^{-80} ≈ 1.8e-35 is
-#: still a normal float32; above it the log-sum-exp form is used
-SHIFTED_MAX_SPREAD = 80.0
-
-
-def _augmented(a: Tensor, bias: Optional[Tensor], left: bool) -> Tensor:
-    """Rows ``[a_i, b_i, 1]`` (left) or ``[a_i, 1, b_i]`` (right), so one product gives
-    a_i · c_j + b_i + b_j; ``a`` itself without a bias."""
-    if bias is None:
-        return a
-    one = torch.ones_like(bias)[:, None]
-    return torch.cat([a, bias[:, None], one] if left else [a, one, bias[:, None]], 1)
-
-
-class _ShiftedGrace(torch.autograd.Function):
-    """GRACE / CSGCL loss with one constant shift instead of per-row log-sum-exp passes.
-
-    With u, v unit rows every score s_ij = (u_i · v_j + b_i + b_j)/τ lies in
-    [−c', c] with c = (1 + 2 max|b|)/τ, so E = e^{s − c} never overflows and, for a spread
-    c + c' ≤ :data:`SHIFTED_MAX_SPREAD`, never underflows to zero. Each of the three N x N
-    matrices is one product (the bias folded in as two extra columns, the shift as the
-    product's additive term) and one in-place exp; the denominators are row and column sums
-    with the self-pairs subtracted from vectors (never masked), lse = c + log(sum). The
-    backward pass forms G_uv = E_uv ⊙ (1/d_u 1ᵀ + 1 1/d_vᵀ) − 2I and G_uu = E_uu ⊙ (1/d_u 1ᵀ +
-    1 1/d_uᵀ) with a zero diagonal (E_uu is symmetric), likewise G_vv, and
-    ∂L/∂u = (G_uv v + G_uu u)/(2Nτ), ∂L/∂v = (G_uvᵀ u + G_vv v)/(2Nτ): 3 products forward,
-    4 backward, 3 + 6 elementwise N x N passes (the log-sum-exp form takes about 30).
-    """
-
-    @staticmethod
-    def forward(ctx, u: Tensor, v: Tensor, bias: Optional[Tensor], tau: float, shift: float) -> Tensor:
-        bf16 = bf16_enabled()
-        two_b = 0.0 if bias is None else 2.0 * bias
-        left_u, right_u = _augmented(u, bias, True) / tau, _augmented(u, bias, False)
-        left_v, right_v = _augmented(v, bias, True) / tau, _augmented(v, bias, False)
-        shift_t = u.new_tensor(-shift)
-        e_uv = precision.addmm(shift_t, left_u, right_v.T, bf16).exp_()
-        e_uu = precision.addmm(shift_t, left_u, right_u.T, bf16).exp_()
-        e_vv = precision.addmm(shift_t, left_v, right_v.T, bf16).exp_()
-        self_u = torch.exp(((u * u).sum(1) + two_b) / tau - shift)     # e^{s(u_i, u_i) − c}
-        self_v = torch.exp(((v * v).sum(1) + two_b) / tau - shift)
-        d_u = e_uv.sum(1) + e_uu.sum(1) - self_u
-        d_v = e_uv.sum(0) + e_vv.sum(1) - self_v
-        pos = ((u * v).sum(1) + two_b) / tau
-        lse_u, lse_v = shift + torch.log(d_u), shift + torch.log(d_v)
-        ctx.save_for_backward(u, v, e_uv, e_uu, e_vv, d_u, d_v)
-        ctx.tau, ctx.bf16 = tau, bf16
-        return ((lse_u - pos) + (lse_v - pos)).mean() / 2
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_out: Tensor):
-        u, v, e_uv, e_uu, e_vv, d_u, d_v = ctx.saved_tensors
-        n = u.shape[0]
-        scale = grad_out / (2 * n * ctx.tau)
-        inv_u, inv_v = (1.0 / d_u), (1.0 / d_v)
-        g_uv = torch.mul(e_uv, inv_u[:, None]).addcmul_(e_uv, inv_v[None, :])
-        g_uv.diagonal().sub_(2.0)
-        g_uu = torch.mul(e_uu, inv_u[:, None]).addcmul_(e_uu, inv_u[None, :])
-        g_uu.diagonal().zero_()
-        bf16 = ctx.bf16
-        grad_u = precision.addmm(precision.mm(g_uv, v, bf16), g_uu, u, bf16)
-        del g_uu
-        g_vv = torch.mul(e_vv, inv_v[:, None]).addcmul_(e_vv, inv_v[None, :])
-        g_vv.diagonal().zero_()
-        grad_v = precision.addmm(precision.mm(g_uv.T, u, bf16), g_vv, v, bf16)
-        return grad_u.mul_(scale), grad_v.mul_(scale), None, None, None
-
-
-def shifted_form_shift(tau: float, bias: Optional[Tensor]) -> Optional[float]:
-    """The shift c of :class:`_ShiftedGrace` for these scores, or None when their spread is
-    too wide for it (the log-sum-exp form is used then)."""
-    top = 1.0 + (0.0 if bias is None else 2.0 * float(bias.abs().max()) if bias.numel() else 0.0)
-    shift = top / tau
-    return shift if 2.0 * shift <= SHIFTED_MAX_SPREAD else None
-
-
 # ------------------------------------------------------------------ public API
 def grace_loss(z1: Tensor, z2: Tensor, tau: float = 0.5, *, node_bias: Optional[Tensor] = None,
                method: str = "auto", block_size: int = 1024) -> Tensor:
@@ -265,8 +189,9 @@ def grace_loss(z1: Tensor, z2: Tensor, tau: float = 0.5, *, node_bias: Optional[
         node_bias: optional (N,) additive bias b. Treated as a constant: no
             gradient flows into it with the blockwise method.
         method: ``"dense"`` (N x N matrices through autograd: the reference),
-            ``"fused"`` (N x N matrices, hand-written backward, fewer passes: the shifted
-            form of :class:`_ShiftedGrace` when the scores' spread allows, else log-sum-exp),
+            ``"fused"`` (hand-written backward, fewer passes: the shifted tiled form of
+            :mod:`graphcl.losses.grace_shifted` when the scores' spread allows, else the
+            log-sum-exp form on N x N matrices),
             ``"blockwise"`` (exact, O(block_size·N) extra memory) or ``"auto"``
             (fused below ``DENSE_MAX_NODES`` = 4096 nodes, else blockwise).
         block_size: rows per block of the blockwise method.
@@ -290,7 +215,7 @@ def grace_loss(z1: Tensor, z2: Tensor, tau: float = 0.5, *, node_bias: Optional[
         bias = None if node_bias is None else node_bias.detach()
         shift = shifted_form_shift(float(tau), bias)
         if shift is not None:
-            return _ShiftedGrace.apply(u, v, bias, float(tau), shift)
+            return shifted_grace_loss(u, v, bias, float(tau), shift)
         return _FusedDenseGrace.apply(u, v, bias, float(tau))
     if method == "blockwise":
         if block_size < 1:
