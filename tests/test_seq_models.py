@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from graphcl.cli import main
 from graphcl.losses import nt_xent
-from graphcl.models.seq import SEQ_DEFAULTS, MCLRec, SASRec
+from graphcl.models.seq import SEQ_DEFAULTS, MCLRec, SASRec, full_softmax_ce
 from graphcl.models.seq.mclrec import MCLREC_DEFAULTS, margin_regularizer
 from graphcl.nn.gru4rec import GRU4RecEncoder
 from graphcl.nn.sasrec import SASRecEncoder
@@ -93,6 +93,24 @@ def test_full_softmax_ce_matches_the_formula(data):
     expected = -(logits.log_softmax(-1)[torch.arange(5), target - 1]).mean()
     torch.testing.assert_close(model.rec_loss(h, {"target": target}), expected)
     assert model.item_embeddings.shape == (31, 16) and float(model.item_embeddings[0].detach().abs().sum()) == 0
+
+
+@pytest.mark.parametrize("padding_class", [False, True])
+def test_the_blockwise_cross_entropy_equals_f_cross_entropy_in_values_and_gradients(padding_class):
+    """Many items (several key blocks at 256 anchors) and both label conventions: the blockwise
+    log-sum-exp form of full_softmax_ce against F.cross_entropy on the materialized logits."""
+    g = torch.Generator().manual_seed(3)
+    table = torch.randn(9001, 8, generator=g, dtype=torch.float64)
+    table[0] = 0.0                                                  # the padding row, held at zero
+    table.requires_grad_()
+    h = torch.randn(256, 8, generator=g, dtype=torch.float64).requires_grad_()
+    target = torch.randint(1, 9001, (256,), generator=g)
+    got = full_softmax_ce(h, table, target, padding_class)
+    logits = h @ (table if padding_class else table[1:]).T
+    want = F.cross_entropy(logits, target if padding_class else target - 1)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    for a, b in zip(torch.autograd.grad(got, (h, table)), torch.autograd.grad(want, (h, table))):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
 def test_nt_xent_matches_the_authors_logits():

@@ -43,6 +43,7 @@ from torch import nn
 
 from graphcl.config import TRAIN_DEFAULTS
 from graphcl.data.sequences import SequenceDataset
+from graphcl.losses.logsumexp import blockwise_logsumexp_matmul
 from graphcl.models.seq.negatives import UnseenItemSampler
 
 BACKBONES = ("sasrec", "gru4rec")
@@ -102,11 +103,21 @@ def build_sequence_encoder(config: dict[str, Any], num_items: int) -> nn.Module:
     raise ValueError(f"unknown backbone {config['backbone']!r}; choose one of {', '.join(BACKBONES)}")
 
 
-def full_softmax_ce(h: torch.Tensor, item_embeddings: torch.Tensor,
-                    target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of ``h · E[1:]^T`` against item ids ``target`` (1-based): one
-    fused ``F.cross_entropy`` over all items."""
-    return F.cross_entropy(h @ item_embeddings[1:].T, target - 1)
+def full_softmax_ce(h: torch.Tensor, item_embeddings: torch.Tensor, target: torch.Tensor,
+                    padding_class: bool = False) -> torch.Tensor:
+    """Cross-entropy of ``h · E[1:]^T`` against item ids ``target`` (1-based), or with
+    ``padding_class`` of ``h · E^T`` (row 0 one more class) against the ids as labels:
+
+        mean_b [ log Σ_j e^{h_b · e_j} − h_b · e_{target_b} ],
+
+    the log-sum-exp over all items computed blockwise
+    (:func:`graphcl.losses.logsumexp.blockwise_logsumexp_matmul`), so the B x |I| logits are
+    never materialized (faster than ``F.cross_entropy`` on the full logits on CPU:
+    ``experiments/results/seq_step_bounds.md``); equal to it to float rounding
+    (``tests/test_seq_models.py``)."""
+    table = item_embeddings if padding_class else item_embeddings[1:]
+    denominator = blockwise_logsumexp_matmul(h, table, 1.0)
+    return (denominator - (h * item_embeddings[target]).sum(-1)).mean()
 
 
 class SequentialRecommender(nn.Module):
@@ -163,9 +174,8 @@ class SequentialRecommender(nn.Module):
         """L_rec of the module docstring (``loss_type`` ce or bce) for the encodings ``h`` of
         ``batch`` (its ``target``, and its ``neg`` for bce)."""
         if self.loss_type == "ce":
-            if self.ce_padding_class:                      # classes 0..n, item ids as labels
-                return F.cross_entropy(h @ self.item_embeddings.T, batch["target"])
-            return full_softmax_ce(h, self.item_embeddings, batch["target"])
+            # ce_padding_class: classes 0..n, item ids as labels
+            return full_softmax_ce(h, self.item_embeddings, batch["target"], self.ce_padding_class)
         table = self.item_embeddings
         positive = (h * table[batch["target"]]).sum(-1)
         negative = (h * table[batch["neg"]]).sum(-1)
