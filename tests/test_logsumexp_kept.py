@@ -65,3 +65,22 @@ def test_a_retained_graph_gives_the_same_gradient_twice():
 def test_gradcheck_of_the_kept_form():
     q, k = _inputs(n=4, m=5, d=3)
     assert torch.autograd.gradcheck(lambda a, b: blockwise_logsumexp_matmul(a, b, 0.7, 2, 1 << 40), (q, k))
+
+
+@pytest.mark.parametrize("weights", ["non-negative with zeros", "signed"])
+@pytest.mark.parametrize("chunk_scores", [1, 7, 1 << 17])
+def test_row_chunks_and_the_folded_weights_give_the_dense_gradients(monkeypatch, weights, chunk_scores):
+    """Anchor rows walked in chunks of any size (one row, uneven, whole), and the upstream
+    gradient folded into the exp2 shift when every weight is >= 0 (zeros included) or applied
+    after it when some are negative: the same values and gradients as the dense form."""
+    import graphcl.losses.logsumexp as lse_module
+    monkeypatch.setattr(lse_module, "CPU_CHUNK_SCORES", chunk_scores)
+    q, k = _inputs(n=11, m=17, d=3, seed=5)
+    w = torch.tensor([0.0, 0.5, 2.0, 0.0, 1.0, 3.0, 0.1, 0.0, 1.5, 0.2, 0.7], dtype=torch.float64)
+    if weights == "signed":
+        w = w - 0.6
+    got = blockwise_logsumexp_matmul(q, k, 0.4, block_size=5)
+    want = torch.logsumexp(q @ k.T / 0.4, 1)
+    torch.testing.assert_close(got, want)
+    for a, b in zip(torch.autograd.grad((got * w).sum(), (q, k)), torch.autograd.grad((want * w).sum(), (q, k))):
+        torch.testing.assert_close(a, b)

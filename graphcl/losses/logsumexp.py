@@ -23,7 +23,12 @@ of scores and uses ``p_ij = exp(x_ij - lse_i)`` (the softmax over ``j``):
 
     ∂L/∂q_i = (1/τ) Σ_j g_i p_ij k_j,        ∂L/∂k_j = (1/τ) Σ_i g_i p_ij q_i,
 
-with ``g = ∂L/∂lse``. Peak extra memory is one ``|q| x block_size`` buffer.
+with ``g = ∂L/∂lse``. Within a block, the anchors are walked in chunks of rows
+(about :data:`CPU_CHUNK_SCORES` scores on CPU) so each chunk of scores stays in cache between
+its product and its elementwise passes; the scores are formed in base 2 (``exp2``), and when
+every g_i ≥ 0 (a loss adding the lse's with non-negative weights, as every InfoNCE here)
+g_i p_ij is one ``exp2`` of x_ij − lse_i + log g_i (in base 2), with no separate multiply.
+Peak extra memory is one chunk buffer (at most ``|q| x block_size``).
 Double backward is not supported.
 
 Where the whole ``|q| x |k|`` matrix fits a memory budget (``keep_bytes``, default
@@ -62,6 +67,8 @@ DEFAULT_BLOCK_SIZE_ACCELERATOR = 4096
 #: cross-entropy over 12,101 items: 27 vs 50 ms forward + backward at 256 keys, 1 thread), within
 #: [DEFAULT_BLOCK_SIZE, DEFAULT_BLOCK_SIZE_ACCELERATOR]
 CPU_BLOCK_SCORES = 4096 * 256
+#: scores per chunk of anchor rows within a block on CPU (512 KiB fp32, in L2 with its operands)
+CPU_CHUNK_SCORES = 1 << 17
 
 
 #: scores are formed in base 2 (x·log2 e) so the tiles take ``exp2_``: torch's vectorized exp2
@@ -84,6 +91,23 @@ def _blocks(n: int, block_size: int) -> range:
     return range(0, n, block_size)
 
 
+def _chunk_rows(rows: int, width: int, device: torch.device) -> int:
+    """Anchor rows per chunk of a key block: about :data:`CPU_CHUNK_SCORES` scores on CPU (a
+    512 KiB fp32 chunk: this CPU's L2 is 1 MiB per core), the whole block elsewhere."""
+    if device.type != "cpu":
+        return max(1, rows)
+    return max(1, min(rows, CPU_CHUNK_SCORES // max(1, width)))
+
+
+def _accumulate(target: torch.Tensor, a: torch.Tensor, b: torch.Tensor, bf16: bool) -> None:
+    """``target += a @ b`` in place (bf16 operands when ``bf16``; an operand padded by
+    :func:`graphcl.precision.bf16_operand` may widen the product: it is cut to ``target``)."""
+    if bf16:
+        target.add_(precision.mm(a, b, True)[:, :target.shape[1]])
+    else:
+        target.addmm_(a, b)
+
+
 def _operands(qs: torch.Tensor, k: torch.Tensor, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """``qs`` and ``k`` as the products take them: with ``bf16``, cast once per pass, ``qs``
     padded by :func:`graphcl.precision.bf16_operand` (zero rows: the products cut them off;
@@ -94,7 +118,11 @@ def _operands(qs: torch.Tensor, k: torch.Tensor, bf16: bool) -> tuple[torch.Tens
 
 
 class _BlockwiseLSE(torch.autograd.Function):
-    """Autograd function behind :func:`blockwise_logsumexp_matmul`."""
+    """Autograd function behind :func:`blockwise_logsumexp_matmul`.
+
+    Each block of keys is walked in chunks of anchor rows (:func:`_chunk_rows`), so a chunk of
+    scores stays in cache (L2) between its product and its elementwise passes (max, exp2, sum;
+    in the backward pass exp2 and the two gradient products)."""
 
     @staticmethod
     def forward(ctx, q: torch.Tensor, k: torch.Tensor, tau: float, block_size: int) -> torch.Tensor:
@@ -103,18 +131,21 @@ class _BlockwiseLSE(torch.autograd.Function):
         n = q.size(0)
         run_max = torch.full((n,), -torch.inf, dtype=q.dtype, device=q.device)
         run_sum = torch.zeros(n, dtype=q.dtype, device=q.device)
-        buf = torch.empty((n, min(block_size, k.size(0))), dtype=q.dtype, device=q.device)
+        width = min(block_size, k.size(0))
+        rows = _chunk_rows(n, width, q.device)
+        buf = torch.empty(rows * width, dtype=q.dtype, device=q.device)
         for start in _blocks(k.size(0), block_size):
-            kb = k_op[start:start + block_size]
-            x = buf[:, :kb.size(0)]
-            precision.mm(qs, kb.T, bf16, out=x)
-            new_max = torch.maximum(run_max, x.amax(1))
-            # rows whose max is still -inf (only possible with -inf scores) keep a zero sum
-            safe_max = torch.where(torch.isfinite(new_max), new_max, torch.zeros_like(new_max))
-            run_sum.mul_(torch.exp2(run_max - safe_max))
-            x.sub_(safe_max[:, None]).exp2_()
-            run_sum.add_(x.sum(1))
-            run_max = new_max
+            kb_t = k_op[start:start + block_size].T
+            for r0 in range(0, n, rows):
+                r1 = min(n, r0 + rows)
+                x = buf[:(r1 - r0) * kb_t.size(1)].view(r1 - r0, kb_t.size(1))
+                precision.mm(qs[r0:r1], kb_t, bf16, out=x)
+                old_max = run_max[r0:r1]
+                new_max = torch.maximum(old_max, x.amax(1))
+                # rows whose max is still -inf (only possible with -inf scores) keep a zero sum
+                safe_max = torch.where(torch.isfinite(new_max), new_max, torch.zeros_like(new_max))
+                run_sum[r0:r1].mul_(torch.exp2(old_max - safe_max)).add_(x.sub_(safe_max[:, None]).exp2_().sum(1))
+                run_max[r0:r1] = new_max
         # lse_i = m_i + log s_i, back from base 2; a row of -inf scores keeps -inf
         lse = torch.where(torch.isfinite(run_max), (run_max + torch.log2(run_sum)) * _LN2, run_max)
         ctx.save_for_backward(q, k, lse)
@@ -130,23 +161,34 @@ class _BlockwiseLSE(torch.autograd.Function):
         bf16 = ctx.bf16
         qs, k_op = _operands(q * (_LOG2E / tau), k, bf16)
         g = grad_lse.contiguous()
-        # rows with lse = -inf have p = 0 everywhere; shift them so exp gives 0, not NaN
-        shift = torch.where(torch.isfinite(lse), lse * _LOG2E, torch.full_like(lse, torch.inf))
+        # g_i p_ij = 2^{x_ij log2 e − lse_i log2 e + log2 g_i}: with every g_i ≥ 0 (a loss that
+        # adds the lse's with non-negative weights) one exp2 pass gives it; rows with lse = -inf
+        # or g_i = 0 get the shift +inf, so exp2 gives 0, not NaN
+        finite = torch.isfinite(lse)
+        folded = bool((g >= 0).all())
+        if folded:
+            shift = torch.where(finite & (g > 0), lse * _LOG2E - torch.log2(g), torch.full_like(lse, torch.inf))
+        else:
+            shift = torch.where(finite, lse * _LOG2E, torch.full_like(lse, torch.inf))
+        n = q.size(0)
         grad_q = torch.zeros_like(q) if need_q else None
-        grad_k = torch.empty_like(k) if need_k else None
-        buf = torch.empty((q.size(0), min(block_size, k.size(0))), dtype=q.dtype, device=q.device)
+        grad_k = torch.zeros_like(k) if need_k else None
+        width = min(block_size, k.size(0))
+        rows = _chunk_rows(n, width, q.device)
+        buf = torch.empty(rows * width, dtype=q.dtype, device=q.device)
         for start in _blocks(k.size(0), block_size):
             kb = k_op[start:start + block_size]
-            p = buf[:, :kb.size(0)]
-            precision.mm(qs, kb.T, bf16, out=p)
-            p.sub_(shift[:, None]).exp2_().mul_(g[:, None])  # g_i p_ij
-            if need_q:
-                if bf16:
-                    grad_q.add_(precision.mm(p, kb, True))
-                else:
-                    grad_q.addmm_(p, kb)
-            if need_k:
-                precision.mm(p.T, qs, bf16, out=grad_k[start:start + kb.size(0)])
+            for r0 in range(0, n, rows):
+                r1 = min(n, r0 + rows)
+                p = buf[:(r1 - r0) * kb.size(0)].view(r1 - r0, kb.size(0))
+                precision.mm(qs[r0:r1], kb.T, bf16, out=p)
+                p.sub_(shift[r0:r1, None]).exp2_()
+                if not folded:
+                    p.mul_(g[r0:r1, None])                 # g_i p_ij
+                if need_q:
+                    _accumulate(grad_q[r0:r1], p, kb, bf16)
+                if need_k:
+                    _accumulate(grad_k[start:start + kb.size(0)], p.T, qs[r0:r1], bf16)
         if need_q:
             grad_q.div_(tau)
         if need_k:
