@@ -12,12 +12,27 @@ is handled the same way.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from graphcl.sparse import SparseGraph
+
+
+@dataclass(frozen=True)
+class ColumnMasked:
+    """Node features ``x`` with only the columns where ``keep`` is True (GRACE's feature
+    masking) for the first layer, which computes X diag(keep) W as X (keep ⊙ W): the same
+    product, without a masked copy of X per view. ``x`` is dense or a constant
+    :class:`~graphcl.sparse.SparseGraph` (sparse features: its CSR and transpose are built once,
+    not per view)."""
+    x: torch.Tensor | SparseGraph
+    keep: torch.Tensor
+
+    def size(self, dim: int) -> int:
+        return int(self.x.shape[dim])
 
 ACTIVATIONS = ("relu", "prelu", "elu", "rrelu", "tanh")
 
@@ -55,7 +70,7 @@ def gcn_norm_graph(edge_index: torch.Tensor, num_nodes: int,
 
 
 class GCNLayer(nn.Module):
-    """One GCN layer ``Â (X W) + b``; ``X`` dense or sparse CSR."""
+    """One GCN layer ``Â (X W) + b``; ``X`` dense, sparse CSR or :class:`ColumnMasked`."""
 
     def __init__(self, in_dim: int, out_dim: int) -> None:
         super().__init__()
@@ -70,8 +85,13 @@ class GCNLayer(nn.Module):
         nn.init.uniform_(self.weight, -bound, bound)
         nn.init.zeros_(self.bias)
 
-    def forward(self, x: torch.Tensor, graph: Any) -> torch.Tensor:
-        h = torch.sparse.mm(x, self.weight) if x.layout == torch.sparse_csr else x @ self.weight
+    def forward(self, x: torch.Tensor | ColumnMasked, graph: Any) -> torch.Tensor:
+        if isinstance(x, ColumnMasked):
+            h = x.x @ (self.weight * x.keep.to(self.weight.dtype)[:, None])
+        elif x.layout == torch.sparse_csr:
+            h = torch.sparse.mm(x, self.weight)
+        else:
+            h = x @ self.weight
         return (graph @ h) + self.bias
 
 

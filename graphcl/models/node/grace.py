@@ -45,12 +45,14 @@ from typing import Any
 import torch
 
 from graphcl.augment import drop_edges, mask_feature_columns
+from graphcl.augment.base import bernoulli_mask, check_probability
 from graphcl.data.neighbor_sampling import check_num_neighbors, gather_rows
 from graphcl.losses import grace_loss
 from graphcl.models.node.base import NODE_TRAIN_DEFAULTS, NodeMethod, NodeMiniBatch
-from graphcl.nn.gcn import GCNEncoder
+from graphcl.nn.gcn import ColumnMasked, GCNEncoder
 from graphcl.nn.heads import ProjectionHead
 from graphcl.registry import MethodSpec, register_method
+from graphcl.sparse import SparseGraph
 
 
 @dataclass
@@ -96,10 +98,21 @@ class GRACE(NodeMethod):
 
     # ---------------------------------------------------------------- views
     def view(self, p_edge: float, p_feat: float, generator: torch.Generator):
+        """Edge dropping and feature column masking (GRACE's two augmentations). The column
+        mask is applied in the encoder's first layer (:class:`graphcl.nn.gcn.ColumnMasked`:
+        X diag(m) W = X (m ⊙ W)), drawn as :func:`graphcl.augment.mask_feature_columns` draws it."""
         edge_index, _ = drop_edges(self.edge_index, p_edge, num_nodes=self.num_nodes,
                                    undirected=bool(self.config["undirected_drop"]), generator=generator)
-        x = mask_feature_columns(self.x, p_feat, generator=generator)
-        return x, edge_index, None
+        keep = bernoulli_mask(check_probability(p_feat), self.x.size(1), self.x.device, generator)
+        return ColumnMasked(self.feature_operator(), keep), edge_index, None
+
+    def feature_operator(self) -> torch.Tensor | SparseGraph:
+        """``self.x`` as the first layer multiplies it: a SparseGraph (built once) when sparse."""
+        if self.x.layout != torch.sparse_csr:
+            return self.x
+        if getattr(self, "_feature_graph", None) is None:
+            self._feature_graph = SparseGraph(self.x)
+        return self._feature_graph
 
     def node_bias(self) -> torch.Tensor | None:
         """Additive per-node similarity bias (CSGCL's team-up term); none for GRACE."""
