@@ -1,23 +1,12 @@
 """Pure helpers of experiments/benchmarks/bench_perf_vs_authors.py (no reference checkout needed)."""
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parents[1] / "experiments" / "benchmarks"
+from tests._bench_helpers import bench_fixture
 
-
-@pytest.fixture(scope="module")
-def bench():
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield importlib.import_module("bench_perf_vs_authors")
-    finally:
-        sys.path.remove(str(BENCH))
+bench = bench_fixture("bench_perf_vs_authors")
 
 
 def test_grace_flops_hand_computed(bench):

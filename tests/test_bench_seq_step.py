@@ -2,23 +2,12 @@
 by hand and against the products the SASRec encoder actually runs."""
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parents[1] / "experiments" / "benchmarks"
+from tests._bench_helpers import bench_fixture
 
-
-@pytest.fixture(scope="module")
-def bench():
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield importlib.import_module("bench_seq_step")
-    finally:
-        sys.path.remove(str(BENCH))
+bench = bench_fixture("bench_seq_step")
 
 
 def test_encoder_flops_hand_computed(bench):
