@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= test,recbole,text,llm,community,plot
-# what `make run` needs: the embedded ml-100k comes with the recbole wheel
-CORE_EXTRAS ?= recbole
+# what `make run` needs beyond the core: the embedded ml-100k comes with the recbole wheel, whose
+# files are all `make run` reads, so it is installed without its dependencies there (ray,
+# tensorboard, plotly, ...: ~30 s of a cold install); `make setup` installs them in full
+CORE_FILES_ONLY ?= recbole==1.2.1
 RUN_ARGS ?= train lightgcn --dataset ml-100k
 BIN := $(VENV)/bin
 
@@ -20,7 +22,8 @@ $(VENV)/.installed-core: pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	echo "$(TORCH_SPEC)" > $(VENV)/torch-constraint.txt
-	$(BIN)/python -m pip install -q -c $(VENV)/torch-constraint.txt -e ".[$(CORE_EXTRAS)]"
+	$(BIN)/python -m pip install -q -c $(VENV)/torch-constraint.txt --no-deps "$(CORE_FILES_ONLY)"
+	$(BIN)/python -m pip install -q -c $(VENV)/torch-constraint.txt -e .
 	touch $@
 
 setup: $(VENV)/.installed
