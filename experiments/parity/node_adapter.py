@@ -19,9 +19,43 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from experiments.parity.adapter import Adapter, RunContext
+from experiments.parity.adapter import Adapter, Patch, RunContext
 
-__all__ = ["NodeAdapter", "PROBE", "planetoid_raw"]
+__all__ = ["HOOK_IMPORT", "NodeAdapter", "PROBE", "PROBE_NOTE", "hook_import", "node_epoch_hook", "node_setup_hook",
+           "planetoid_raw"]
+
+#: the line a reference's entry file gets to import the evaluation hook
+HOOK_IMPORT = "from experiments.parity import refhook as parity_refhook\n"
+
+#: the protocol note of the adapters whose both sides go through graphcl's node probe
+PROBE_NOTE = ("valid/test of both sides: graphcl's node probe (graphcl/eval/tasks/node_probe.py) on the encoder's "
+              "embeddings of the full graph, every 20 epochs and at the last: 5 random 10/10/80 splits drawn from "
+              "probe seeds 0-4 (the same splits on both sides, whatever the training seed), z-scored embeddings, "
+              "logistic regression (Adam, 300 epochs, zero init) per weight decay of {0, 1e-5, 1e-4, 1e-3, 1e-2}, "
+              "the decay chosen on validation; 'valid' = the validation accuracy, 'test' = the test accuracy (acc) "
+              "and macro-F1 (f1_mean), means over the 5 splits")
+
+
+def hook_import(file: str, after: str) -> Patch:
+    """Import the evaluation hook right after the line ``after`` of ``file``."""
+    return Patch(file, after, after + HOOK_IMPORT, "load the evaluation hook (experiments.parity.refhook)")
+
+
+def node_setup_hook(file: str, after: str) -> Patch:
+    """After the line ``after`` (where ``data`` is the reference's graph), check that it is graphcl's."""
+    return Patch(file, after, after + "    parity_refhook.node_setup(data.y, data.edge_index)\n",
+                 "check that the reference's graph is graphcl's (labels node by node, edge set)")
+
+
+def node_epoch_hook(file: str, loop: str) -> Patch:
+    """Wrap the training call ``loop`` (one line, 8 spaces in, setting ``loss``) with the epoch clock
+    and the per-epoch record with graphcl's probe of ``model(data.x, data.edge_index)``."""
+    return Patch(file, loop,
+                 "        parity_refhook.epoch_start()\n" + loop + "        parity_refhook.train_done()\n"
+                 "        parity_refhook.node_epoch_end(epoch - 1, loss, model, (data.x, data.edge_index))\n",
+                 "the epoch's training clock; a PARITY_JSON record per epoch (0-based), with graphcl's probe of "
+                 "the reference model's embeddings every 20 epochs and at the last")
+
 
 #: graphcl's node probe (graphcl/eval/tasks/node_probe.py NODE_TASK_DEFAULTS), the same on both sides
 PROBE: dict[str, Any] = {"probe_split": "random", "probe_seeds": 5, "probe_train_ratio": 0.1,

@@ -25,12 +25,11 @@ import re
 from typing import Any
 
 from experiments.parity.adapter import Patch, RunContext
-from experiments.parity.node_adapter import NodeAdapter
+from experiments.parity.node_adapter import PROBE_NOTE, NodeAdapter, hook_import, node_epoch_hook, node_setup_hook
 from experiments.parity.summary import attach_own_scores, parse_records
 
 __all__ = ["ADAPTER", "GCAAdapter", "ours_composition", "parse_gca_log", "reference_param"]
 
-_IMPORT = "from experiments.parity import refhook as parity_refhook\n"
 _LOOP = "        loss = train()\n"
 _OWN = re.compile(r"\(E\) \| Epoch=(\d+), avg_acc = ([0-9.eE+-]+)")
 _FINAL = re.compile(r"^\s*([01](?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*$", re.MULTILINE)
@@ -104,12 +103,7 @@ class GCAAdapter(NodeAdapter):
     reference_repo = "CRIPAC-DIG/GCA"
     entry_file = "train.py"
     protocol_notes = [
-        "valid/test of both sides: graphcl's node probe (graphcl/eval/tasks/node_probe.py) on the encoder's "
-        "embeddings of the full graph, every 20 epochs and at the last: 5 random 10/10/80 splits drawn from probe "
-        "seeds 0-4 (the same splits on both sides, whatever the training seed), z-scored embeddings, logistic "
-        "regression (Adam, 300 epochs, zero init) per weight decay of {0, 1e-5, 1e-4, 1e-3, 1e-2}, the decay "
-        "chosen on validation; 'valid' = the validation accuracy, 'test' = the test accuracy (acc) and macro-F1 "
-        "(f1_mean), means over the 5 splits",
+        PROBE_NOTE,
         "the final metric is 'last' (epoch 200); 'best_valid' picks the probed epoch with the best probe "
         "validation accuracy",
         "graphcl's side: the `contrast` method (no `gca` method exists) with GCA's composition: view_i = "
@@ -202,20 +196,12 @@ class GCAAdapter(NodeAdapter):
                   "reads ~/datasets/Citation/<Name>)"),
             Patch("train.py", "    path = osp.expanduser('~/datasets')\n", "    path = 'datasets'\n",
                   "the dataset root in the run folder (see the dataset.py patch)"),
-            Patch("train.py", "from pGRACE.dataset import get_dataset\n",
-                  "from pGRACE.dataset import get_dataset\n" + _IMPORT,
-                  "load the evaluation hook (experiments.parity.refhook)"),
+            hook_import("train.py", "from pGRACE.dataset import get_dataset\n"),
             Patch("train.py", "    random.seed(12345)\n",
                   "    random.seed(12345)\n    parity_refhook.setup(seed=False)\n",
                   "torch thread count (seeding stays the reference's: --seed = the run's seed)"),
-            Patch("train.py", "    data = data.to(device)\n",
-                  "    data = data.to(device)\n    parity_refhook.node_setup(data.y, data.edge_index)\n",
-                  "check that the reference's graph is graphcl's (labels node by node, edge set)"),
-            Patch("train.py", _LOOP,
-                  "        parity_refhook.epoch_start()\n" + _LOOP + "        parity_refhook.train_done()\n"
-                  "        parity_refhook.node_epoch_end(epoch - 1, loss, model, (data.x, data.edge_index))\n",
-                  "the epoch's training clock; a PARITY_JSON record per epoch (0-based), with graphcl's probe of "
-                  "the reference model's embeddings every 20 epochs and at the last"),
+            node_setup_hook("train.py", "    data = data.to(device)\n"),
+            node_epoch_hook("train.py", _LOOP),
         ]
 
     def prepare_reference(self, ctx: RunContext, split: Any) -> None:

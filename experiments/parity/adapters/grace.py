@@ -16,10 +16,9 @@ import re
 from typing import Any
 
 from experiments.parity.adapter import Patch, PatchError, RunContext
-from experiments.parity.node_adapter import NodeAdapter
+from experiments.parity.node_adapter import PROBE_NOTE, NodeAdapter, hook_import, node_epoch_hook, node_setup_hook
 from experiments.parity.summary import attach_own_scores, parse_records
 
-_IMPORT = "from experiments.parity import refhook as parity_refhook\n"
 _LOOP = "        loss = train(model, data.x, data.edge_index)\n"
 _FINAL = re.compile(r"\(E\) \| label_classification: F1Mi=([0-9.]+)\+-[0-9.]+, F1Ma=([0-9.]+)\+-[0-9.]+")
 
@@ -49,12 +48,7 @@ class GRACEAdapter(NodeAdapter):
     reference_repo = "CRIPAC-DIG/GRACE"
     entry_file = "train.py"
     protocol_notes = [
-        "valid/test of both sides: graphcl's node probe (graphcl/eval/tasks/node_probe.py) on the encoder's "
-        "embeddings of the full graph, every 20 epochs and at the last: 5 random 10/10/80 splits drawn from probe "
-        "seeds 0-4 (the same splits on both sides, whatever the training seed), z-scored embeddings, logistic "
-        "regression (Adam, 300 epochs, zero init) per weight decay of {0, 1e-5, 1e-4, 1e-3, 1e-2}, the decay "
-        "chosen on validation; 'valid' = the validation accuracy, 'test' = the test accuracy (acc) and macro-F1 "
-        "(f1_mean), means over the 5 splits",
+        PROBE_NOTE,
         "the final metric is 'last' (epoch 200, the paper's fixed-epoch protocol); 'best_valid' picks the probed "
         "epoch with the best probe validation accuracy",
         "the reference's embeddings come from its own model (model(data.x, data.edge_index) in eval mode, no "
@@ -105,9 +99,7 @@ class GRACEAdapter(NodeAdapter):
 
     def patches(self, ctx: RunContext) -> list[Patch]:
         return [
-            Patch("train.py", "from eval import label_classification\n",
-                  "from eval import label_classification\n" + _IMPORT,
-                  "load the evaluation hook (experiments.parity.refhook)"),
+            hook_import("train.py", "from eval import label_classification\n"),
             Patch("train.py", "    torch.cuda.set_device(args.gpu_id)\n", "",
                   "CPU: no CUDA device to select (the reference falls back to CPU itself, train.py:87)"),
             Patch("train.py", "    random.seed(12345)\n",
@@ -119,14 +111,8 @@ class GRACEAdapter(NodeAdapter):
                   "read our Planetoid raw files, copied to ./datasets/<Name>/<Name>/raw (no download)"),
             Patch("train.py", "            T.NormalizeFeatures())\n", "            transform=T.NormalizeFeatures())\n",
                   "PyG API drift: Planetoid's third positional parameter is now `split` (was `transform`)"),
-            Patch("train.py", "    data = dataset[0]\n",
-                  "    data = dataset[0]\n    parity_refhook.node_setup(data.y, data.edge_index)\n",
-                  "check that the reference's graph is graphcl's (labels node by node, edge set)"),
-            Patch("train.py", _LOOP,
-                  "        parity_refhook.epoch_start()\n" + _LOOP + "        parity_refhook.train_done()\n"
-                  "        parity_refhook.node_epoch_end(epoch - 1, loss, model, (data.x, data.edge_index))\n",
-                  "the epoch's training clock; a PARITY_JSON record per epoch (0-based), with graphcl's probe of "
-                  "the reference model's embeddings every 20 epochs and at the last"),
+            node_setup_hook("train.py", "    data = dataset[0]\n"),
+            node_epoch_hook("train.py", _LOOP),
             Patch("eval.py", "np.bool)", "bool)", "numpy >= 1.24 removed the np.bool alias (same dtype)", count=2),
             Patch("eval.py", "n_jobs=8", "n_jobs=1",
                   "one process for the reference's own final evaluation (2 shared cores; same folds and fits)"),
