@@ -77,7 +77,11 @@ class LearnableAugmenter(nn.Module):
 def margin_regularizer(a: torch.Tensor, b: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
     """``mean_a [p_a − o_min]+ + mean_{a,neg} [o_max − neg]+`` over the NT-Xent
     anchors of ``(a, b)`` with dot scores / τ (see the module docstring)."""
-    scores, positive = nt_xent_scores(a, b, tau, "dot")
+    return margin_from_scores(*nt_xent_scores(a, b, tau, "dot"))
+
+
+def margin_from_scores(scores: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+    """:func:`margin_regularizer` on NT-Xent scores already formed (``nt_xent_scores``)."""
     rows = torch.arange(scores.size(0), device=scores.device)
     pos = scores[rows, positive]
     neg_mask = torch.isfinite(scores)
@@ -131,10 +135,14 @@ class MCLRec(SequentialRecommender):
         """``Lcl2`` and the weighted margin regularizer on encoded views."""
         z1, z2 = self.aug1(h1), self.aug2(h2)
         pairs = ((h1, z2), (h2, z1), (z1, z2))
-        cl2 = sum(nt_xent(a, b, 1.0, "dot") for a, b in pairs)
-        parts = {"cl2": cl2}
+        # each pair's 2B x 2B scores are formed once and serve Lcl2 and, at τ = 1 (the default;
+        # Lcl2's τ is 1), the regularizer too
+        scored = [nt_xent_scores(a, b, 1.0, "dot") for a, b in pairs]
+        parts = {"cl2": sum(F.cross_entropy(scores, positive) for scores, positive in scored)}
         if self.reg_weight:
-            parts["reg"] = self.reg_weight * sum(margin_regularizer(a, b, self.tau) for a, b in pairs)
+            if self.tau != 1.0:
+                scored = [nt_xent_scores(a, b, self.tau, "dot") for a, b in pairs]
+            parts["reg"] = self.reg_weight * sum(margin_from_scores(*pair) for pair in scored)
         return parts
 
     def _encode3(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
