@@ -36,8 +36,9 @@ thread count, before and after the rounds; the bound = FLOPs / rate):
 * GRACE (N nodes, h = num_hidden = projection output, p = num_proj_hidden, nnz(X) feature
   nonzeros, E directed edges, views v = 1, 2 with feature / edge drop rates p_f,v / p_e,v)::
 
-      7 * 2 N^2 h                                   # loss: z1 z1^T, z1 z2^T, z2 z2^T forward,
-                                                    #   4 products of the same size backward
+      6 * 2 N^2 h                                   # loss: z1 z2^T and the symmetric halves of
+                                                    #   z1 z1^T, z2 z2^T forward (2 products),
+                                                    #   4 of the same size backward
     + sum_v 3 * 2 N (2h*h + h*p + p*h)              # layer 2, fc1, fc2: forward + 2x backward
     + sum_v 2 * 2 (1 - p_f,v) nnz(X) 2h             # layer 1 on sparse X: forward + weight grad
     + sum_v 2 * 2 ((1 - p_e,v) E + N) (2h + h)      # propagation with self loops, fwd + bwd
@@ -97,7 +98,7 @@ def grace_step_flops(n: int, nnz_x: int, num_edges: int, hidden: int, proj: int,
         raise ValueError(f"sizes must be positive, got n={n} hidden={hidden} proj={proj} "
                          f"nnz_x={nnz_x} num_edges={num_edges}")
     h, p = hidden, proj
-    flops = 7 * 2.0 * n * n * h
+    flops = 6 * 2.0 * n * n * h
     for pf, pe in zip(p_f, p_e):
         flops += 3 * 2.0 * n * (2 * h * h + h * p + p * h)
         flops += 2 * 2.0 * (1 - pf) * nnz_x * 2 * h
@@ -612,7 +613,7 @@ def main(argv: list[str] | None = None) -> None:
               "graph, SVD factors and initial parameters from it; deleted before the warm-up step). The eval "
               "row's peak is bench_eval_topk's (above the process's baseline during one evaluation).",
               "Bounds (fp32, 2 FLOPs per multiply-add, at the best 256 x 4,096 x d sgemm rate of ours' process): "
-              "GRACE 7·2N²h (loss: 3 products forward, 4 backward) + per view 3·2N(2h·h+h·p+p·h) + "
+              "GRACE 6·2N²h (loss: z1 z2ᵀ and the symmetric halves of z1 z1ᵀ, z2 z2ᵀ forward, 2 products; 4 backward) + per view 3·2N(2h·h+h·p+p·h) + "
               "2·2(1-p_f)nnz(X)·2h + 2·2((1-p_e)E+N)·3h; LightGCL 3·2d(B'_u·U + B'_i·I) (all-user/all-item "
               "score products over the batch's distinct users/items, forward + both gradients) + 8·L·R·d + "
               "12·L·(U+I)·q·d; LightGCN 2L x the best time of one SpMM of its adjacency (sparse: not "
