@@ -31,6 +31,13 @@ g_i p_ij is one ``exp2`` of x_ij − lse_i + log g_i (in base 2), with no separa
 Peak extra memory is one chunk buffer (at most ``|q| x block_size``).
 Double backward is not supported.
 
+Tried and not kept (2026-12-07, 1 thread, 3514 x 29,858 x 64): forming both gradients in the
+forward pass (three products instead of four; possible when the loss is a known weighted sum of
+the lse's, as in LightGCL) needs each anchor's lse before its row of probabilities, so it walks
+row tiles over all keys; those products (64-256 anchors x 29,858 keys) ran at 28-39 GFLOP/s
+against 75-90 for the key blocks here (their outputs stream through memory), and the step was
+no faster.
+
 Where the whole ``|q| x |k|`` matrix fits a memory budget (``keep_bytes``, default
 :data:`DEFAULT_KEEP_BYTES` = 0: never), the scores are kept instead: the forward pass computes
 ``x = q kᵀ/τ`` once, ``lse_i = m_i + log Σ_j e^{x_ij − m_i}`` and stores the softmax
