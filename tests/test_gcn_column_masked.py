@@ -63,3 +63,11 @@ def test_grace_view_draws_the_mask_feature_columns_mask(sparse_features):
     own = model.x.to_dense() if model.x.layout == torch.sparse_csr else model.x   # as the model holds it
     torch.testing.assert_close(model.encoder(x_view, edges), model.encoder(apply_column_mask(own, keep), edges))
     assert torch.equal(masked != 0, apply_column_mask(dense, keep) != 0)
+
+
+def test_a_mask_of_the_wrong_size_or_type_is_refused():
+    x, _ = _features(False)
+    with pytest.raises(ValueError, match="boolean vector of the features' 30 columns"):
+        ColumnMasked(x, torch.ones(29, dtype=torch.bool))
+    with pytest.raises(ValueError, match="boolean vector"):
+        ColumnMasked(x, torch.ones(30))

@@ -31,6 +31,12 @@ class ColumnMasked:
     x: torch.Tensor | SparseGraph
     keep: torch.Tensor
 
+    def __post_init__(self) -> None:
+        columns = int(self.x.shape[1])
+        if self.keep.dim() != 1 or self.keep.numel() != columns or self.keep.dtype != torch.bool:
+            raise ValueError(f"keep must be a boolean vector of the features' {columns} columns, got "
+                             f"{self.keep.dtype} of shape {tuple(self.keep.shape)}")
+
     def size(self, dim: int) -> int:
         return int(self.x.shape[dim])
 
