@@ -9,9 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from graphcl.losses.prototypical import ClusterResult, cluster_runs, concentration, prototypical_loss
-from graphcl.losses.weighted import (ClusterWeights, PairwiseWeightMLP, cluster_weights_dense,
-                                     soft_weighted_info_nce, soft_weighted_info_nce_dense,
-                                     weighted_info_nce, weighted_info_nce_dense)
+from graphcl.losses import soft_weighted
+from graphcl.losses.soft_weighted import (PairwiseWeightMLP, soft_weighted_info_nce, soft_weighted_info_nce_dense,
+                                          soft_weighted_lse)
+from graphcl.losses.weighted import (ClusterWeights, cluster_weights_dense, weighted_info_nce,
+                                     weighted_info_nce_dense)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -104,6 +106,56 @@ def test_adameow_blockwise_soft_loss_equals_dense(block_size):
     assert w.shape == (29, 29) and bool(((w > 0) & (w < 1)).all())
     with torch.no_grad():  # no checkpointing needed when nothing is differentiated
         torch.testing.assert_close(soft_weighted_info_nce(q, k, mlp, 0.7, block_size), dense.detach())
+
+
+@pytest.mark.parametrize("chunk_elements", [1, 6 * 29, 5 * 6 * 29, 1 << 17])
+@pytest.mark.parametrize("block_size", [1, 7, 29])
+def test_adameow_soft_lse_any_weighting_and_chunking_equals_dense(monkeypatch, chunk_elements, block_size):
+    """Every chunk height (1 row, 1 row per chunk at hidden 6, 5 rows with a ragged last chunk,
+    whole blocks) and both gradient paths: uniform g (gradients formed in the forward pass) and
+    signed, unequal g (recomputed in the backward) equal the literal dense form."""
+    monkeypatch.setattr(soft_weighted, "CHUNK_PAIR_ELEMENTS", chunk_elements)
+    torch.manual_seed(1)
+    q, k = _views(n=29, d=5, seed=9)
+    mlp = PairwiseWeightMLP(5, hidden=6).double()
+    params = [q, k, *mlp.parameters()]
+    x = q @ k.T / 0.6 + torch.log(mlp.dense(q, k))
+    dense_lse = torch.logsumexp(x, 1)
+    lse = soft_weighted_lse(q, k, mlp, tau=0.6, block_size=block_size)
+    torch.testing.assert_close(lse, dense_lse, atol=1e-12, rtol=1e-12)
+    signed = torch.linspace(-1.0, 2.0, 29, dtype=torch.float64)
+    for g in (torch.full((29,), 0.3, dtype=torch.float64), signed):
+        want = torch.autograd.grad((dense_lse * g).sum(), params, retain_graph=True)
+        got = torch.autograd.grad((soft_weighted_lse(q, k, mlp, 0.6, block_size) * g).sum(), params)
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+
+
+def test_adameow_soft_loss_float32_error_is_that_of_the_literal_form():
+    """At float32 (the training precision), the sigmoid form of tanh and the chunked sums are as
+    close to the float64 truth as the literal (N, N, d) form computed in float32 is."""
+    gen = torch.Generator().manual_seed(3)
+    n, d = 600, 64
+    q0 = F.normalize(torch.randn(n, d, generator=gen, dtype=torch.float64), dim=1)
+    k0 = F.normalize(q0 + 0.5 * torch.randn(n, d, generator=gen, dtype=torch.float64), dim=1)
+    torch.manual_seed(3)
+    mlp32 = PairwiseWeightMLP(d)
+
+    def run(fn, dtype):
+        mlp = PairwiseWeightMLP(d).to(dtype)
+        mlp.load_state_dict({key: v.to(dtype) for key, v in mlp32.state_dict().items()})
+        q, k = q0.to(dtype).clone().requires_grad_(), k0.to(dtype).clone().requires_grad_()
+        loss = fn(q, k, mlp, tau=1.0)
+        loss.backward()
+        return [loss.detach(), q.grad, k.grad, *(p.grad for p in mlp.parameters())]
+
+    truth = run(soft_weighted_info_nce_dense, torch.float64)
+    literal = run(soft_weighted_info_nce_dense, torch.float32)
+    ours = run(soft_weighted_info_nce, torch.float32)
+    for t, lit, got in zip(truth, literal, ours):
+        err_literal = float((lit.double() - t).abs().max())
+        err_ours = float((got.double() - t).abs().max())
+        assert err_ours <= 4 * err_literal + 1e-9 * float(t.abs().max()), (err_ours, err_literal)
 
 
 def test_prototypical_loss_and_concentration():

@@ -20,8 +20,8 @@ from graphcl.losses.logsumexp import (DEFAULT_BLOCK_SIZE, DEFAULT_BLOCK_SIZE_ACC
 from graphcl.losses.meta_node import (influence_graph, meta_node_loss, meta_nodes, normalized_adjacency,
                                       positive_sums)
 from graphcl.losses.ntxent import nt_xent, nt_xent_scores
-from graphcl.losses.weighted import (ClusterWeights, PairwiseWeightMLP, soft_weighted_info_nce,
-                                     soft_weighted_info_nce_dense, weighted_info_nce, weighted_info_nce_dense)
+from graphcl.losses.soft_weighted import PairwiseWeightMLP, soft_weighted_info_nce, soft_weighted_info_nce_dense
+from graphcl.losses.weighted import ClusterWeights, weighted_info_nce, weighted_info_nce_dense
 from graphcl.losses.prototypical import concentration
 
 torch.set_default_dtype(torch.float32)

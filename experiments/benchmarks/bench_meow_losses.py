@@ -38,9 +38,10 @@ def _max_rss() -> int:
 
 def worker(loss: str, form: str, n: int, dim: int, block: int, repeats: int) -> dict:
     import torch.nn.functional as F
-    from graphcl.losses.weighted import (ClusterWeights, PairwiseWeightMLP, cluster_weights_dense,
-                                         soft_weighted_info_nce, soft_weighted_info_nce_dense,
-                                         weighted_info_nce, weighted_info_nce_dense)
+    from graphcl.losses.soft_weighted import (PairwiseWeightMLP, soft_weighted_info_nce,
+                                              soft_weighted_info_nce_dense)
+    from graphcl.losses.weighted import (ClusterWeights, cluster_weights_dense, weighted_info_nce,
+                                         weighted_info_nce_dense)
     torch.set_num_threads(1)
     gen = torch.Generator().manual_seed(0)
     q = F.normalize(torch.randn(n, dim, generator=gen), dim=1).requires_grad_()

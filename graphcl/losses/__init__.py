@@ -8,8 +8,8 @@ from graphcl.losses.clustering import (kl_clustering_loss, student_t_assignment,
 from graphcl.losses.infonce import DENSE_MAX_NODES, grace_loss, info_nce
 from graphcl.losses.meta_node import influence_graph, meta_node_loss, pairwise_neighbor_loss
 from graphcl.losses.ntxent import nt_xent, nt_xent_scores
-from graphcl.losses.weighted import (ClusterWeights, PairwiseWeightMLP, soft_weighted_info_nce,
-                                     weighted_info_nce)
+from graphcl.losses.soft_weighted import PairwiseWeightMLP, soft_weighted_info_nce
+from graphcl.losses.weighted import ClusterWeights, weighted_info_nce
 
 __all__ = ["DENSE_MAX_NODES", "grace_loss", "info_nce", "nt_xent", "nt_xent_scores",
            "kl_clustering_loss", "student_t_assignment", "student_t_log_assignment", "target_distribution",

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from graphcl.losses.weighted import PairwiseWeightMLP, soft_weighted_info_nce
+from graphcl.losses.soft_weighted import PairwiseWeightMLP, soft_weighted_info_nce
 from graphcl.models.node.meow import MEOW, MEOW_DEFAULTS, MEOW_PRESETS
 from graphcl.registry import MethodSpec, register_method
 
