@@ -767,9 +767,9 @@ def check_webkb(result: Any, folder: Path, case: Case) -> str | None:
 
 
 # =============================================================== HeCo (ACM)
-#: the ACM files ``load("acm")`` reads (HeCo's ``pos.npz`` is not read by the loader)
+#: the ACM files ``load("acm")`` reads (``pos.npz``: HeCo's positives, optional)
 HECO_FILES = ["labels.npy", "nei_a.npy", "nei_s.npy", "pap.npz", "psp.npz", "p_feat.npz",
-              "a_feat.npz", "pa.txt", "ps.txt", "train_20.npy", "val_40.npy", "test_60.npy"]
+              "a_feat.npz", "pa.txt", "ps.txt", "train_20.npy", "val_40.npy", "test_60.npy", "pos.npz"]
 
 
 def _npz_replace(raw: bytes, key: str, value: np.ndarray) -> bytes:

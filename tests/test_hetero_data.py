@@ -127,6 +127,30 @@ def test_missing_and_corrupt_files_are_clear_errors(shared_data, tmp_path):
         load_hetero_dataset("acm", root=tmp_path, metapaths=["pap"])
 
 
+def test_heco_positives_are_read_and_checked(shared_data, tmp_path):
+    """pos.npz (HeCo's positives, row i = the positives of i) becomes (anchor, positive)
+    pairs; a wrong shape or a node without a positive is refused naming the file."""
+    data = load("freebase", root=shared_data)
+    index = data["movie"].positive_index
+    pos = sp.load_npz(shared_data.joinpath("hetero", "heco", "freebase", "pos.npz")).tocsr()
+    assert index.shape == (2, pos.nnz) == (2, 163294)
+    assert torch.equal(index[0], torch.from_numpy(pos.tocoo().row.astype(np.int64)))
+    assert torch.equal(index[1], torch.from_numpy(pos.indices.astype(np.int64)))
+    assert int(torch.bincount(index[0], minlength=3492).min()) >= 1
+    folder = tmp_path / "acm"
+    shutil.copytree(shared_data.joinpath(*ACM), folder)
+    bad = sp.load_npz(folder / "pos.npz").tolil()
+    bad[11, :] = 0
+    sp.save_npz(folder / "pos.npz", bad.tocsr())
+    with pytest.raises(DataFormatError, match=r"pos.npz: 1 node\(s\) have no positive \(first: row 11\)"):
+        load_hetero_dataset("acm", root=tmp_path)
+    sp.save_npz(folder / "pos.npz", sp.eye(100, format="csr"))
+    with pytest.raises(DataFormatError, match=r"pos.npz: shape \(100, 100\), expected \(4019, 4019\)"):
+        load_hetero_dataset("acm", root=tmp_path)
+    (folder / "pos.npz").unlink()  # optional: without it the data loads, with no positives
+    assert not hasattr(load_hetero_dataset("acm", root=tmp_path)["paper"], "positive_index")
+
+
 # ------------------------------------------------------------- hand-made graphs
 def _toy_relations():
     # 5 papers, 4 authors: paper -> authors

@@ -134,6 +134,34 @@ def test_masks_drop_the_requested_share():
     assert int((csr.values() == 0).sum()) == 20
 
 
+def test_heco_positives_option():
+    """positives 'heco': with each node its own only positive the loss is MEOW's; with
+    same-class positives it differs; without the dataset's pos.npz it is refused."""
+    torch.manual_seed(0)
+    spec, cfg = _config(weighting="none", lam_proto=0.0)
+    data = _toy()
+    gen = lambda: FullGraphBatch(torch.Generator().manual_seed(0))  # noqa: E731
+    plain = spec.build(data, cfg, "cpu")
+    state = plain.state_dict()
+    _, heco_cfg = _config(weighting="none", lam_proto=0.0, positives="heco")
+    with pytest.raises(ValueError, match="positives 'heco' needs HeCo's pos.npz for dataset 'toy'"):
+        spec.build(data, heco_cfg, "cpu")
+    data["paper"].positive_index = torch.arange(60).repeat(2, 1)
+    heco = spec.build(data, heco_cfg, "cpu")
+    heco.load_state_dict(state)
+    plain.eval(), heco.eval()  # no dropout: the same views
+    torch.testing.assert_close(heco.loss(gen())["loss"], plain.loss(gen())["loss"])
+    y = data["paper"].y
+    data["paper"].positive_index = (y[:, None] == y[None, :]).nonzero().T.contiguous()
+    same_class = spec.build(data, heco_cfg, "cpu")
+    same_class.load_state_dict(state)
+    same_class.eval()
+    assert float(same_class.loss(gen())["loss"]) < float(plain.loss(gen())["loss"]) - 1e-3
+    _, bad = _config(positives="all")
+    with pytest.raises(ValueError, match="positives must be 'self' or 'heco'"):
+        spec.build(_toy(), bad, "cpu")
+
+
 def test_bad_configs_are_clear_errors():
     spec, cfg = _config(nei_max=[5, 5, 5])
     with pytest.raises(ValueError, match="nei_max has 3 values for 2 meta-paths"):

@@ -19,7 +19,10 @@
   see :func:`graphcl.data.safe_pickle.read_npy`, and every element is checked;
   a 2-D integer array is accepted too), or ``nei_<x>.npz`` (sparse N x n_x, IMDB);
 * ``<xy>.txt``: raw relations ``x -> y`` (two integer columns);
-* ``<metapath>.npz``: meta-path adjacency, e.g. ``pap.npz``.
+* ``<metapath>.npz``: meta-path adjacency, e.g. ``pap.npz``;
+* ``pos.npz`` (optional): HeCo's positives, a sparse N x N matrix whose row i marks the
+  nodes that HeCo's loss treats as positives of node i (the ``pos_num`` nodes sharing the
+  most meta-path instances with i); read into ``data[target].positive_index``.
 
 The result, for ACM (letters p/a/s = paper/author/subject)::
 
@@ -32,6 +35,8 @@ The result, for ACM (letters p/a/s = paper/author/subject)::
     data["paper", "pap", "paper"].edge_index      meta-path graph (pap.npz), with
                                .edge_weight = number of meta-path instances between
                                the two ends (the commuting matrix), see below
+    data["paper"].positive_index  (2, E) long: (anchor, positive) pairs from pos.npz,
+                               when the folder has it
     data.target_type = "paper";  data.metapaths = ["pap", "psp"]
     data.missing_metapaths = []; data.type_letters = {"p": "paper", ...}
 
@@ -341,6 +346,9 @@ def _build(spec: HeteroSpec, folder: Path, chosen: list[str], missing: list[str]
         store.edge_index = torch.from_numpy(np.vstack([rows, adj.indices.astype(np.int64)]))
         store.edge_weight = torch.from_numpy(values.astype(np.float32))
         weights_info[m] = info
+    positives = folder / "pos.npz"
+    if positives.is_file():
+        data[target].positive_index = read_positives(positives, n)
     data.name = spec.name
     data.target_type = target
     data.type_letters = dict(letters)
@@ -351,3 +359,23 @@ def _build(spec: HeteroSpec, folder: Path, chosen: list[str], missing: list[str]
     data.num_classes = int(label_values.size)
     data.label_values = label_values.tolist()
     return data
+
+
+def read_positives(path: Path, n: int) -> torch.Tensor:
+    """HeCo's ``pos.npz`` (row i: the positives of node i) as a (2, E) (anchor, positive) index.
+
+    Refuses a matrix of another shape, negative or non-finite entries, and a node without a
+    positive (HeCo's loss would divide by zero for it)."""
+    pos = read_sparse(path)
+    if pos.shape != (n, n):
+        raise DataFormatError(f"{path}: shape {pos.shape}, expected ({n}, {n})")
+    values = pos.data.astype(np.float64)
+    if not np.all(np.isfinite(values)) or (values < 0).any():
+        raise DataFormatError(f"{path}: negative or non-finite entries")
+    pos.eliminate_zeros()
+    pos.sort_indices()
+    empty = np.flatnonzero(np.diff(pos.indptr) == 0)
+    if empty.size:
+        raise DataFormatError(f"{path}: {empty.size} node(s) have no positive (first: row {int(empty[0])})")
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(pos.indptr))
+    return torch.from_numpy(np.vstack([rows, pos.indices.astype(np.int64)]))

@@ -36,7 +36,7 @@ from graphcl.losses.logsumexp import blockwise_logsumexp_matmul
 WeightsFn = Callable[[int, int], Tensor]
 
 __all__ = ["ClusterWeights", "check_info_nce_inputs", "cluster_weights_dense", "weighted_info_nce",
-           "weighted_info_nce_dense"]
+           "weighted_info_nce_dense", "weighted_lse"]
 
 
 class ClusterWeights:
@@ -134,25 +134,32 @@ class _WeightedLSE(torch.autograd.Function):
         return grad_q, grad_k, None, None, None
 
 
-def weighted_info_nce(q: Tensor, k: Tensor, weights_fn: Optional[WeightsFn] = None,
-                      tau: float = 0.5, block_size: int = 1024) -> Tensor:
-    """Weighted InfoNCE (module docstring), exact, O(block_size · N) extra memory.
+def weighted_lse(q: Tensor, k: Tensor, weights_fn: Optional[WeightsFn] = None,
+                 tau: float = 0.5, block_size: int = 1024) -> Tensor:
+    """lse_i = log Σ_j w_ij e^{q_i·k_j/τ} for every anchor i, shape (N,): the weighted InfoNCE
+    denominator (module docstring), exact, O(block_size · N) extra memory.
 
     Args:
-        q: (N, d) anchors; k: (N, d) keys, k_i the positive of q_i (normalize both
-            beforehand for cosine scores).
+        q: (N, d) anchors; k: (N, d) keys (normalize both beforehand for cosine scores).
         weights_fn: ``weights_fn(start, stop)`` -> (stop − start, N) non-negative
             weights of anchors start..stop−1 (e.g. :class:`ClusterWeights`), treated
-            as constants; None: plain InfoNCE (every w_ij = 1).
+            as constants; None: every w_ij = 1.
         tau: temperature τ > 0.
         block_size: anchor rows per block.
     """
     check_info_nce_inputs(q, k, tau, block_size)
     if weights_fn is None:
-        lse = blockwise_logsumexp_matmul(q, k, tau, block_size=int(block_size))
-    else:
-        lse = _WeightedLSE.apply(q, k, weights_fn, float(tau), int(block_size))
-        _no_mass(lse)
+        return blockwise_logsumexp_matmul(q, k, tau, block_size=int(block_size))
+    lse = _WeightedLSE.apply(q, k, weights_fn, float(tau), int(block_size))
+    _no_mass(lse)
+    return lse
+
+
+def weighted_info_nce(q: Tensor, k: Tensor, weights_fn: Optional[WeightsFn] = None,
+                      tau: float = 0.5, block_size: int = 1024) -> Tensor:
+    """Weighted InfoNCE (module docstring): mean_i [lse_i − q_i·k_i/τ] with
+    :func:`weighted_lse` (same arguments); k_i is the positive of q_i."""
+    lse = weighted_lse(q, k, weights_fn, tau, block_size)
     pos = (q * k).sum(1) / tau
     return (lse - pos).mean()
 

@@ -56,7 +56,7 @@ ADAMEOW_DEFAULTS: dict[str, Any] = {
     **{k: v for k, v in MEOW_DEFAULTS.items()
        if k not in ("weighting", "cluster_counts", "lam_proto", "kmeans_restarts", "kmeans_iters",
                     "kmeans_seed", "kmeans_metric", "concentration", "concentration_alpha",
-                    "loss_block_size")},
+                    "loss_block_size", "positives")},
     "weight_hidden": 16, "weight_block_size": 256,
 }
 

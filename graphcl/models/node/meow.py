@@ -24,6 +24,12 @@ L = −mean_i log(e^{ẑc_i·ẑf_i/τ} / Σ_j w_ij e^{ẑc_i·ẑf_j/τ}) + λ 
 computed blockwise (:func:`graphcl.losses.weighted.weighted_info_nce`). Options:
 ``weighting: none`` replaces the weighted denominator by the plain InfoNCE one
 (all w = 1, the positive included); ``lam_proto: 0`` drops the prototypical term.
+``positives: heco`` replaces the single positive (node i's own fine embedding) by HeCo's
+positive set P_i (the dataset's ``pos.npz``: the nodes sharing the most meta-path instances
+with i, i included; HeCo, KDD 2021, eq. 9-10): −mean_i log(Σ_{j∈P_i} e^{ẑc_i·ẑf_j/τ} /
+Σ_j w_ij e^{ẑc_i·ẑf_j/τ}) (:func:`graphcl.losses.multi_positive.multi_positive_info_nce`).
+Not MEOW's method: an option to measure how much of HeCo's lead on featureless graphs
+(Freebase) its positives explain (issue 24).
 
 Differences from the authors' code (documented choices): the top-k graph is
 normalized as D^{-1/2} A D^{-1/2} with row i aggregating its own top-k (the code
@@ -86,6 +92,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from graphcl.losses.prototypical import CONCENTRATION_FORMS, cluster_runs, prototypical_loss
+from graphcl.losses.multi_positive import multi_positive_info_nce
 from graphcl.losses.weighted import ClusterWeights, weighted_info_nce
 from graphcl.models.node.base import FullGraphBatch, refuse_minibatch
 from graphcl.models.node.meow_views import (METAPATH_LAYOUTS, coarse_graph, context_operators,
@@ -178,6 +185,13 @@ class MEOW(nn.Module):
         self.dropout = nn.Dropout(drop)
         self.register_buffer("epoch", torch.zeros((), dtype=torch.long))
         self.last_beta: torch.Tensor | None = None
+        self.positive_index: torch.Tensor | None = None
+        if c.get("positives", "self") == "heco":
+            index = getattr(data[t], "positive_index", None)
+            if index is None:
+                raise ValueError(f"positives 'heco' needs HeCo's pos.npz for dataset "
+                                 f"{getattr(data, 'name', '?')!r}; its folder has none")
+            self.positive_index = index.to(dev)
 
     def _check_loss_config(self) -> None:
         c = self.config
@@ -193,6 +207,8 @@ class MEOW(nn.Module):
             raise ValueError("weighting 'hard' needs at least one entry in cluster_counts")
         if float(c["lam_proto"]) < 0:
             raise ValueError(f"lam_proto must be >= 0, got {c['lam_proto']}")
+        if c["positives"] not in ("self", "heco"):
+            raise ValueError(f"positives must be 'self' or 'heco', got {c['positives']!r}")
 
     # --------------------------------------------------------------- views
     def _h(self, name: str, x: torch.Tensor | None) -> torch.Tensor:
@@ -270,7 +286,11 @@ class MEOW(nn.Module):
                                     metric=str(c["kmeans_metric"]),
                                     concentration_form=str(c["concentration"]))
         weights = ClusterWeights(clusters.labels, zc.dtype) if c["weighting"] == "hard" else None
-        info = weighted_info_nce(zc, zf, weights, tau, block_size=int(c["loss_block_size"]))
+        if self.positive_index is not None:
+            info = multi_positive_info_nce(zc, zf, self.positive_index, weights, tau,
+                                           block_size=int(c["loss_block_size"]))
+        else:
+            info = weighted_info_nce(zc, zf, weights, tau, block_size=int(c["loss_block_size"]))
         out = {"info": info}
         loss = info
         if lam > 0:
@@ -309,6 +329,7 @@ MEOW_DEFAULTS: dict[str, Any] = {
     "concentration": "pcl",      # or "meow-code": sqrt of the similarity, alpha 5 (the authors' code)
     "concentration_alpha": None,  # None: the form's constant (PCL 10, MEOW's code 5)
     "loss_block_size": 1024,
+    "positives": "self",         # or "heco": HeCo's meta-path positives (pos.npz), not MEOW's method
     "minibatch_size": 0,  # full batch only: refuses > 0 (MEOW.full_graph_reason)
 }
 
