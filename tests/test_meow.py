@@ -122,6 +122,43 @@ def test_context_operator_is_the_mean_over_metapath_neighbours():
         torch.testing.assert_close(got[i], h[authors].mean(0))
 
 
+def test_factored_context_operators_equal_the_materialized_ones(shared_data):
+    """DBLP APCPA: the papers of an author's conferences (10 M pairs) stay the product of the
+    author-conference reachability and the paper-conference relation; values and gradients
+    equal the materialized row-normalized matrix."""
+    import warnings
+    from graphcl.data import load
+    from graphcl.models.node.meow_views import ChainOperator
+    from graphcl.sparse import SparseGraph
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = load("dblp", root=shared_data)
+    cpu = torch.device("cpu")
+    factored = context_operators(data, ["apa", "apcpa"], cpu)
+    plain = context_operators(data, ["apa", "apcpa"], cpu, factored=False)
+    assert [[type(op).__name__ for _, op in ops] for ops in factored] == \
+        [["SparseGraph"], ["SparseGraph", "SparseGraph", "ChainOperator"]]
+    assert plain[1][2][1].nnz > 10_000_000
+    gen = torch.Generator().manual_seed(0)
+    for (name, op), (name2, ref) in zip(factored[1], plain[1]):
+        assert name == name2 and op.shape == ref.shape
+        h = torch.randn(ref.shape[1], 8, generator=gen, dtype=torch.float32, requires_grad=True)
+        got, want = op @ h, ref @ h
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+        g = torch.randn(got.shape, generator=gen)
+        torch.testing.assert_close(torch.autograd.grad(got, h, g)[0], torch.autograd.grad(want, h, g)[0],
+                                   atol=1e-4, rtol=1e-5)
+    # the chain's dense form: diag(scale) F1 F2
+    f1 = SparseGraph.from_coo(torch.tensor([0, 1, 1]), torch.tensor([1, 0, 1]), None, (2, 2))
+    f2 = SparseGraph.from_coo(torch.tensor([0, 1]), torch.tensor([2, 0]), None, (2, 3))
+    scale = torch.tensor([1.0, 0.5])
+    dense = torch.diag(scale) @ f1.to_dense() @ f2.to_dense()
+    torch.testing.assert_close(ChainOperator([f1, f2], scale).to_dense(), dense)
+    torch.testing.assert_close(ChainOperator([f1, f2], scale) @ torch.eye(3), dense)
+    with pytest.raises(ValueError, match="one scale per row"):
+        ChainOperator([f1, f2], torch.ones(3))
+
+
 def test_masks_drop_the_requested_share():
     ei = torch.tensor([[0, 0, 1, 1, 2, 2, 3, 3, 0, 1, 2, 3], [1, 2, 0, 3, 0, 3, 1, 2, 0, 1, 2, 3]])
     g = masked_graph(ei, 4, 0.25, torch.Generator().manual_seed(0), torch.device("cpu"))
