@@ -207,7 +207,7 @@ class MEOWAdapter(Adapter):
         "meta-path graph normalization: the reference's normalize_adj returns (A D^-1/2)^T D^-1/2 "
         "(code_meow/module/preprocess.py:16-29, line 24), so torch.spmm(adj, x) aggregates row i over the nodes whose "
         "top-k holds i (the transpose of the PathSim top-k graph); graphcl aggregates row i over its own top-k "
-        "(graphcl/data/metapath.py:122-127 sym_normalize, graphcl/models/node/meow_views.py:40-44); D = row sums "
+        "(graphcl/data/metapath.py:122-127 sym_normalize, graphcl/models/node/meow_views.py _graph); D = row sums "
         "of the top-k graph on both sides",
         "measured on ACM (the reference's top-k rule and normalize_adj replicated in numpy on the same data, "
         "against graphcl's pathsim_topk/sym_normalize): PAP (k = 110) is nearly symmetric and the two graphs agree "
