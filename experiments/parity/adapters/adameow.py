@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from experiments.parity.adapter import Patch, RunContext
-from experiments.parity.adapters.meow import (_AMINER_FEATS, _AMINER_ONEHOT, OWN_PROBE_RUNS, MEOWAdapter,
-                                              parse_meow_log)
+from experiments.parity.adapters.meow import (AMINER_FEATS, AMINER_ONEHOT, OWN_PROBE_RUNS, MEOWAdapter,
+                                              hook_patches, parse_meow_log)
 
 __all__ = ["AdaMEOWAdapter", "ADAPTER", "parse_adameow_log"]
 
@@ -66,18 +66,7 @@ class AdaMEOWAdapter(MEOWAdapter):
     def patches(self, ctx: RunContext) -> list[Patch]:
         c = self.code_dir
         return [
-            Patch(f"{c}/main.py", "warnings.filterwarnings('ignore')\n",
-                  "warnings.filterwarnings('ignore')\nimport parity_meow\n",
-                  "load the evaluation hook (experiments/parity/shims/meow/parity_meow.py)"),
-            Patch(f"{c}/main.py", "torch.cuda.manual_seed(seed)\n",
-                  "torch.cuda.manual_seed(seed)\nparity_meow.setup()\n", "torch thread count (seeding is its own)"),
-            Patch(f"{c}/main.py", "        load_data(args.dataset, args.ratio, args.type_num)\n",
-                  "        load_data(args.dataset, args.ratio, args.type_num)\n"
-                  "    parity_meow.check_data(label, idx_train, idx_val, idx_test)\n",
-                  "check that the reference's labels and 20/40/60 splits are graphcl's"),
-            Patch(f"{c}/main.py", "        feats_dim_list = [64,64,64]\n",
-                  "        feats_dim_list = [feats[0][0].shape[1], feats[1].shape[1], feats[2].shape[1]]\n",
-                  "AMiner one-hot features: the input widths of the paper/author/reference projections"),
+            *hook_patches(c),
             Patch(f"{c}/main.py", "    mask_feat = mask_features(feat, args.feat_mask)\n",
                   "    mask_feat = ([mask_feature(sp.eye(f.shape[0]), args.feat_mask) for f in feat]\n"
                   "                 if isinstance(feat, list) else mask_features(feat, args.feat_mask))\n",
@@ -108,7 +97,7 @@ class AdaMEOWAdapter(MEOWAdapter):
                   "logistic-regression runs per split (each 200 iterations with 4 sklearn f1_score calls: about "
                   "20 min per run on this loaded 2-core machine with 50); the same estimator of the same mean, "
                   "noisier"),
-            Patch(f"{c}/utils/load_data.py", _AMINER_FEATS, _AMINER_ONEHOT,
+            Patch(f"{c}/utils/load_data.py", AMINER_FEATS, AMINER_ONEHOT,
                   "AMiner: one-hot features (sparse identities) instead of the metapath2vec files absent from the "
                   "repository (HeCo's AMiner has no features)"),
         ]

@@ -33,7 +33,8 @@ import numpy as np
 from experiments.parity.adapter import Adapter, Patch, PatchError, RunContext
 from experiments.parity.summary import attach_own_scores, parse_records
 
-__all__ = ["MEOWAdapter", "ADAPTER", "authors_params", "parse_meow_log", "heco_to_meow", "merge_results", "SHIMS"]
+__all__ = ["MEOWAdapter", "ADAPTER", "AMINER_FEATS", "AMINER_ONEHOT", "authors_params", "hook_patches", "parse_meow_log",
+           "heco_to_meow", "merge_results", "SHIMS"]
 
 SHIMS = Path(__file__).resolve().parents[1] / "shims" / "meow"
 RATIOS = (20, 40, 60)
@@ -123,17 +124,36 @@ _LOOP = ("        model.train()\n        optimizer.zero_grad()\n"
          "        loss = model(feats, mask_feat, mask_adjs, adjs_norm, num_clusters)\n"
          "        loss.backward()\n        optimizer.step()\n")
 
-_AMINER_FEATS = ('    feat_p_pap = np.load(path + "feat_p_pap.w1000.l100.npy").astype(\'float\')\n'
+AMINER_FEATS = ('    feat_p_pap = np.load(path + "feat_p_pap.w1000.l100.npy").astype(\'float\')\n'
                  '    feat_p_prp = np.load(path + "feat_p_prp.w1000.l100.npy").astype(\'float\')\n'
                  '    feat_a = np.load(path + "feat_a.w1000.l100.npy").astype(\'float\')\n'
                  '    feat_r = np.load(path + "feat_r.w1000.l100.npy").astype(\'float\')\n\n'
                  '    feat_p = th.stack((th.FloatTensor(feat_p_pap),th.FloatTensor(feat_p_prp)))\n'
                  '    feat_a = th.FloatTensor(feat_a)\n'
                  '    feat_r = th.FloatTensor(feat_r)\n')
-_AMINER_ONEHOT = ("    # parity: one-hot features (HeCo's AMiner; the metapath2vec files are not in the repository)\n"
+AMINER_ONEHOT = ("    # parity: one-hot features (HeCo's AMiner; the metapath2vec files are not in the repository)\n"
                   "    feat_p = [sparse_mx_to_torch_sparse_tensor(sp.eye(type_num[0])) for _ in range(2)]\n"
                   "    feat_a = sparse_mx_to_torch_sparse_tensor(sp.eye(type_num[1]))\n"
                   "    feat_r = sparse_mx_to_torch_sparse_tensor(sp.eye(type_num[2]))\n")
+
+
+def hook_patches(c: str) -> list[Patch]:
+    """The patches MEOW's and AdaMEOW's ``main.py`` (in folder ``c``) share: the evaluation hook,
+    the thread count, the data check and AMiner's one-hot input widths."""
+    return [
+        Patch(f"{c}/main.py", "warnings.filterwarnings('ignore')\n",
+              "warnings.filterwarnings('ignore')\nimport parity_meow\n",
+              "load the evaluation hook (experiments/parity/shims/meow/parity_meow.py)"),
+        Patch(f"{c}/main.py", "torch.cuda.manual_seed(seed)\n",
+              "torch.cuda.manual_seed(seed)\nparity_meow.setup()\n", "torch thread count (seeding is its own)"),
+        Patch(f"{c}/main.py", "        load_data(args.dataset, args.ratio, args.type_num)\n",
+              "        load_data(args.dataset, args.ratio, args.type_num)\n"
+              "    parity_meow.check_data(label, idx_train, idx_val, idx_test)\n",
+              "check that the reference's labels and 20/40/60 splits are graphcl's"),
+        Patch(f"{c}/main.py", "        feats_dim_list = [64,64,64]\n",
+              "        feats_dim_list = [feats[0][0].shape[1], feats[1].shape[1], feats[2].shape[1]]\n",
+              "AMiner one-hot features: the input widths of the paper/author/reference projections"),
+    ]
 
 
 class MEOWAdapter(Adapter):
@@ -292,18 +312,7 @@ class MEOWAdapter(Adapter):
     def patches(self, ctx: RunContext) -> list[Patch]:
         c = self.code_dir
         return [
-            Patch(f"{c}/main.py", "warnings.filterwarnings('ignore')\n",
-                  "warnings.filterwarnings('ignore')\nimport parity_meow\n",
-                  "load the evaluation hook (experiments/parity/shims/meow/parity_meow.py)"),
-            Patch(f"{c}/main.py", "torch.cuda.manual_seed(seed)\n",
-                  "torch.cuda.manual_seed(seed)\nparity_meow.setup()\n", "torch thread count (seeding is its own)"),
-            Patch(f"{c}/main.py", "        load_data(args.dataset, args.ratio, args.type_num)\n",
-                  "        load_data(args.dataset, args.ratio, args.type_num)\n"
-                  "    parity_meow.check_data(label, idx_train, idx_val, idx_test)\n",
-                  "check that the reference's labels and 20/40/60 splits are graphcl's"),
-            Patch(f"{c}/main.py", "        feats_dim_list = [64,64,64]\n",
-                  "        feats_dim_list = [feats[0][0].shape[1], feats[1].shape[1], feats[2].shape[1]]\n",
-                  "AMiner one-hot features: the input widths of the paper/author/reference projections"),
+            *hook_patches(c),
             Patch(f"{c}/main.py", "    mask_feat = mask_features(feat, args.feat_mask)\n",
                   "    mask_feat = ([mask_feature(sp.eye(f.shape[0]), args.feat_mask) for f in feat]\n"
                   "                 if isinstance(feat, list) else mask_features(feat, args.feat_mask))\n",
@@ -331,7 +340,7 @@ class MEOWAdapter(Adapter):
                   "logistic-regression runs per split (each 200 iterations with 4 sklearn f1_score calls: about "
                   "20 min per run on this loaded 2-core machine with 50); the same estimator of the same mean, "
                   "noisier"),
-            Patch(f"{c}/utils/load_data.py", _AMINER_FEATS, _AMINER_ONEHOT,
+            Patch(f"{c}/utils/load_data.py", AMINER_FEATS, AMINER_ONEHOT,
                   "AMiner: one-hot features (sparse identities) instead of the metapath2vec files absent from the "
                   "repository (HeCo's AMiner has no features)"),
         ]
