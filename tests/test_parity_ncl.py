@@ -233,7 +233,7 @@ def test_faiss_standin_splits_empty_clusters():
     faiss = _faiss()
     cen = np.array([[0.0, 0.0], [5.0, 5.0], [9.0, 9.0]], dtype=np.float32)
     sizes = np.array([0, 10, 0], dtype=np.int64)
-    n = faiss._split_empty(cen, sizes, np.random.RandomState(0))
+    n = faiss.split_empty(cen, sizes, np.random.RandomState(0))
     assert n == 2 and sizes.sum() == 10 and (sizes > 0).all()
     # duplicated points: fewer distinct points than k still gives k nonempty-at-split centroids
     x = np.repeat(np.array([[0, 0], [1, 1]], dtype=np.float32), 10, axis=0)
