@@ -57,6 +57,7 @@ from graphcl.io import atomic_write_text
 from graphcl.model_protocols import OwnsOptimization, Trainable, check_protocol
 from graphcl.precision import PRECISIONS, matmul_precision
 from graphcl.train import distributed
+from graphcl.optim import adam
 from graphcl.train.checkpoint import JsonlLogger, load_checkpoint, save_checkpoint, write_json
 from graphcl.train.utils import make_generator, release_freed_memory, resolve_device, seed_everything
 
@@ -148,10 +149,11 @@ class Trainer:
             self._setup_distributed()
 
     def _build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """The model's own optimizers (:class:`OwnsOptimization`), else one Adam over all parameters."""
+        """The model's own optimizers (:class:`OwnsOptimization`), else one Adam over all parameters
+        (fused where the parameters allow: :func:`graphcl.optim.adam`)."""
         lr, weight_decay = float(self.config["lr"]), float(self.config["weight_decay"])
         optimizers = (dict(self.model.configure_optimizers(lr, weight_decay)) if self.owns_optimization else
-                      {"main": torch.optim.Adam(self.model.parameters(), lr=lr, weight_decay=weight_decay)})
+                      {"main": adam(self.model.parameters(), lr, weight_decay)})
         if not optimizers:
             raise ValueError(f"{self.method}: configure_optimizers returned no optimizer")
         return optimizers

@@ -57,6 +57,7 @@ from graphcl.augment.sequence import (
 from graphcl.losses.ntxent import nt_xent, nt_xent_scores
 from graphcl.models.seq.base import SEQ_DEFAULTS, SequentialRecommender, check_finite
 from graphcl.registry import MethodSpec, register_method
+from graphcl.optim import adam
 
 
 class LearnableAugmenter(nn.Module):
@@ -184,10 +185,9 @@ class MCLRec(SequentialRecommender):
 
     def configure_optimizers(self, lr: float, weight_decay: float) -> dict[str, torch.optim.Optimizer]:
         if self.joint:
-            return {"main": torch.optim.Adam(self.parameters(), lr=lr, weight_decay=weight_decay)}
-        return {"encoder": torch.optim.Adam(self.encoder_parameters(), lr=lr, weight_decay=weight_decay),
-                "augmenters": torch.optim.Adam(self.augmenter_parameters(), lr=lr,
-                                               weight_decay=weight_decay)}
+            return {"main": adam(self.parameters(), lr, weight_decay)}
+        return {"encoder": adam(self.encoder_parameters(), lr, weight_decay),
+                "augmenters": adam(self.augmenter_parameters(), lr, weight_decay)}
 
     def encoder_step(self, batch: dict[str, torch.Tensor],
                      optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
