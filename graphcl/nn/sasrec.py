@@ -123,12 +123,16 @@ class SASRecEncoder(nn.Module):
         ids = cols.unsqueeze(0) + (lengths.to(seqs.device).reshape(-1, 1) - L)   # oldest item: 0
         return self.position_embedding(ids.clamp(0, self.max_len - 1))
 
-    def _inputs(self, seqs: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _inputs(self, seqs: torch.Tensor, lengths: torch.Tensor | None = None,
+                items: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embedded, normalized inputs and the attention mask; ``items``: the item embeddings
+        of ``seqs`` when the caller gathered them already (one gather for several groups)."""
         B, L = seqs.shape
         if L > self.max_len:
             raise ValueError(f"sequences have {L} columns, more than max_len={self.max_len}")
         pos = self._position_rows(seqs, lengths)
-        x = fast_dropout(self.norm(self.item_embedding(seqs) + pos), self.hidden_dropout, self.training)
+        items = self.item_embedding(seqs) if items is None else items
+        x = fast_dropout(self.norm(items + pos), self.hidden_dropout, self.training)
         future = torch.ones(L, L, dtype=torch.bool, device=seqs.device).triu(1)
         pad_key = (seqs == 0).unsqueeze(1).expand(B, L, L)             # (B, query, key)
         mask = torch.zeros(pad_key.shape, dtype=x.dtype, device=seqs.device)
@@ -166,15 +170,20 @@ class SASRecEncoder(nn.Module):
         if len(present) == 1:
             return self._encode_last(seqs[:, L - int(caps[present[0]]):], lengths)
         rows = [torch.nonzero(group == g).reshape(-1) for g in present]
-        out = torch.cat([self._encode_last(seqs[r, L - int(caps[g]):], None if lengths is None else lengths[r])
-                         for g, r in zip(present, rows)])
+        parts = [seqs[r, L - int(caps[g]):] for g, r in zip(present, rows)]
+        # one gather for all groups: one (num_items + 1) x d gradient buffer in the backward
+        # pass instead of one per group
+        items = self.item_embedding(torch.cat([p.reshape(-1) for p in parts])).split([p.numel() for p in parts])
+        out = torch.cat([self._encode_last(p, None if lengths is None else lengths[r], e.view(*p.shape, -1))
+                         for p, r, e in zip(parts, rows, items)])
         order = torch.cat(rows)
         inverse = torch.empty_like(order)
         inverse[order] = torch.arange(B, device=seqs.device)
         return out[inverse]
 
-    def _encode_last(self, seqs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        x, mask = self._inputs(seqs, lengths)
+    def _encode_last(self, seqs: torch.Tensor, lengths: torch.Tensor | None = None,
+                     items: torch.Tensor | None = None) -> torch.Tensor:
+        x, mask = self._inputs(seqs, lengths, items)
         for i, block in enumerate(self.blocks):
             x = block(x, mask, last_only=i == len(self.blocks) - 1)
         return x[:, -1]
