@@ -58,7 +58,8 @@ import torch
 from graphcl import precision
 from graphcl.precision import bf16_enabled
 
-__all__ = ["CPU_BLOCK_SCORES", "DEFAULT_BLOCK_SIZE", "DEFAULT_KEEP_BYTES", "blockwise_logsumexp_matmul", "default_block_size"]
+__all__ = ["CPU_BLOCK_SCORES", "DEFAULT_BLOCK_SIZE", "DEFAULT_KEEP_BYTES", "blockwise_logsumexp_matmul", "default_block_size",
+           "lse_backward_blocks", "lse_forward_blocks"]
 
 #: the largest |q| x |k| score matrix kept for the backward pass (bytes); above it, blockwise.
 #: 0: never (the kept form measured no faster on CPU; module docstring)
@@ -124,6 +125,74 @@ def _operands(qs: torch.Tensor, k: torch.Tensor, bf16: bool) -> tuple[torch.Tens
     return precision.bf16_operand(qs), k.to(torch.bfloat16)
 
 
+def lse_forward_blocks(q: torch.Tensor, k: torch.Tensor, tau: float, block_size: int,
+                       bf16: bool) -> torch.Tensor:
+    """lse_i = log Σ_j e^{q_i·k_j/τ} for every row of ``q``: the forward pass of
+    :func:`blockwise_logsumexp_matmul` (module docstring), no autograd."""
+    qs, k_op = _operands(q * (_LOG2E / tau), k, bf16)  # x_ij·log2 e = qs_i · k_j
+    n = q.size(0)
+    run_max = torch.full((n,), -torch.inf, dtype=q.dtype, device=q.device)
+    run_sum = torch.zeros(n, dtype=q.dtype, device=q.device)
+    width = min(block_size, k.size(0))
+    rows = _chunk_rows(n, width, q.device)
+    buf = torch.empty(rows * width, dtype=q.dtype, device=q.device)
+    for start in _blocks(k.size(0), block_size):
+        kb_t = k_op[start:start + block_size].T
+        for r0 in range(0, n, rows):
+            r1 = min(n, r0 + rows)
+            x = buf[:(r1 - r0) * kb_t.size(1)].view(r1 - r0, kb_t.size(1))
+            precision.mm(qs[r0:r1], kb_t, bf16, out=x)
+            old_max = run_max[r0:r1]
+            new_max = torch.maximum(old_max, x.amax(1))
+            # rows whose max is still -inf (only possible with -inf scores) keep a zero sum
+            safe_max = torch.where(torch.isfinite(new_max), new_max, torch.zeros_like(new_max))
+            run_sum[r0:r1].mul_(torch.exp2(old_max - safe_max)).add_(x.sub_(safe_max[:, None]).exp2_().sum(1))
+            run_max[r0:r1] = new_max
+    # lse_i = m_i + log s_i, back from base 2; a row of -inf scores keeps -inf
+    return torch.where(torch.isfinite(run_max), (run_max + torch.log2(run_sum)) * _LN2, run_max)
+
+
+def lse_backward_blocks(q: torch.Tensor, k: torch.Tensor, lse: torch.Tensor, grad_lse: torch.Tensor,
+                        tau: float, block_size: int, bf16: bool, grad_q: torch.Tensor | None,
+                        grad_k: torch.Tensor | None) -> None:
+    """Add ∂L/∂q = (1/τ) Σ_j g_i p_ij k_j into ``grad_q`` and ∂L/∂k = (1/τ) Σ_i g_i p_ij q_i into
+    ``grad_k`` (either may be None), p_ij = e^{x_ij − lse_i}, g = ``grad_lse``: the backward pass
+    of :func:`blockwise_logsumexp_matmul`, recomputing the scores block by block. Both buffers
+    must hold zeros or other gradient terms only: they are scaled as a whole at the end."""
+    qs, k_op = _operands(q * (_LOG2E / tau), k, bf16)
+    g = grad_lse.contiguous()
+    # g_i p_ij = 2^{x_ij log2 e − lse_i log2 e + log2 g_i}: with every g_i ≥ 0 (a loss that
+    # adds the lse's with non-negative weights) one exp2 pass gives it; rows with lse = -inf
+    # or g_i = 0 get the shift +inf, so exp2 gives 0, not NaN
+    finite = torch.isfinite(lse)
+    folded = bool((g >= 0).all())
+    if folded:
+        shift = torch.where(finite & (g > 0), lse * _LOG2E - torch.log2(g), torch.full_like(lse, torch.inf))
+    else:
+        shift = torch.where(finite, lse * _LOG2E, torch.full_like(lse, torch.inf))
+    n = q.size(0)
+    width = min(block_size, k.size(0))
+    rows = _chunk_rows(n, width, q.device)
+    buf = torch.empty(rows * width, dtype=q.dtype, device=q.device)
+    for start in _blocks(k.size(0), block_size):
+        kb = k_op[start:start + block_size]
+        for r0 in range(0, n, rows):
+            r1 = min(n, r0 + rows)
+            p = buf[:(r1 - r0) * kb.size(0)].view(r1 - r0, kb.size(0))
+            precision.mm(qs[r0:r1], kb.T, bf16, out=p)
+            p.sub_(shift[r0:r1, None]).exp2_()
+            if not folded:
+                p.mul_(g[r0:r1, None])                 # g_i p_ij
+            if grad_q is not None:
+                _accumulate(grad_q[r0:r1], p, kb, bf16)
+            if grad_k is not None:
+                _accumulate(grad_k[start:start + kb.size(0)], p.T, qs[r0:r1], bf16)
+    if grad_q is not None:
+        grad_q.div_(tau)
+    if grad_k is not None:
+        grad_k.mul_(_LN2)                               # pᵀ (q log2 e/τ) ln 2 = pᵀ q/τ
+
+
 class _BlockwiseLSE(torch.autograd.Function):
     """Autograd function behind :func:`blockwise_logsumexp_matmul`.
 
@@ -134,27 +203,7 @@ class _BlockwiseLSE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q: torch.Tensor, k: torch.Tensor, tau: float, block_size: int) -> torch.Tensor:
         bf16 = bf16_enabled()
-        qs, k_op = _operands(q * (_LOG2E / tau), k, bf16)  # x_ij·log2 e = qs_i · k_j
-        n = q.size(0)
-        run_max = torch.full((n,), -torch.inf, dtype=q.dtype, device=q.device)
-        run_sum = torch.zeros(n, dtype=q.dtype, device=q.device)
-        width = min(block_size, k.size(0))
-        rows = _chunk_rows(n, width, q.device)
-        buf = torch.empty(rows * width, dtype=q.dtype, device=q.device)
-        for start in _blocks(k.size(0), block_size):
-            kb_t = k_op[start:start + block_size].T
-            for r0 in range(0, n, rows):
-                r1 = min(n, r0 + rows)
-                x = buf[:(r1 - r0) * kb_t.size(1)].view(r1 - r0, kb_t.size(1))
-                precision.mm(qs[r0:r1], kb_t, bf16, out=x)
-                old_max = run_max[r0:r1]
-                new_max = torch.maximum(old_max, x.amax(1))
-                # rows whose max is still -inf (only possible with -inf scores) keep a zero sum
-                safe_max = torch.where(torch.isfinite(new_max), new_max, torch.zeros_like(new_max))
-                run_sum[r0:r1].mul_(torch.exp2(old_max - safe_max)).add_(x.sub_(safe_max[:, None]).exp2_().sum(1))
-                run_max[r0:r1] = new_max
-        # lse_i = m_i + log s_i, back from base 2; a row of -inf scores keeps -inf
-        lse = torch.where(torch.isfinite(run_max), (run_max + torch.log2(run_sum)) * _LN2, run_max)
+        lse = lse_forward_blocks(q, k, tau, block_size, bf16)
         ctx.save_for_backward(q, k, lse)
         ctx.tau, ctx.block_size, ctx.bf16 = float(tau), int(block_size), bf16
         return lse
@@ -163,43 +212,9 @@ class _BlockwiseLSE(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_lse: torch.Tensor):
         q, k, lse = ctx.saved_tensors
-        tau, block_size = ctx.tau, ctx.block_size
-        need_q, need_k = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        bf16 = ctx.bf16
-        qs, k_op = _operands(q * (_LOG2E / tau), k, bf16)
-        g = grad_lse.contiguous()
-        # g_i p_ij = 2^{x_ij log2 e − lse_i log2 e + log2 g_i}: with every g_i ≥ 0 (a loss that
-        # adds the lse's with non-negative weights) one exp2 pass gives it; rows with lse = -inf
-        # or g_i = 0 get the shift +inf, so exp2 gives 0, not NaN
-        finite = torch.isfinite(lse)
-        folded = bool((g >= 0).all())
-        if folded:
-            shift = torch.where(finite & (g > 0), lse * _LOG2E - torch.log2(g), torch.full_like(lse, torch.inf))
-        else:
-            shift = torch.where(finite, lse * _LOG2E, torch.full_like(lse, torch.inf))
-        n = q.size(0)
-        grad_q = torch.zeros_like(q) if need_q else None
-        grad_k = torch.zeros_like(k) if need_k else None
-        width = min(block_size, k.size(0))
-        rows = _chunk_rows(n, width, q.device)
-        buf = torch.empty(rows * width, dtype=q.dtype, device=q.device)
-        for start in _blocks(k.size(0), block_size):
-            kb = k_op[start:start + block_size]
-            for r0 in range(0, n, rows):
-                r1 = min(n, r0 + rows)
-                p = buf[:(r1 - r0) * kb.size(0)].view(r1 - r0, kb.size(0))
-                precision.mm(qs[r0:r1], kb.T, bf16, out=p)
-                p.sub_(shift[r0:r1, None]).exp2_()
-                if not folded:
-                    p.mul_(g[r0:r1, None])                 # g_i p_ij
-                if need_q:
-                    _accumulate(grad_q[r0:r1], p, kb, bf16)
-                if need_k:
-                    _accumulate(grad_k[start:start + kb.size(0)], p.T, qs[r0:r1], bf16)
-        if need_q:
-            grad_q.div_(tau)
-        if need_k:
-            grad_k.mul_(_LN2)                               # pᵀ (q log2 e/τ) ln 2 = pᵀ q/τ
+        grad_q = torch.zeros_like(q) if ctx.needs_input_grad[0] else None
+        grad_k = torch.zeros_like(k) if ctx.needs_input_grad[1] else None
+        lse_backward_blocks(q, k, lse, grad_lse, ctx.tau, ctx.block_size, ctx.bf16, grad_q, grad_k)
         return grad_q, grad_k, None, None
 
 

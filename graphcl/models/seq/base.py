@@ -43,7 +43,7 @@ from torch import nn
 
 from graphcl.config import TRAIN_DEFAULTS
 from graphcl.data.sequences import SequenceDataset
-from graphcl.losses.logsumexp import blockwise_logsumexp_matmul
+from graphcl.losses.softmax_ce import full_softmax_cross_entropy
 from graphcl.models.seq.negatives import UnseenItemSampler
 
 BACKBONES = ("sasrec", "gru4rec")
@@ -110,14 +110,12 @@ def full_softmax_ce(h: torch.Tensor, item_embeddings: torch.Tensor, target: torc
 
         mean_b [ log Σ_j e^{h_b · e_j} − h_b · e_{target_b} ],
 
-    the log-sum-exp over all items computed blockwise
-    (:func:`graphcl.losses.logsumexp.blockwise_logsumexp_matmul`), so the B x |I| logits are
+    the log-sum-exp over all items computed blockwise, the table's gradient in one buffer
+    (:func:`graphcl.losses.softmax_ce.full_softmax_cross_entropy`), so the B x |I| logits are
     never materialized (faster than ``F.cross_entropy`` on the full logits on CPU:
     ``experiments/results/seq_step_bounds.md``); equal to it to float rounding
     (``tests/test_seq_models.py``)."""
-    table = item_embeddings if padding_class else item_embeddings[1:]
-    denominator = blockwise_logsumexp_matmul(h, table, 1.0)
-    return (denominator - (h * item_embeddings[target]).sum(-1)).mean()
+    return full_softmax_cross_entropy(h, item_embeddings, target, first=0 if padding_class else 1)
 
 
 class SequentialRecommender(nn.Module):
