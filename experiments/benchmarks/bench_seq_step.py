@@ -122,7 +122,12 @@ def build(name: str, data: Any) -> tuple[Any, Callable[[Any], None], str]:
         def step(batch: Any) -> None:
             model.train_step(batch, opts)
     else:
-        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
+        try:   # the trainer's optimizer (fused Adam since 2026-12-07); older commits: torch's Adam
+            from graphcl.optim import adam
+        except ImportError:
+            def adam(params: Any, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+                return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        opt = adam(model.parameters(), lr, wd)
 
         def step(batch: Any) -> None:
             out = model.loss(batch)
