@@ -11,9 +11,9 @@ coarse view ẑ_c, and every denominator term gets a learned weight::
     L = −mean_i log( e^{ẑf_i·ẑc_i/τ} / Σ_j w_ij e^{ẑf_i·ẑc_j/τ} )
 
 with the positive's own term in the denominator (as the authors' code). The N²
-pairs go through the MLP block by block, recomputed in a hand-written backward
-(:func:`graphcl.losses.weighted.soft_weighted_info_nce`): exact gradients, memory
-O(block_size · N · 16). The presets hold the authors' AdaMEOW parameters per dataset
+pairs go through the MLP in cache-sized chunks, tanh as 2σ(2z) − 1, the gradients formed
+in the same pass (:func:`graphcl.losses.soft_weighted.soft_weighted_info_nce`): exact,
+memory O(block_size · N) plus two chunk buffers. The presets hold the authors' AdaMEOW parameters per dataset
 (code_adameow/utils/params.py; ACM: lr 5e-5, τ 1.0, dropout 0.3, weight decay 1e-5,
 nei_max [690, 690], adj_mask 0.2, 1200 epochs), not MEOW's; their code trains every
 run to its last epoch (its loss patience is counted, never used). Until 2026-12-07 the
