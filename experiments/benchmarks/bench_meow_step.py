@@ -15,7 +15,6 @@ sits in the same table. Time only: pause other jobs for comparable rows.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import REPO, hardware_line, markdown_table, peak_rss_mib  # noqa: E402
+from harness import REPO, hardware_line, peak_rss_mib, update_tagged_store, write_table  # noqa: E402
 
 DEFAULT_OUT = REPO / "experiments" / "results" / "meow_step.md"
 
@@ -78,25 +77,15 @@ def main(argv: list[str] | None = None) -> int:
             rows.append([args.tag, method, dataset, n, s, epochs, hours])
             print(rows[-1], flush=True)
     columns = ["code", "method", "dataset", "nodes", "CPU s/step", "preset epochs", "CPU h/seed"]
-    out = Path(args.out)
-    store = out.with_suffix(".json")
-    saved = json.loads(store.read_text(encoding="utf-8")) if store.exists() else {"rows": [], "runs": []}
-    fresh = {tuple(r[:3]) for r in rows}   # (tag, method, dataset) measured now replace their rows
-    saved["rows"] = [r for r in saved["rows"] if tuple(r[:3]) not in fresh] + rows
-    saved["runs"] = [r for r in saved["runs"] if r["command"] != "python experiments/benchmarks/bench_meow_step.py "
-                     + " ".join(argv if argv is not None else sys.argv[1:])] + [{
-        "tag": args.tag, "hardware": hardware_line(), "peak_rss_mib": peak_rss_mib(),
-        "command": "python experiments/benchmarks/bench_meow_step.py " + " ".join(argv if argv is not None else sys.argv[1:])}]
-    from graphcl.io import atomic_write_text
-    atomic_write_text(store, json.dumps(saved, indent=1) + "\n")
-    lines = ["# MEOW / AdaMEOW: one training step with the registry presets", "",
-             "Written by `experiments/benchmarks/bench_meow_step.py` (its docstring says what is timed). "
-             "CPU seconds per full-graph step (forward, backward, Adam), median after a warm-up step.", ""]
-    for r in saved["runs"]:
-        lines.append(f"- `{r['tag']}`: {r['hardware']}; peak RSS {r['peak_rss_mib']:.0f} MiB; `{r['command']}`")
-    lines += ["", *markdown_table(columns, saved["rows"])]
-    text = "\n".join(lines) + "\n"
-    atomic_write_text(out, text)
+    command = "python experiments/benchmarks/bench_meow_step.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    saved = update_tagged_store(args.out, rows, {"tag": args.tag, "hardware": hardware_line(),
+                                                 "peak_rss_mib": peak_rss_mib(), "command": command}, key_width=3)
+    header = ["Written by `experiments/benchmarks/bench_meow_step.py` (its docstring says what is timed). "
+              "CPU seconds per full-graph step (forward, backward, Adam), median after a warm-up step.", ""]
+    header += [f"- `{r['tag']}`: {r['hardware']}; peak RSS {r['peak_rss_mib']:.0f} MiB; `{r['command']}`"
+               for r in saved["runs"]]
+    text = write_table(args.out, "MEOW / AdaMEOW: one training step with the registry presets", header, columns,
+                       saved["rows"])
     print(text)
     return 0
 

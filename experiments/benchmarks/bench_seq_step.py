@@ -32,7 +32,6 @@ Rows are appended to ``--out`` by tag, so before and after sit in one table.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -42,7 +41,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_eval_topk import matmul_rate  # noqa: E402
-from harness import REPO, hardware_line, markdown_table, peak_rss_mib  # noqa: E402
+from harness import REPO, hardware_line, peak_rss_mib, update_tagged_store, write_table  # noqa: E402
 
 DEFAULT_OUT = REPO / "experiments" / "results" / "seq_step_bounds.md"
 MODELS = ("sasrec", "mclrec", "sracl")
@@ -186,25 +185,16 @@ def main(argv: list[str] | None = None) -> int:
                      (s / base_step) if base_step else "—", run["model"].num_batches() * s])
     columns = ["code", "model", "settings", "CPU s/step", "min GFLOP/step", "bound s/step", "step / bound",
                "step / SASRec step", "epoch est. (CPU s)"]
-    out = Path(args.out)
-    store = out.with_suffix(".json")
-    saved = json.loads(store.read_text(encoding="utf-8")) if store.exists() else {"rows": [], "runs": []}
-    saved["rows"] = [r for r in saved["rows"] if r[0] != args.tag] + rows
-    saved["runs"] = [r for r in saved["runs"] if r["tag"] != args.tag] + [{
-        "tag": args.tag, "hardware": hardware_line(), "rate_gflops": rate, "peak_rss_mib": peak_rss_mib(),
-        "command": "python experiments/benchmarks/bench_seq_step.py " + " ".join(argv if argv is not None else sys.argv[1:])}]
-    from graphcl.io import atomic_write_text
-    atomic_write_text(store, json.dumps(saved, indent=1) + "\n")
-    lines = [f"# Sequential models' training step against its FLOP bound ({args.dataset})", "",
-             "Written by `experiments/benchmarks/bench_seq_step.py` (its docstring defines the bound). "
-             "CPU seconds per step: the median over rounds x batches, the models taking turns; "
-             "bound = minimum FLOPs / the best fp32 matmul rate measured in the same process.", ""]
-    for r in saved["runs"]:
-        lines.append(f"- `{r['tag']}`: {r['hardware']}; matmul {r['rate_gflops']:.1f} GFLOP/s; peak RSS "
-                     f"{r['peak_rss_mib']:.0f} MiB; `{r['command']}`")
-    lines += ["", *markdown_table(columns, saved["rows"])]
-    text = "\n".join(lines) + "\n"
-    atomic_write_text(out, text)
+    command = "python experiments/benchmarks/bench_seq_step.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    saved = update_tagged_store(args.out, rows, {"tag": args.tag, "hardware": hardware_line(), "rate_gflops": rate,
+                                                 "peak_rss_mib": peak_rss_mib(), "command": command})
+    header = ["Written by `experiments/benchmarks/bench_seq_step.py` (its docstring defines the bound). "
+              "CPU seconds per step: the median over rounds x batches, the models taking turns; "
+              "bound = minimum FLOPs / the best fp32 matmul rate measured in the same process.", ""]
+    header += [f"- `{r['tag']}`: {r['hardware']}; matmul {r['rate_gflops']:.1f} GFLOP/s; peak RSS "
+               f"{r['peak_rss_mib']:.0f} MiB; `{r['command']}`" for r in saved["runs"]]
+    text = write_table(args.out, f"Sequential models' training step against its FLOP bound ({args.dataset})",
+                       header, columns, saved["rows"])
     print(text)
     return 0
 

@@ -108,3 +108,21 @@ def write_table(path: str | Path, title: str, header: Sequence[str], columns: Se
     text = "\n".join(lines) + "\n"
     atomic_write_text(path, text)
     return text
+
+
+def update_tagged_store(out: str | Path, rows: Sequence[Sequence[Any]], run: dict[str, Any],
+                        key_width: int = 1) -> dict[str, Any]:
+    """Merge this invocation into ``out``'s ``.json`` store (written atomically) and return it.
+
+    Rows whose first ``key_width`` cells (the tag first) match a new row's are replaced; the run
+    record (``tag``, ``command``, hardware, ...) replaces a saved one with the same tag and command.
+    So rows of several code versions ("before", "after") sit in one table."""
+    store = Path(out).with_suffix(".json")
+    saved = json.loads(store.read_text(encoding="utf-8")) if store.exists() else {"rows": [], "runs": []}
+    fresh = {tuple(r[:key_width]) for r in rows}
+    saved["rows"] = [r for r in saved["rows"] if tuple(r[:key_width]) not in fresh] + [list(r) for r in rows]
+    saved["runs"] = [r for r in saved["runs"]
+                     if (r["tag"], r["command"]) != (run["tag"], run["command"])] + [run]
+    atomic_write_text(store, json.dumps(saved, indent=1) + "\n")
+    return saved
+
