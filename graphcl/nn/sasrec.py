@@ -160,26 +160,74 @@ class SASRecEncoder(nn.Module):
         B, L = seqs.shape
         if B == 0:
             return self.position_embedding.weight.new_zeros(0, self.hidden_size)
+        lengths = self._span_lengths(seqs, lengths)
+        groups = self._width_groups(seqs)
+        if len(groups) == 1:
+            return self._encode_last(seqs[:, L - groups[0][1]:], lengths)
+        parts, items = self._group_inputs(seqs, groups)
+        out = torch.cat([self._encode_last(p, None if lengths is None else lengths[r], e)
+                         for (r, _), p, e in zip(groups, parts, items)])
+        order = torch.cat([r for r, _ in groups])
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(B, device=seqs.device)
+        return out[inverse]
+
+    def encode_positions(self, seqs: torch.Tensor,
+                         lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden states of every nonzero position of ``seqs``, ``(n, d)``, and each one's flat
+        index into ``seqs.reshape(-1)`` (row-major): the outputs kang205/SASRec's loss reads at
+        every position of its left-padded inputs. Rows run in width groups as in
+        :meth:`encode` (the same values as :meth:`forward` at those positions)."""
+        B, L = seqs.shape
+        lengths = self._span_lengths(seqs, lengths)
+        groups = self._width_groups(seqs) if B else []
+        parts, items = self._group_inputs(seqs, groups)
+        states, index = [], []
+        for (rows, width), part, emb in zip(groups, parts, items):
+            x, mask = self._inputs(part, None if lengths is None else lengths[rows], emb)
+            for block in self.blocks:
+                x = block(x, mask)
+            real = part != 0
+            states.append(x[real])
+            cols = torch.arange(L - width, L, device=seqs.device)
+            index.append((rows.unsqueeze(1) * L + cols).masked_select(real))
+        if not states:
+            return self.position_embedding.weight.new_zeros(0, self.hidden_size), seqs.new_zeros(0)
+        return torch.cat(states), torch.cat(index)
+
+    def _span_lengths(self, seqs: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor | None:
+        """``lengths`` as given, or for ``from_start`` positions without them, the span from
+        each row's first nonzero item (end-aligned positions need none)."""
+        if self.positions != "from_start" or lengths is not None:
+            return lengths
+        L = seqs.size(1)
+        cols = torch.arange(L, device=seqs.device)
+        return L - torch.where(seqs != 0, cols, L).min(dim=1).values
+
+    def _width_groups(self, seqs: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
+        """Rows grouped by the width they need (from their first nonzero column; widths up to
+        4, 8, 16, 32, ``L``): ``(rows, width)`` per group present. With end-aligned positions
+        and masked padding keys (``exp(-10000)`` is exactly 0 in float32) a row's last
+        ``width`` columns give the same values as the full width."""
+        L = seqs.size(1)
         cols = torch.arange(L, device=seqs.device)
         width = L - torch.where(seqs != 0, cols, L - 1).min(dim=1).values
         caps = torch.tensor([c for c in WIDTHS if c < L] + [L], device=seqs.device)
         group = torch.searchsorted(caps, width)
-        present = torch.unique(group).tolist()
-        if self.positions == "from_start" and lengths is None:
-            lengths = L - torch.where(seqs != 0, cols, L).min(dim=1).values
-        if len(present) == 1:
-            return self._encode_last(seqs[:, L - int(caps[present[0]]):], lengths)
-        rows = [torch.nonzero(group == g).reshape(-1) for g in present]
-        parts = [seqs[r, L - int(caps[g]):] for g, r in zip(present, rows)]
-        # one gather for all groups: one (num_items + 1) x d gradient buffer in the backward
-        # pass instead of one per group
-        items = self.item_embedding(torch.cat([p.reshape(-1) for p in parts])).split([p.numel() for p in parts])
-        out = torch.cat([self._encode_last(p, None if lengths is None else lengths[r], e.view(*p.shape, -1))
-                         for p, r, e in zip(parts, rows, items)])
-        order = torch.cat(rows)
-        inverse = torch.empty_like(order)
-        inverse[order] = torch.arange(B, device=seqs.device)
-        return out[inverse]
+        return [(torch.nonzero(group == g).reshape(-1), int(caps[g]))
+                for g in torch.unique(group).tolist()]
+
+    def _group_inputs(self, seqs: torch.Tensor, groups: list[tuple[torch.Tensor, int]]
+                      ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Each group's columns of ``seqs`` and their item embeddings, from one gather for all
+        groups (one ``(num_items + 1) x d`` gradient buffer in the backward pass, not one per
+        group)."""
+        L = seqs.size(1)
+        parts = [seqs[rows, L - width:] for rows, width in groups]
+        if not parts:
+            return [], []
+        items = self.item_embedding(torch.cat([p.reshape(-1) for p in parts]))
+        return parts, [e.view(*p.shape, -1) for p, e in zip(parts, items.split([p.numel() for p in parts]))]
 
     def _encode_last(self, seqs: torch.Tensor, lengths: torch.Tensor | None = None,
                      items: torch.Tensor | None = None) -> torch.Tensor:

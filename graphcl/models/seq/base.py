@@ -17,7 +17,16 @@ has not interacted with in its training part, drawn per example,
 
     L_rec = −log σ(h_s · e_target) − log(1 − σ(h_s · e_j⁻))
 
-(each term averaged over the batch, as the code's two means). Contrastive methods plug in
+(each term averaged over the batch, as the code's two means).
+
+Training examples (``train_examples``): ``prefixes`` (default) makes every prefix of each
+training part one example predicting its next item (RecBole's, which MCLRec and SRA-CL use);
+``users`` is kang205/SASRec's: one example per user and epoch, the last ``max_len + 1`` items
+``i_1 .. i_m`` of its training part, input ``i_1 .. i_{m-1}``, and the loss read at every
+position ``t`` against ``i_{t+1}`` (with ``bce``, one unseen negative drawn per position) and
+averaged over all real positions of the batch, as the code's
+``Σ istarget · (−log σ(pos) − log(1 − σ(neg))) / Σ istarget``. Only plain SASRec takes
+``users`` (the contrastive methods' views are built on prefix examples). Contrastive methods plug in
 through three hooks:
 
 * :meth:`augment_batch` adds views to a training batch, drawing from the
@@ -48,6 +57,7 @@ from graphcl.models.seq.negatives import UnseenItemSampler
 
 BACKBONES = ("sasrec", "gru4rec")
 LOSS_TYPES = ("ce", "bce")
+TRAIN_EXAMPLES = ("prefixes", "users")
 
 SEQ_DEFAULTS: dict[str, Any] = {
     **TRAIN_DEFAULTS,
@@ -78,6 +88,9 @@ SEQ_DEFAULTS: dict[str, Any] = {
     # true: the padding row (item 0, held at zero) is one more softmax class, as RecBole's CE
     # (the authors' MCLRec code): its logit 0 adds 1 to every denominator
     "ce_padding_class": False,
+    # "prefixes": every prefix of a training part is one example (RecBole, MCLRec); "users":
+    # one example per user per epoch with the loss at every position (kang205/SASRec; sasrec only)
+    "train_examples": "prefixes",
     # hand freed heap memory back to the OS every N training steps (glibc malloc_trim; 0: never).
     # Batches of varying shape (SRA-CL's neighbour sets) fragment glibc's heap so RSS only grows:
     # 1 keeps SRA-CL on ml-100k near 0.8 GiB instead of ~2.2 GiB, at the cost of re-faulting pages
@@ -157,6 +170,29 @@ class SequentialRecommender(nn.Module):
         self.ce_padding_class = config.get("ce_padding_class", False)
         if not isinstance(self.ce_padding_class, bool):
             raise ValueError(f"ce_padding_class must be true or false, got {self.ce_padding_class!r}")
+        self.train_examples = str(config.get("train_examples", "prefixes"))
+        if self.train_examples not in TRAIN_EXAMPLES:
+            raise ValueError(f"train_examples must be one of {', '.join(TRAIN_EXAMPLES)}, "
+                             f"got {self.train_examples!r}")
+        if self.train_examples == "users":
+            self._check_user_examples()
+            lengths = dataset.train_lengths()
+            keep = torch.nonzero(lengths >= 2).reshape(-1)      # a user with one item predicts nothing
+            self._users = keep.to(self.device_)
+            self._starts = dataset.offsets[keep].to(self.device_)
+            self._ends = (dataset.offsets[keep] + lengths[keep] - 1).to(self.device_)
+
+    def _check_user_examples(self) -> None:
+        """``train_examples: users`` needs the sasrec encoder's per-position outputs and no
+        plug-in hook (views, extra losses and meta steps are defined on prefix examples)."""
+        if str(self.config["backbone"]).lower() != "sasrec":
+            raise ValueError(f"train_examples=users needs backbone=sasrec, got {self.config['backbone']!r}")
+        base = SequentialRecommender
+        hooks = [name for name in ("augment_batch", "extra_losses", "train_step")
+                 if getattr(type(self), name, None) is not getattr(base, name, None)]
+        if hooks:
+            raise ValueError(f"train_examples=users is SASRec's own training; {type(self).__name__} "
+                             f"defines {', '.join(hooks)} on prefix examples (use prefixes)")
 
     # --------------------------------------------------------------- encoder
     @property
@@ -186,7 +222,9 @@ class SequentialRecommender(nn.Module):
         return max(1, n // b + (1 if n % b > 1 else 0))
 
     def batches(self, generator: torch.Generator) -> Iterator[dict[str, torch.Tensor]]:
-        """One shuffled epoch over every training prefix: dicts with ``seq`` (B, L),
+        """One shuffled epoch over the training examples. ``train_examples: users``: dicts with
+        ``seq`` (B, L), ``len`` (B,), ``targets`` (B, L) (the next item at each position, 0
+        where the input is padding), ``user`` (B,) and, for bce, ``neg`` (B, L). Prefixes: dicts with ``seq`` (B, L),
         ``len`` (B,), ``target`` (B,) item ids, ``user`` (B,), ``end`` (B,) (the
         target's position in ``dataset.items``: it names the prefix) and ``example`` (B,)
         the example's row in :meth:`SequenceDataset.train_targets`, plus what
@@ -200,6 +238,9 @@ class SequentialRecommender(nn.Module):
             bounds.pop(-2)
         for lo, hi in itertools.pairwise(bounds):
             idx = perm[lo:hi]
+            if self.train_examples == "users":
+                yield self._user_batch(idx, generator)
+                continue
             ends = self._ends[idx]
             seqs, lengths = self.dataset.windows(ends, self._starts[idx], self.max_len)
             batch = {"seq": seqs, "len": lengths, "target": self.dataset.items_on(ends.device)[ends],
@@ -208,6 +249,20 @@ class SequentialRecommender(nn.Module):
             if self.negatives is not None:
                 batch["neg"] = self.negatives.sample(batch["user"], generator)
             yield self.augment_batch(batch, generator)
+
+    def _user_batch(self, idx: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """The ``users`` batch of the users at rows ``idx``: input ``i_1 .. i_{m-1}`` and
+        targets ``i_2 .. i_m`` as two left-padded windows aligned on their last column."""
+        ends, starts, users = self._ends[idx], self._starts[idx], self._users[idx]
+        seqs, lengths = self.dataset.windows(ends, starts, self.max_len)
+        targets, _ = self.dataset.windows(ends + 1, starts + 1, self.max_len)
+        batch = {"seq": seqs, "len": lengths, "targets": targets, "user": users}
+        if self.negatives is not None:
+            real = targets != 0
+            neg = torch.zeros_like(targets)
+            neg[real] = self.negatives.sample(users.unsqueeze(1).expand_as(targets)[real], generator)
+            batch["neg"] = neg
+        return batch
 
     def augment_batch(self, batch: dict[str, torch.Tensor],
                       generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -222,6 +277,13 @@ class SequentialRecommender(nn.Module):
         return {}
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if "targets" in batch:      # train_examples: users, the loss at every position
+            h, index = self.encoder.encode_positions(batch["seq"], batch["len"])
+            at = {"target": batch["targets"].reshape(-1)[index]}
+            if "neg" in batch:
+                at["neg"] = batch["neg"].reshape(-1)[index]
+            rec = self.rec_loss(h, at)
+            return {"loss": rec, "rec": rec}
         h = self.encode(batch["seq"], batch["len"])
         rec = self.rec_loss(h, batch)
         extra = self.extra_losses(batch, h)
