@@ -17,19 +17,27 @@ BIN := $(VENV)/bin
 # them builds from source, minutes), so the first `make run` does not wait for them.
 setup-core: $(VENV)/.installed-core
 
+# --no-compile: pip byte-compiles every file it installs (torch's ~19 s of a ~30 s install here),
+# while one run imports a fraction of them; `make setup` compiles the whole venv for the tests.
+# pip is upgraded only where it predates editable installs from pyproject.toml (21.3).
 $(VENV)/.installed-core: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -c "import pip, sys; sys.exit(tuple(map(int, pip.__version__.split('.')[:2])) < (22, 0))" \
+		|| $(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --no-compile "$(TORCH_SPEC)"
 	echo "$(TORCH_SPEC)" > $(VENV)/torch-constraint.txt
-	$(BIN)/python -m pip install -q -c $(VENV)/torch-constraint.txt --no-deps "$(CORE_FILES_ONLY)"
-	$(BIN)/python -m pip install -q -c $(VENV)/torch-constraint.txt -e .
+	$(BIN)/python -m pip install -q --no-compile -c $(VENV)/torch-constraint.txt --no-deps "$(CORE_FILES_ONLY)"
+	$(BIN)/python -m pip install -q --no-compile -c $(VENV)/torch-constraint.txt -e .
 	touch $@
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: $(VENV)/.installed-core
 	$(BIN)/python -m pip install -q -c $(VENV)/torch-constraint.txt -e ".[$(EXTRAS)]"
+	# byte-compile what setup-core left uncompiled (the tests start many interpreters, and
+	# PYTHONDONTWRITEBYTECODE, set on some machines, keeps imports from caching it); a file
+	# that does not compile (vendored Python 2 samples) is not an error here
+	$(BIN)/python -m compileall -q -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" > /dev/null || true
 	touch $@
 
 run: setup-core
