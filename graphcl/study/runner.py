@@ -6,6 +6,8 @@ holding ``last.pt`` is resumed. Without ``resume=True`` a study refuses to start
 run folders already holds a run, so two studies never mix runs by accident. The peak resident
 memory of each run trained here (and its CUDA peak) is kept in the run folder's ``memory.json``.
 The report is rewritten after every run, so a killed study leaves a table of what finished.
+A study with ``records`` (:mod:`graphcl.study.records`) restores the recorded finished runs into
+empty run folders first, and records each run it finishes.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any, Callable
 from graphcl.io import write_json
 from graphcl.study.expand import StudyRun, expand_runs
 from graphcl.study.memory import PeakMemory
+from graphcl.study.records import restore_record, save_record
 from graphcl.study.report import RunOutcome, StudyReport, write_report
 from graphcl.study.spec import StudyError, StudySpec
 
@@ -50,7 +53,10 @@ def run_study(spec: StudySpec, *, resume: bool = False, data_root: str | Path | 
     from graphcl.reproduce import check_finished
 
     runs = expand_runs(spec)
-    started = [r for r in runs if run_state(r) != "new"]
+    restored = [r for r in runs if restore_record(spec, r)]
+    if restored:
+        log(f"restored {len(restored)} finished run(s) from {spec.records_dir}")
+    started = [r for r in runs if run_state(r) != "new" and r not in restored]
     if started and not resume:
         raise StudyError(f"{spec.path}: {len(started)} of {len(runs)} run folders already hold runs "
                          f"(first: {started[0].run_dir}); pass --resume to reuse finished runs and continue "
@@ -63,6 +69,7 @@ def run_study(spec: StudySpec, *, resume: bool = False, data_root: str | Path | 
     for i, run in enumerate(runs, start=1):
         log(f"[{i}/{len(runs)}] {run.dataset} {run.variant} seed {run.seed}")
         done.append(_run_one(run, data_root=data_root, device=device, verbose=verbose, log=log))
+        save_record(spec, run)
         report = write_report(spec, done)
     assert report is not None  # a study has at least one run
     log(f"report: {report.markdown}")

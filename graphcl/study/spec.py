@@ -7,6 +7,8 @@ required; any other key is an error naming the file and the key)::
     description: LightGCL vs LightGCN at equal epochs   # a sentence for the report
     output: experiments/results/lightgcl_vs_lightgcn.md  # Markdown table; the JSON goes beside it
     runs: runs/studies/lightgcl_vs_lightgcn              # run folders (default runs/studies/<stem>)
+    records: experiments/results/records/lightgcl_vs_lightgcn   # optional: finished runs' small
+                                                         # files, kept under version control
     datasets: [ml-100k, {name: gowalla, set: [epochs=2]}]
     seeds: [0, 1, 2]                                     # default [2020]
     set: [epochs=30, patience=30]                        # --set strings, for every run
@@ -33,7 +35,7 @@ from graphcl.config import ConfigError, load_config_file, parse_set_options
 
 __all__ = ["StudyError", "StudySpec", "VariantSpec", "DatasetEntry", "load_study"]
 
-_STUDY_KEYS = ("description", "output", "runs", "datasets", "seeds", "set", "metrics", "grid", "variants")
+_STUDY_KEYS = ("description", "output", "runs", "records", "datasets", "seeds", "set", "metrics", "grid", "variants")
 _VARIANT_KEYS = ("name", "method", "set", "grid", "datasets")
 _DATASET_KEYS = ("name", "set")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
@@ -73,6 +75,7 @@ class StudySpec:
     metrics: list[str]
     variants: list[VariantSpec]
     grid: dict[str, list[Any]] = field(default_factory=dict)
+    records_dir: Path | None = None   # graphcl.study.records: finished runs kept across machines
 
     @property
     def name(self) -> str:
@@ -91,6 +94,10 @@ def load_study(path: str | Path) -> StudySpec:
             raise StudyError(f"{where}: missing key '{required}'")
     runs_dir = Path(_string(raw.get("runs", f"runs/studies/{path.stem}"), f"{where}: runs"))
     output = Path(_string(raw.get("output", str(runs_dir / "report.md")), f"{where}: output"))
+    records_dir = Path(_string(raw["records"], f"{where}: records")) if "records" in raw else None
+    if records_dir is not None and (records_dir == runs_dir or runs_dir in records_dir.parents
+                                    or records_dir in runs_dir.parents):
+        raise StudyError(f"{where}: records ({records_dir}) must lie outside runs ({runs_dir})")
     seeds = _seeds(raw.get("seeds", [2020]), f"{where}: seeds")
     grid = _grid(raw.get("grid", {}), f"{where}: grid")
     variants = [_variant(v, grid, f"{where}: variants[{i}]") for i, v in enumerate(_list(raw["variants"],
@@ -106,7 +113,7 @@ def load_study(path: str | Path) -> StudySpec:
     return StudySpec(path=path, description=_string(raw.get("description", ""), f"{where}: description"),
                      output=output, runs_dir=runs_dir, datasets=datasets, seeds=seeds,
                      overrides=_overrides(raw.get("set", []), f"{where}: set"), metrics=metrics,
-                     variants=variants, grid=grid)
+                     variants=variants, grid=grid, records_dir=records_dir)
 
 
 def _check_keys(raw: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
