@@ -55,6 +55,16 @@ def _build_parser(with_llm: bool = True) -> argparse.ArgumentParser:
     pl.add_argument("--data-root", help="folder holding the datasets (default: $GRAPHCL_DATA or datasets/)")
     pl.add_argument("--device", default="cpu", help="device to rebuild the model on (default cpu)")
 
+    ev = sub.add_parser("evaluate", help="evaluate a finished run's best model again, optionally under "
+                        "another evaluation protocol (e.g. --set exclude_history=true)")
+    ev.add_argument("run_dir", help="run folder written by `graphcl train` (config.json, best.pt)")
+    ev.add_argument("--split", default="test", choices=("valid", "test"), help="split (default test)")
+    ev.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="an evaluation key (exclude_history, topk, eval_batch_size) to change (repeatable)")
+    ev.add_argument("--data-root", help="folder holding the datasets (default: $GRAPHCL_DATA or datasets/)")
+    ev.add_argument("--device", default="cpu", help="device to rebuild the model on (default cpu)")
+    ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
     rp = sub.add_parser("reproduce", help="train a method over several seeds with the paper's settings "
                         "and report mean ± std of the test metrics beside the paper's numbers")
     rp.add_argument("method", help="method name (see `graphcl methods`)")
@@ -192,6 +202,20 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from graphcl.config import parse_set_options
+    from graphcl.train.reevaluate import evaluate_run
+
+    metrics = evaluate_run(args.run_dir, args.split, parse_set_options(args.overrides),
+                           data_root=args.data_root, device=args.device)
+    if args.json:
+        print(json.dumps(metrics, sort_keys=True))
+    else:
+        for key in sorted(metrics):
+            print(f"{key:<12} {metrics[key]:.4f}")
+    return 0
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from graphcl.config import parse_set_options
     from graphcl.reproduce import reproduce
@@ -235,7 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
              TrainingDivergedError, DistributedSetupError, ValueError, OSError,
              MissingDependencyError)
     handlers = {"train": _cmd_train, "datasets": _cmd_datasets, "methods": _cmd_methods,
-                "plot": _cmd_plot, "reproduce": _cmd_reproduce, "study": _cmd_study}
+                "plot": _cmd_plot, "reproduce": _cmd_reproduce, "study": _cmd_study,
+                "evaluate": _cmd_evaluate}
     try:
         return handlers[args.command](args)
     except known as exc:

@@ -9,9 +9,12 @@ target's rank gives HR/NDCG/MRR@k through the shared
 
 History items are **not** excluded by default: MCLRec (RecBole's
 ``SequentialFullDataLoader`` passes no history index; only the padding item is
-masked), SASRec and ICLRec rank all items. ``exclude_history=true`` removes
-each user's input items from the ranking instead (a target repeated from the
-history then counts as a miss).
+masked) ranks all items. ``exclude_history=true`` removes each user's input
+items from the ranking instead (a target repeated from the history then counts
+as a miss): the S3-Rec / CoSeRec / ICLRec code, whose tables carry the SASRec
+baseline rows later papers copy, sets the scores of the user's input items to 0
+before ranking (``rating_pred[train_matrix[users] > 0] = 0``), which removes them
+from the top of the list unless every other score is negative.
 """
 from __future__ import annotations
 
