@@ -236,6 +236,40 @@ def test_xsimgcl_contrasts_the_final_mean_with_the_layer_l_star_output(shared_da
     torch.testing.assert_close(model.loss((users, pos, neg))["cl"], expected)
 
 
+@pytest.mark.parametrize("reg_form, reg_terms", [("squared_ego", ["user", "pos", "neg"]),
+                                                  ("squared_ego", ["user", "pos"]), ("norm", ["user", "pos"])])
+def test_loss_terms_equal_the_literal_row_gathers_in_value_and_gradient(reg_form, reg_terms, shared_data, tmp_path):
+    """BPR on e_u·e_i − e_u·e_j, the batch InfoNCE over the distinct users and positive items,
+    and the regularizer (squared ego rows / 2B, or the propagated rows' Frobenius norms / B),
+    each written with plain per-table gathers, equal the model's terms and their gradients."""
+    trainer = _trainer("sgl", shared_data, tmp_path, view1=[], view2=[], reg_weight=0.01, cl_weight=0.1,
+                       loss={"infonce": {"tau": 0.2}},
+                       reg_form=reg_form, reg_terms=reg_terms)
+    model = trainer.model
+    users, pos, neg = next(iter(model.batches(gen(0))))
+    got = model.loss((users, pos, neg))
+    got_grads = torch.autograd.grad(got["loss"], [model.encoder.user_embedding, model.encoder.item_embedding])
+
+    final = model.encoder(model.graph)
+    user_emb, item_emb = model.encoder.split(final)
+    u, p, n = user_emb[users], item_emb[pos], item_emb[neg]
+    bpr = -F.logsigmoid((u * p).sum(-1) - (u * n).sum(-1)).mean()
+    uu, ii = torch.unique(users), torch.unique(pos)
+    cl = 0.1 * (batch_infonce(user_emb[uu], user_emb[uu], 0.2) + batch_infonce(item_emb[ii], item_emb[ii], 0.2))
+    if reg_form == "squared_ego":
+        ego = {"user": model.encoder.user_embedding[users], "pos": model.encoder.item_embedding[pos],
+               "neg": model.encoder.item_embedding[neg]}
+        reg = 0.01 * sum(ego[t].pow(2).sum() for t in reg_terms) / (2 * users.numel())
+    else:
+        rows = {"user": u, "pos": p, "neg": n}
+        reg = 0.01 * sum(torch.linalg.vector_norm(rows[t]) for t in reg_terms) / users.numel()
+    for key, value in (("bpr", bpr), ("cl", cl), ("reg", reg)):
+        torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-7)
+    want_grads = torch.autograd.grad(bpr + cl + reg, [model.encoder.user_embedding, model.encoder.item_embedding])
+    for a, b in zip(got_grads, want_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+
+
 def test_bad_recommender_configs_name_the_key(shared_data, tmp_path):
     with pytest.raises(ConfigError, match="view2 must be empty"):
         _trainer("xsimgcl", shared_data, tmp_path, view2=[{"edge_drop": {"p": 0.1}}])

@@ -73,3 +73,17 @@ def test_ncl_trains_one_epoch_deterministically(shared_data, tmp_path):
 def test_too_many_clusters_are_refused(shared_data, tmp_path):
     with pytest.raises(ConfigError, match="num_clusters 1000 exceeds min\\(users, items\\) = 943"):
         _ncl(shared_data, tmp_path, num_clusters=1000)
+
+
+def test_the_regularizer_is_the_norms_of_the_batch_ego_rows_in_value_and_gradient(shared_data, tmp_path):
+    """RecBole's EmbLoss as NCL calls it: λ (||E⁰_u[users]|| + ||E⁰_i[pos]|| + ||E⁰_i[neg]||) / B,
+    Frobenius norms of the gathered rows (duplicates counted)."""
+    model = _ncl(shared_data, tmp_path, reg_weight=0.5)
+    users, pos, neg = next(iter(model.batches(torch.Generator().manual_seed(0))))
+    tables = [model.encoder.user_embedding, model.encoder.item_embedding]
+    got = model.loss((users, pos, neg))["reg"]
+    want = 0.5 * (torch.linalg.vector_norm(tables[0][users]) + torch.linalg.vector_norm(tables[1][pos])
+                  + torch.linalg.vector_norm(tables[1][neg])) / users.numel()
+    torch.testing.assert_close(got, want)
+    for a, b in zip(torch.autograd.grad(got, tables), torch.autograd.grad(want, tables)):
+        torch.testing.assert_close(a, b)

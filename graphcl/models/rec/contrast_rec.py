@@ -61,6 +61,7 @@ from graphcl.contrast.rec_objectives import build_rec_objective
 from graphcl.contrast.views import View
 from graphcl.data.interactions import InteractionDataset
 from graphcl.models.rec.base import Recommender, bpr_loss
+from graphcl.models.rec.batch_rows import counted_square_sum, gather_triples
 from graphcl.registry import MethodSpec, register_method
 
 __all__ = ["ContrastRecommender", "lightgcl_recipe", "CONTRAST_REC_DEFAULTS", "SGL_DEFAULTS", "SGL_PRESETS", "SIMGCL_DEFAULTS", "XSIMGCL_DEFAULTS"]
@@ -138,15 +139,17 @@ class ContrastRecommender(Recommender):
         else:
             z1, z2 = self.encoder(drawn[0], gen), self.encoder(drawn[1], gen)
         final = z1 if cfg["bpr_on"] == "view1" else self.encoder(self.graph, gen)
-        user_emb, item_emb = self.encoder.split(final)
-        u, p, n = user_emb[users], item_emb[pos], item_emb[neg]
+        u, p, n = gather_triples(final, self.num_users, users, pos, neg)
         rec = bpr_loss((u * p).sum(-1), (u * n).sum(-1))
-        (u1, i1), (u2, i2) = self.encoder.split(z1), self.encoder.split(z2)
         if getattr(self.objective, "scope", "batch") == "all":
+            (u1, i1), (u2, i2) = self.encoder.split(z1), self.encoder.split(z2)
             cl = float(cfg["cl_weight"]) * self.objective(u1, u2, i1, i2, users, torch.cat([pos, neg]))
         else:
             uu, ii = torch.unique(users), torch.unique(pos)
-            cl = float(cfg["cl_weight"]) * self.objective(u1[uu], u2[uu], i1[ii], i2[ii])
+            rows = torch.cat([uu, ii + self.num_users])  # one gather per view, as gather_triples
+            u1, i1 = z1.index_select(0, rows).split([uu.numel(), ii.numel()])
+            u2, i2 = z2.index_select(0, rows).split([uu.numel(), ii.numel()])
+            cl = float(cfg["cl_weight"]) * self.objective(u1, u2, i1, i2)
         reg = float(cfg["reg_weight"]) * self._regularizer(users, pos, neg, {"user": u, "pos": p, "neg": n})
         return {"loss": rec + cl + reg, "bpr": rec, "cl": cl, "reg": reg}
 
@@ -158,9 +161,13 @@ class ContrastRecommender(Recommender):
         batch = users.numel()
         if self.config["reg_form"] == "norm":
             return sum(torch.linalg.vector_norm(propagated[t]) for t in terms) / batch
-        ego = {"user": lambda: self.encoder.user_embedding[users], "pos": lambda: self.encoder.item_embedding[pos],
-               "neg": lambda: self.encoder.item_embedding[neg]}
-        return sum(ego[t]().pow(2).sum() for t in terms) / (2 * batch)
+        user_rows = [users] if "user" in terms else []
+        item_rows = [rows for t, rows in (("pos", pos), ("neg", neg)) if t in terms]
+        total = self.encoder.user_embedding.new_zeros(())
+        for table, rows in ((self.encoder.user_embedding, user_rows), (self.encoder.item_embedding, item_rows)):
+            if rows:
+                total = total + counted_square_sum(table, torch.cat(rows))
+        return total / (2 * batch)
 
     # --------------------------------------------------------------- scoring
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -79,6 +79,7 @@ from graphcl.config import TRAIN_DEFAULTS, ConfigError
 from graphcl.data.interactions import InteractionDataset
 from graphcl.losses.logsumexp import blockwise_logsumexp_matmul
 from graphcl.models.rec.base import Recommender, bpr_loss
+from graphcl.models.rec.batch_rows import counted_square_sum, gather_triples
 from graphcl.registry import MethodSpec, register_method
 from graphcl.sparse import bipartite_adjacency, csr_tensor
 
@@ -330,8 +331,8 @@ class DCCF(Recommender):
     def regularizers(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(emb_reg · ||batch ego||², cen_reg · (||C_u||² + ||C_i||²))``."""
-        emb = (self.user_embedding(users).pow(2).sum() + self.item_embedding(pos).pow(2).sum()
-               + self.item_embedding(neg).pow(2).sum())
+        emb = (counted_square_sum(self.user_embedding.weight, users)
+               + counted_square_sum(self.item_embedding.weight, torch.cat([pos, neg])))
         if self.config["emb_reg_norm"] == "mean":
             emb = emb / users.numel()
         cen = self.user_intent.pow(2).sum() + self.item_intent.pow(2).sum()
@@ -357,9 +358,8 @@ class DCCF(Recommender):
         users, pos, neg = batch
         neg = neg[:, 0] if neg.dim() == 2 else neg
         total, views = self.propagate()
-        user_emb, item_emb = torch.split(total, [self.num_users, self.num_items])
-        u = user_emb[users]
-        rec = bpr_loss((u * item_emb[pos]).sum(-1), (u * item_emb[neg]).sum(-1))
+        u, p, n = gather_triples(total, self.num_users, users, pos, neg)
+        rec = bpr_loss((u * p).sum(-1), (u * n).sum(-1))
         emb, cen = self.regularizers(users, pos, neg)
         items = pos if self.config["cl_items"] == "pos" else torch.cat([pos, neg])
         cl = float(self.config["ssl_reg"]) * self.contrastive(views, users, items)

@@ -158,9 +158,11 @@ class LightGCL(Recommender):
         neg = neg[:, 0] if neg.dim() == 2 else neg
         views = self.propagate()
         e_u, e_i = sum(views["E_u"]), sum(views["E_i"])
+        items = torch.cat([pos, neg])
         u = e_u[users]
-        rec = bpr_loss((u * e_i[pos]).sum(-1), (u * e_i[neg]).sum(-1))
-        cl = float(self.config["cl_weight"]) * self._contrastive(views, users, torch.cat([pos, neg]))
+        p, n = e_i.index_select(0, items).split(users.numel())   # one gather (batch_rows.gather_triples)
+        rec = bpr_loss((u * p).sum(-1), (u * n).sum(-1))
+        cl = float(self.config["cl_weight"]) * self._contrastive(views, users, items)
         reg = float(self.config["reg_weight"]) * sum(p.pow(2).sum() for p in self.parameters())
         return {"loss": rec + cl + reg, "bpr": rec, "cl": cl, "reg": reg}
 

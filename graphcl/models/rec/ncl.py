@@ -44,6 +44,7 @@ from graphcl.data.interactions import InteractionDataset
 from graphcl.eval.clustering import kmeans
 from graphcl.losses.logsumexp import blockwise_logsumexp_matmul
 from graphcl.models.rec.base import Recommender, bpr_loss
+from graphcl.models.rec.batch_rows import counted_square_sum, gather_triples
 from graphcl.registry import MethodSpec, register_method
 
 __all__ = ["NCL", "NCL_DEFAULTS", "anchored_infonce_sum"]
@@ -109,9 +110,8 @@ class NCL(Recommender):
         users, pos, neg = batch
         neg = neg[:, 0] if neg.dim() == 2 else neg
         layers = self.propagate()
-        user_emb, item_emb = self.encoder.split(torch.stack(layers[:self.num_layers + 1]).mean(0))
-        u = user_emb[users]
-        rec = bpr_loss((u * item_emb[pos]).sum(-1), (u * item_emb[neg]).sum(-1))
+        u, p, n = gather_triples(torch.stack(layers[:self.num_layers + 1]).mean(0), self.num_users, users, pos, neg)
+        rec = bpr_loss((u * p).sum(-1), (u * n).sum(-1))
         tau = float(cfg["ssl_temp"])
         center_u, center_i = (F.normalize(t, dim=1) for t in self.encoder.split(layers[0]))
         context_u, context_i = (F.normalize(t, dim=1) for t in self.encoder.split(layers[2 * self.hyper]))
@@ -127,8 +127,10 @@ class NCL(Recommender):
                 + anchored_infonce_sum(center_i[pos], ci[self.assignment["item"][pos]], ci, tau))
             out["proto"] = proto
             total = total + proto
-        ego = (self.encoder.user_embedding[users], self.encoder.item_embedding[pos], self.encoder.item_embedding[neg])
-        reg = float(cfg["reg_weight"]) * sum(torch.linalg.vector_norm(e) for e in ego) / users.numel()
+        # ||E⁰[rows]||_F = sqrt(Σ_r c_r ||e⁰_r||²) (batch_rows.counted_square_sum): no gathers
+        ego = ((self.encoder.user_embedding, users), (self.encoder.item_embedding, pos),
+               (self.encoder.item_embedding, neg))
+        reg = float(cfg["reg_weight"]) * sum(counted_square_sum(t, r).sqrt() for t, r in ego) / users.numel()
         out["reg"] = reg
         out["loss"] = total + reg
         return out
