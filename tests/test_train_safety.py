@@ -13,7 +13,6 @@ from _rec_helpers import clustered_dataset
 from graphcl.cli import main
 from graphcl.config import ConfigError, merge_config
 from graphcl.config_ranges import RANGES, Range, is_numeric_default
-from graphcl.data import load
 from graphcl.registry import get_method, list_methods
 from graphcl.train import ResumeError, TrainingDivergedError, build_trainer, train
 from graphcl.train import trainer as trainer_module

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from graphcl.io import atomic_write_bytes, atomic_write_text, write_json  # noqa: F401 (re-exported)
+from graphcl.io import atomic_write_bytes
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:

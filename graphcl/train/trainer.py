@@ -53,12 +53,12 @@ from tqdm.auto import tqdm
 from graphcl.data.fingerprint import dataset_fingerprint
 from graphcl.errors import ConfigError
 from graphcl.eval.tasks import make_task
-from graphcl.io import atomic_write_text
+from graphcl.io import atomic_write_text, write_json
 from graphcl.model_protocols import OwnsOptimization, Trainable, check_protocol
 from graphcl.precision import PRECISIONS, matmul_precision
 from graphcl.train import distributed
 from graphcl.optim import adam
-from graphcl.train.checkpoint import JsonlLogger, load_checkpoint, save_checkpoint, write_json
+from graphcl.train.checkpoint import JsonlLogger, load_checkpoint, save_checkpoint
 from graphcl.train.utils import make_generator, release_freed_memory, resolve_device, seed_everything
 
 
