@@ -84,3 +84,51 @@ def test_row_chunks_and_the_folded_weights_give_the_dense_gradients(monkeypatch,
     torch.testing.assert_close(got, want)
     for a, b in zip(torch.autograd.grad((got * w).sum(), (q, k)), torch.autograd.grad((want * w).sum(), (q, k))):
         torch.testing.assert_close(a, b)
+
+
+# ------------------------------------------------ the first block's maximum as a fixed shift
+@pytest.mark.parametrize("scale", [0.05, 1.0, 40.0])
+def test_forward_over_many_blocks_equals_the_float64_logsumexp(scale):
+    """float32 anchors over 40 blocks of keys (the later blocks shifted by the first block's
+    maximum): the same log-sum-exp and gradients as the dense float64 reference."""
+    g = torch.Generator().manual_seed(3)
+    q = (scale * torch.randn(50, 16, generator=g)).requires_grad_()
+    k = torch.randn(40 * 32, 16, generator=g).requires_grad_()
+    out = blockwise_logsumexp_matmul(q, k, 0.2, block_size=32)
+    ref = torch.logsumexp(q.double() @ k.double().T / 0.2, 1)
+    torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-4 * max(1.0, scale))
+    if scale > 1:   # scores of ~10^3 nats: float32 gradients are off by its rounding, not compared
+        return
+    w = torch.linspace(0.1, 1.0, 50)
+    got = torch.autograd.grad((out * w).sum(), (q, k))
+    want = torch.autograd.grad((ref * w.double()).sum(), (q, k))
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b.float(), rtol=1e-4, atol=1e-4)
+
+
+def test_rows_whose_later_scores_overflow_the_fixed_shift_are_recomputed():
+    """Keys of the first block nearly orthogonal to the anchors and a later key aligned with
+    them at a large scale: 2^{x − m} overflows float32 for those rows, which the forward pass
+    recomputes with the running maximum; the other rows keep the fixed shift."""
+    from graphcl.losses import logsumexp as lse_module
+    g = torch.Generator().manual_seed(4)
+    q = torch.randn(6, 8, generator=g)
+    k = 0.01 * torch.randn(64, 8, generator=g)
+    k[40] = 3.0 * q[0] / q[0].norm()                # row 0: a score of ~3|q_0|/0.05 nats at key 40
+    tau = 0.05
+    calls = []
+    real = lse_module.lse_forward_blocks
+
+    def spy(*args, **kwargs):
+        calls.append((args[0].size(0), kwargs.get("running_max", False)))
+        return real(*args, **kwargs)
+    lse_module.lse_forward_blocks = spy
+    try:
+        out = blockwise_logsumexp_matmul(q, k, tau, block_size=16)
+    finally:
+        lse_module.lse_forward_blocks = real
+    ref = torch.logsumexp(q.double() @ k.double().T / tau, 1)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out.double(), ref, rtol=1e-6, atol=1e-4)
+    # the overflowing rows (row 0 among them), and only they, recomputed with the running maximum
+    assert calls[0] == (6, False) and len(calls) == 2 and calls[1][1] and 1 <= calls[1][0] < 6

@@ -58,8 +58,8 @@ import torch
 from graphcl import precision
 from graphcl.precision import bf16_enabled
 
-__all__ = ["CPU_BLOCK_SCORES", "DEFAULT_BLOCK_SIZE", "DEFAULT_KEEP_BYTES", "blockwise_logsumexp_matmul", "default_block_size",
-           "lse_backward_blocks", "lse_forward_blocks"]
+__all__ = ["CPU_BLOCK_SCORES", "DEFAULT_BLOCK_SIZE", "DEFAULT_KEEP_BYTES", "blockwise_logsumexp_matmul",
+           "default_block_size", "lse_backward_blocks", "lse_forward_blocks"]
 
 #: the largest |q| x |k| score matrix kept for the backward pass (bytes); above it, blockwise.
 #: 0: never (the kept form measured no faster on CPU; module docstring)
@@ -126,9 +126,16 @@ def _operands(qs: torch.Tensor, k: torch.Tensor, bf16: bool) -> tuple[torch.Tens
 
 
 def lse_forward_blocks(q: torch.Tensor, k: torch.Tensor, tau: float, block_size: int,
-                       bf16: bool) -> torch.Tensor:
+                       bf16: bool, running_max: bool = False) -> torch.Tensor:
     """lse_i = log Σ_j e^{q_i·k_j/τ} for every row of ``q``: the forward pass of
-    :func:`blockwise_logsumexp_matmul` (module docstring), no autograd."""
+    :func:`blockwise_logsumexp_matmul` (module docstring), no autograd.
+
+    The first block of keys runs the online-softmax recurrence (a running max ``m_i`` and sum
+    ``s_i``). Unless ``running_max``, the later blocks then keep ``m_i`` fixed at the first
+    block's maximum and only add ``Σ_j 2^{x_ij − m_i}``: no per-block max, rescale or finiteness
+    test. The value is the same (a row's largest term is at least 2^0, so nothing it holds
+    underflows); a row whose later scores exceed its first block's maximum by more than the sum
+    can hold (about 2^{127}/m) overflows to inf and is recomputed with the running maximum."""
     qs, k_op = _operands(q * (_LOG2E / tau), k, bf16)  # x_ij·log2 e = qs_i · k_j
     n = q.size(0)
     run_max = torch.full((n,), -torch.inf, dtype=q.dtype, device=q.device)
@@ -136,20 +143,32 @@ def lse_forward_blocks(q: torch.Tensor, k: torch.Tensor, tau: float, block_size:
     width = min(block_size, k.size(0))
     rows = _chunk_rows(n, width, q.device)
     buf = torch.empty(rows * width, dtype=q.dtype, device=q.device)
+    fixed = False
     for start in _blocks(k.size(0), block_size):
         kb_t = k_op[start:start + block_size].T
+        cols = kb_t.size(1)
         for r0 in range(0, n, rows):
             r1 = min(n, r0 + rows)
-            x = buf[:(r1 - r0) * kb_t.size(1)].view(r1 - r0, kb_t.size(1))
+            x = buf[:(r1 - r0) * cols].view(r1 - r0, cols)
             precision.mm(qs[r0:r1], kb_t, bf16, out=x)
+            if fixed:
+                run_sum[r0:r1].add_(x.sub_(run_max[r0:r1, None]).exp2_().sum(1))
+                continue
             old_max = run_max[r0:r1]
             new_max = torch.maximum(old_max, x.amax(1))
             # rows whose max is still -inf (only possible with -inf scores) keep a zero sum
             safe_max = torch.where(torch.isfinite(new_max), new_max, torch.zeros_like(new_max))
             run_sum[r0:r1].mul_(torch.exp2(old_max - safe_max)).add_(x.sub_(safe_max[:, None]).exp2_().sum(1))
             run_max[r0:r1] = new_max
+        if start == 0 and not running_max and k.size(0) > block_size:
+            fixed = bool(torch.isfinite(run_max).all())
     # lse_i = m_i + log s_i, back from base 2; a row of -inf scores keeps -inf
-    return torch.where(torch.isfinite(run_max), (run_max + torch.log2(run_sum)) * _LN2, run_max)
+    lse = torch.where(torch.isfinite(run_max), (run_max + torch.log2(run_sum)) * _LN2, run_max)
+    if fixed:
+        overflowed = ~torch.isfinite(run_sum)
+        if bool(overflowed.any()):
+            lse[overflowed] = lse_forward_blocks(q[overflowed], k, tau, block_size, bf16, running_max=True)
+    return lse
 
 
 def lse_backward_blocks(q: torch.Tensor, k: torch.Tensor, lse: torch.Tensor, grad_lse: torch.Tensor,
