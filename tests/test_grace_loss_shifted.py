@@ -51,6 +51,21 @@ def test_float32_shifted_form_agrees_with_the_reference_at_graces_settings():
             assert (a - c).abs().max().item() < 1e-6
 
 
+def test_float32_at_the_edge_of_the_range_neither_overflows_nor_underflows():
+    """τ with the spread 2/τ just under SHIFTED_MAX_SPREAD: the scores s/τ span [-40, 40] nats,
+    e^{s/τ − c} stays a normal float32 number; the loss and gradients match the float64 dense reference."""
+    tau = 2.0 / SHIFTED_MAX_SPREAD * 1.01
+    z1, z2 = _pair(n=300, d=16, seed=6)
+    z2 = (z1.detach() + 0.3 * z2.detach()).requires_grad_()     # aligned views: scores near ±1
+    f1, f2 = (z.detach().float().requires_grad_() for z in (z1, z2))
+    fused = grace_loss(f1, f2, tau, method="fused")
+    assert type(fused.grad_fn).__name__.startswith("_ShiftedGrace") and torch.isfinite(fused)
+    dense = grace_loss(z1, z2, tau, method="dense")
+    torch.testing.assert_close(fused.double(), dense, rtol=1e-5, atol=1e-4)
+    for a, b in zip(torch.autograd.grad(fused, (f1, f2)), torch.autograd.grad(dense, (z1, z2))):
+        torch.testing.assert_close(a.double(), b, rtol=1e-2, atol=1e-4)   # float32 at s/τ ≈ ±40
+
+
 def test_a_retained_graph_gives_the_same_gradient_twice():
     z1, z2 = _pair()
     loss = grace_loss(z1, z2, 0.5, method="fused")
