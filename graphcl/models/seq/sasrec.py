@@ -6,7 +6,7 @@ MCLRec's backbone settings (2 blocks, 2 heads, d 64, ffn 256, GELU, dropout
 0.5, max length 50, batch 256, lr 1e-3, early stop 10 on valid MRR@10).
 
 Presets (``beauty``, ``sports``, ``yelp-seq``, MCLRec's ICLRec-format files): the protocol of the
-SASRec rows in MCLRec's Table 2 (and SRA-CL's), which come from the S3-Rec/CoSeRec/ICLRec code
+SASRec rows in MCLRec's Table 2, which come from the S3-Rec/CoSeRec/ICLRec code
 lineage running kang205/SASRec's training: binary cross-entropy with one sampled unseen negative
 (``loss_type: bce``) read at every position of one example per user and epoch
 (``train_examples: users``), ranking only the items outside the user's history
