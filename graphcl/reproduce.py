@@ -178,9 +178,11 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def check_finished(run_dir: Path, method: str, dataset: str, requested: Mapping[str, Any]) -> dict[str, Any]:
     """The finished run's config.json, after checking it matches the requested method, dataset
-    and settings (keys given by the user, coerced as the config does; a key the saved config lacks,
-    added to graphcl after the run, matches when asked at its default); a mismatch raises
-    ``ValueError`` naming the differing keys."""
+    and settings: the keys given by the user and those of the method's preset for the dataset
+    (which training applies under them: a preset added or changed since the run was trained is a
+    change of settings), coerced as the config does; a key the saved config lacks, added to
+    graphcl after the run, matches when asked at its default. A mismatch raises ``ValueError``
+    naming the differing keys."""
     from graphcl.config import merge_config
     from graphcl.registry import get_method
 
@@ -189,9 +191,10 @@ def check_finished(run_dir: Path, method: str, dataset: str, requested: Mapping[
         raise ValueError(f"{run_dir} holds a finished run of {saved.get('method')} on {saved.get('dataset')}, "
                          f"not {method} on {dataset}: pick another output folder")
     spec = get_method(method)
-    cfg, data_options = merge_config(spec.defaults, requested, method=method)
+    preset = spec.presets.get(dataset.lower(), {})
+    cfg, data_options = merge_config(spec.defaults, preset, requested, method=method)
     differing = []
-    for key in requested:
+    for key in dict.fromkeys([*preset, *requested]):
         if key.startswith("data."):
             if (saved.get("data_options") or {}).get(key[5:]) != data_options[key[5:]]:
                 differing.append(key)

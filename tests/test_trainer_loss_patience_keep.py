@@ -166,3 +166,25 @@ def test_a_finished_study_seed_from_before_the_key_is_the_same_run_at_the_defaul
     assert check_finished(tmp_path, "lightgcn", "toy", {"loss_patience": 2, "loss_patience_keep": "last"})
     with pytest.raises(ValueError, match=r"loss_patience_keep=None \(asked 'lowest'\)"):
         check_finished(tmp_path, "lightgcn", "toy", {"loss_patience": 2, "loss_patience_keep": "lowest"})
+
+
+def test_a_finished_seed_trained_before_its_dataset_preset_changed_is_refused(tmp_path):
+    """check_finished compares the preset's keys too: training applies the preset under the
+    user's keys, so a run saved without the preset's values is another run (here SASRec on
+    Beauty, trained before the 2026-12-08 preset, with the defaults' cross-entropy)."""
+    from graphcl.config import merge_config
+    from graphcl.registry import get_method
+    from graphcl.reproduce import check_finished
+    spec = get_method("sasrec")
+    before, _ = merge_config(spec.defaults, {}, method="sasrec")
+    (tmp_path / "config.json").write_text(json.dumps({"method": "sasrec", "dataset": "beauty", "config": before}))
+    with pytest.raises(ValueError, match=r"loss_type='ce' \(asked 'bce'\).*train_examples='prefixes'"):
+        check_finished(tmp_path, "sasrec", "beauty", {})
+    # asking the old settings by name (as the pinned studies do) matches the saved run
+    old = {"loss_type": "ce", "train_examples": "prefixes", "exclude_history": False, "patience": 10,
+           "eval_every": 1, "epochs": 100}
+    assert check_finished(tmp_path, "sasrec", "beauty", old)
+    # the preset's own run matches with nothing asked
+    after, _ = merge_config(spec.defaults, spec.presets["beauty"], method="sasrec")
+    (tmp_path / "config.json").write_text(json.dumps({"method": "sasrec", "dataset": "beauty", "config": after}))
+    assert check_finished(tmp_path, "sasrec", "beauty", {})
